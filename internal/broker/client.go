@@ -1,0 +1,258 @@
+package broker
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+const (
+	// connectTimeout is how long a new connection may take to send CONNECT.
+	connectTimeout = 10 * time.Second
+	readBufferSize = 4 << 10
+)
+
+// Reasons a connection closes, for logs. Protocol failures carry a *packet.Error instead.
+var (
+	errTakenOver     = errors.New("session taken over by a new connection")
+	errClientClosed  = errors.New("client disconnected")
+	errNormalClose   = errors.New("client sent DISCONNECT")
+	errKeepAlive     = errors.New("keep alive timeout")
+	errShuttingDown  = errors.New("server shutting down")
+	errNotConnect    = errors.New("first packet is not CONNECT") // [MQTT-3.1.0-1]
+	errConnectFailed = errors.New("CONNECT refused")
+)
+
+// client is one network connection. Its read loop (readLoop) parses and dispatches packets and is
+// the only goroutine that tears the connection down; its write loop (writeLoop) drains out.
+type client struct {
+	srv      *Server
+	conn     net.Conn
+	listener string
+	remote   string
+	log      *slog.Logger
+
+	// Set while handling CONNECT, read-only afterwards.
+	vhost        *Vhost
+	version      packet.Version
+	clientID     string
+	keepAlive    time.Duration
+	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
+	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
+	sess         atomic.Pointer[session]
+
+	// Owned by the read loop.
+	rd           *bufio.Reader
+	scratch      []byte
+	pub          packet.Publish
+	aliasIn      map[uint16]string // inbound Topic Alias → topic [MQTT-3.3.2-12]
+	rs           routeScratch
+	deadlineSet  time.Time
+	willOnClose  bool // publish the will when the connection ends
+	disconnected bool // DISCONNECT received
+
+	out        outQueue
+	writerDone chan struct{}
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error // why the connection closed, set once under closeOnce
+
+	msgsIn, bytesIn, bytesOut atomic.Uint64
+}
+
+func newClient(srv *Server, conn net.Conn, listener string) *client {
+	c := &client{
+		srv:         srv,
+		conn:        conn,
+		listener:    listener,
+		remote:      conn.RemoteAddr().String(),
+		willOnClose: true,
+		writerDone:  make(chan struct{}),
+	}
+	c.out.wake = make(chan struct{}, 1)
+	c.out.limit = srv.limits.maxQueuedBytes
+	c.log = srv.log.With("remote", c.remote, "listener", listener)
+	return c
+}
+
+func (c *client) session() *session { return c.sess.Load() }
+
+// close asks the connection to end for reason. For a connected v5 client with a code, a
+// DISCONNECT carrying it is queued first [MQTT-3.14.0-1]; the write loop flushes and closes
+// the socket, and the read loop, woken by the close, cleans up. Safe from any goroutine.
+func (c *client) close(reason error, code packet.ReasonCode) {
+	c.closeOnce.Do(func() {
+		c.closeErr = reason
+		c.closed.Store(true)
+		o := &c.out
+		o.mu.Lock()
+		if code != 0 && c.version == packet.V5 && o.connacked && !o.closing {
+			o.buf = packet.Append(o.buf, &packet.Disconnect{ReasonCode: code}, c.version) // [MQTT-4.13.2-1]
+		}
+		o.closing = true
+		o.mu.Unlock()
+		now := time.Now()
+		c.conn.SetWriteDeadline(now.Add(closeGrace))
+		c.conn.SetReadDeadline(now) // wake the read loop; nothing more is processed [MQTT-3.14.4-1]
+		c.wakeWriter()
+	})
+}
+
+// serve runs the connection until it ends.
+func (c *client) serve() {
+	go c.writeLoop()
+	c.readLoop()
+	<-c.writerDone
+}
+
+func (c *client) readLoop() {
+	defer c.cleanup()
+	c.rd = bufio.NewReaderSize(c.conn, readBufferSize)
+	c.conn.SetReadDeadline(time.Now().Add(connectTimeout))
+	if err := c.readConnect(); err != nil {
+		c.close(err, 0)
+		return
+	}
+	for !c.closed.Load() {
+		if err := c.readPacket(); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// fail closes the connection for err, choosing the DISCONNECT reason code from it.
+func (c *client) fail(err error) {
+	var code packet.ReasonCode
+	switch {
+	case c.closed.Load():
+		return // already closing for its own reason
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		err = errClientClosed
+	case isTimeout(err):
+		err, code = errKeepAlive, packet.KeepAliveTimeout
+	case !errors.As(err, &code):
+		code = packet.UnspecifiedError
+	}
+	c.close(err, code)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// cleanup runs once, when the read loop ends.
+func (c *client) cleanup() {
+	c.close(errClientClosed, 0)
+	reason := c.closeErr
+	if c.vhost != nil {
+		// A will is published when the connection closes without a normal DISCONNECT
+		// [MQTT-3.1.2-8], and not when the server itself is shutting down (decision: all
+		// subscribers are disconnected at the same moment).
+		pub := c.willOnClose && !c.srv.shuttingDown.Load()
+		c.vhost.disconnect(c, pub)
+		c.log.Info("client disconnected", "reason", reason.Error())
+	} else {
+		c.log.Debug("connection closed before CONNECT completed", "reason", reason.Error())
+	}
+}
+
+// readBody reads the Remaining Length bytes of a packet, after checking the size against
+// max_packet_size before anything is allocated [MQTT-3.2.2-?] (STYLE practice 4). A PUBLISH
+// gets a buffer of its own (it becomes the message's shared payload); other packets reuse one.
+func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
+	if total := h.Size() + h.Remaining; total > c.srv.limits.maxPacket {
+		return nil, &packet.Error{Code: packet.PacketTooLarge, Field: h.Type.String(),
+			Err: errors.New("larger than max_packet_size")}
+	}
+	var body []byte
+	if h.Type == packet.PUBLISH || h.Type == packet.CONNECT {
+		body = make([]byte, h.Remaining)
+	} else {
+		if cap(c.scratch) < h.Remaining {
+			c.scratch = make([]byte, h.Remaining)
+		}
+		body = c.scratch[:h.Remaining]
+	}
+	if _, err := io.ReadFull(c.rd, body); err != nil {
+		return nil, err
+	}
+	c.bytesIn.Add(uint64(h.Size() + h.Remaining))
+	return body, nil
+}
+
+// readPacket reads and handles one packet after CONNECT.
+func (c *client) readPacket() error {
+	if c.keepAlive > 0 {
+		// The deadline is 1.5 times Keep Alive [MQTT-3.1.2-24]; it is moved at most every
+		// quarter period so busy connections do not reset a timer per packet.
+		if now := time.Now(); now.Sub(c.deadlineSet) > c.keepAlive/4 {
+			c.deadlineSet = now
+			c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2))
+		}
+	}
+	h, err := packet.ReadFixedHeader(c.rd)
+	if err != nil {
+		return err
+	}
+	body, err := c.readBody(h)
+	if err != nil {
+		return err
+	}
+	switch h.Type {
+	case packet.PUBLISH:
+		if err := packet.DecodePublish(h, body, c.version, &c.pub); err != nil {
+			return err
+		}
+		return c.handlePublish(&c.pub)
+	case packet.CONNECT:
+		return &packet.Error{Code: packet.ProtocolError, Field: "CONNECT", Err: errors.New("second CONNECT")} // [MQTT-3.1.0-2]
+	}
+	p, err := packet.Decode(h, body, c.version)
+	if err != nil {
+		return err
+	}
+	switch p := p.(type) {
+	case *packet.Puback:
+		c.session().acked(c, packet.PUBACK, p.PacketID, p.ReasonCode)
+	case *packet.Pubrec:
+		c.handlePubrec(p)
+	case *packet.Pubrel:
+		c.handlePubrel(p)
+	case *packet.Pubcomp:
+		c.session().acked(c, packet.PUBCOMP, p.PacketID, p.ReasonCode)
+	case *packet.Subscribe:
+		return c.handleSubscribe(p)
+	case *packet.Unsubscribe:
+		c.handleUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{}) // [MQTT-3.12.4-1]
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Auth:
+		// Only a client that connected with an Authentication Method may send AUTH
+		// [MQTT-4.12.0-7]; this server accepts no method, so every AUTH is a protocol error.
+		return &packet.Error{Code: packet.ProtocolError, Field: "AUTH", Err: errors.New("no authentication method in use")}
+	default: // CONNACK, SUBACK, UNSUBACK, PINGRESP go only from server to client
+		return &packet.Error{Code: packet.ProtocolError, Field: h.Type.String(), Err: errors.New("packet type not sent by clients")}
+	}
+	return nil
+}
+
+// newClientID makes a client identifier for a client that sent none [MQTT-3.1.3-6], [MQTT-3.2.2-16].
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "turnstile-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/topic"
+)
+
+// readConnect reads the first packet, which must be CONNECT [MQTT-3.1.0-1], and handles it.
+func (c *client) readConnect() error {
+	h, err := packet.ReadFixedHeader(c.rd)
+	if err != nil {
+		return err
+	}
+	if h.Type != packet.CONNECT {
+		return errNotConnect // closed without CONNACK [MQTT-3.1.0-1]
+	}
+	body, err := c.readBody(h)
+	if err != nil {
+		return err
+	}
+	cp, err := packet.DecodeConnect(body)
+	if err != nil {
+		var code packet.ReasonCode
+		if !errors.As(err, &code) {
+			code = packet.MalformedPacket
+		}
+		switch {
+		case code == packet.UnsupportedProtocolVersion:
+			// CONNACK return code 1 in the 3.1.1 form, which every version understands [MQTT-3.1.2-2].
+			c.version = packet.V311
+			c.sendConnack(&packet.Connack{ReasonCode: code})
+		case protocolLevel(body) == byte(packet.V5):
+			// A v5 server may answer a malformed CONNECT with a CONNACK reason code [MQTT-4.13.1-1].
+			c.version = packet.V5
+			c.sendConnack(&packet.Connack{ReasonCode: code})
+		}
+		return err
+	}
+	return c.handleConnect(cp)
+}
+
+// protocolLevel reads the protocol level byte of a CONNECT body, or 0 when it is not there.
+func protocolLevel(body []byte) byte {
+	if len(body) < 2 {
+		return 0
+	}
+	n := int(body[0])<<8 | int(body[1])
+	if len(body) < 3+n {
+		return 0
+	}
+	return body[2+n]
+}
+
+// refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7]).
+func (c *client) refuse(code packet.ReasonCode, why string) error {
+	c.sendConnack(&packet.Connack{ReasonCode: code}) // 3.1.1 return codes are mapped by the codec
+	return &packet.Error{Code: code, Field: "CONNECT", Err: errors.New(why)}
+}
+
+func (c *client) handleConnect(cp *packet.Connect) error {
+	lim := &c.srv.limits
+	c.version = cp.Version
+	v5 := c.version == packet.V5
+	ack := &packet.Connack{}
+
+	id := cp.ClientID
+	if id == "" {
+		switch {
+		case c.version == packet.V31:
+			return c.refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
+		case !lim.allowEmptyClientID:
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier not allowed")
+		case !v5 && !cp.CleanStart:
+			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
+		}
+		id = newClientID() // [MQTT-3.1.3-6]
+		if v5 {
+			ack.Props.AssignedClientID = id // [MQTT-3.2.2-16]
+		}
+	}
+	if v5 && cp.Props.AuthMethod != "" {
+		// No enhanced authentication method is offered [MQTT-4.12.0-1].
+		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method")
+	}
+
+	ka := cp.KeepAlive
+	if m := lim.maxKeepalive; m > 0 && (ka == 0 || int(ka) > m) {
+		if !v5 {
+			// 3.1.1 cannot be told another keep alive; refuse as mosquitto does.
+			return c.refuse(packet.ClientIdentifierNotValid, "keep alive above max_keepalive")
+		}
+		ka = uint16(m) // Server Keep Alive [MQTT-3.2.2-21]
+		ack.Props.ServerKeepAlive, ack.Props.HasServerKeepAlive = ka, true
+	}
+
+	var w *will
+	if cp.Will != nil {
+		if err := topic.ValidName(cp.Will.Topic); err != nil {
+			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
+		}
+		if cp.Will.Retain && !lim.retainAvailable {
+			return c.refuse(packet.RetainNotSupported, "will retain not available") // [MQTT-3.2.2-12]
+		}
+		w = &will{msg: &Message{Topic: cp.Will.Topic, Payload: cp.Will.Payload, QoS: cp.Will.QoS, Retain: cp.Will.Retain}}
+		if v5 {
+			wp := &cp.Will.Props
+			w.msg.Props = forwardProps(wp)
+			w.delay = time.Duration(wp.WillDelay) * time.Second
+			w.expiryInterval, w.hasExpiry = wp.MessageExpiry, wp.HasMessageExpiry
+		}
+	}
+
+	// Session Expiry Interval: v5 property (absent = 0), or 3.1.1 Clean Session = 0 = never.
+	var expiry uint32
+	switch {
+	case v5:
+		expiry = cp.Props.SessionExpiry
+	case !cp.CleanStart:
+		expiry = expiryNever
+	}
+	if m := lim.maxSessionExpiry; m > 0 && int64(expiry) > m {
+		expiry = uint32(m)
+		if v5 {
+			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true // [MQTT-3.2.2-?]
+		}
+	}
+
+	c.receiveMax = 65535
+	if v5 {
+		p := &cp.Props
+		if p.HasReceiveMaximum {
+			c.receiveMax = p.ReceiveMaximum
+		}
+		if p.HasMaximumPacketSize {
+			c.maxPacketOut = p.MaximumPacketSize
+		}
+		if p.HasTopicAliasMaximum && p.TopicAliasMaximum > 0 {
+			c.out.aliasMax = p.TopicAliasMaximum
+			c.out.aliases = make(map[string]uint16)
+		}
+		if lim.receiveMax < 65535 {
+			ack.Props.ReceiveMaximum, ack.Props.HasReceiveMaximum = uint16(lim.receiveMax), true
+		}
+		if lim.maxPacket < packet.MaxPacketSize {
+			ack.Props.MaximumPacketSize, ack.Props.HasMaximumPacketSize = uint32(lim.maxPacket), true
+		}
+		if lim.maxTopicAlias > 0 {
+			ack.Props.TopicAliasMaximum, ack.Props.HasTopicAliasMaximum = uint16(lim.maxTopicAlias), true
+		}
+		if !lim.retainAvailable {
+			ack.Props.RetainAvailable, ack.Props.HasRetainAvailable = 0, true
+		}
+	}
+
+	c.clientID = id
+	c.keepAlive = time.Duration(ka) * time.Second
+	c.vhost = c.srv.defaultVhost
+	c.log = c.log.With("vhost", c.vhost.name, "client_id", id)
+	if c.keepAlive > 0 {
+		c.deadlineSet = time.Now()
+		c.conn.SetReadDeadline(c.deadlineSet.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
+	} else {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+	c.vhost.connect(c, cp.CleanStart, expiry, w, ack)
+	c.log.Info("client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
+		"keepalive", ka, "session_present", ack.SessionPresent)
+	return nil
+}

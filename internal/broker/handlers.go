@@ -1,0 +1,201 @@
+package broker
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/topic"
+)
+
+// handlePublish routes an inbound PUBLISH and acknowledges it (4.3).
+func (c *client) handlePublish(p *packet.Publish) error {
+	lim := &c.srv.limits
+	v5 := c.version == packet.V5
+	c.msgsIn.Add(1)
+	if v5 && p.Props.HasTopicAlias {
+		a := p.Props.TopicAlias
+		if int(a) > lim.maxTopicAlias { // [MQTT-3.3.2-9]
+			return &packet.Error{Code: packet.TopicAliasInvalid, Field: "PUBLISH topic alias", Err: errors.New("above Topic Alias Maximum")}
+		}
+		if p.Topic == "" {
+			t, ok := c.aliasIn[a]
+			if !ok {
+				return &packet.Error{Code: packet.ProtocolError, Field: "PUBLISH topic alias", Err: errors.New("alias not set on this connection")}
+			}
+			p.Topic = t
+		} else {
+			if c.aliasIn == nil {
+				c.aliasIn = make(map[uint16]string)
+			}
+			c.aliasIn[a] = p.Topic // [MQTT-3.3.2-12]
+		}
+	}
+	if p.Retain && !lim.retainAvailable {
+		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
+	}
+	s := c.session()
+	if p.QoS == 2 {
+		s.mu.Lock()
+		_, dup := s.inQoS2[p.PacketID]
+		if !dup {
+			if len(s.inQoS2) >= lim.receiveMax { // [MQTT-3.3.4-7]
+				s.mu.Unlock()
+				return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
+			}
+			s.inQoS2[p.PacketID] = struct{}{}
+		}
+		s.mu.Unlock()
+		if dup { // already passed on: acknowledge again, do not deliver twice [MQTT-4.3.3-9]
+			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			return nil
+		}
+	}
+
+	code := packet.Success
+	if strings.HasPrefix(p.Topic, "$SYS/") || p.Topic == "$SYS" {
+		// $SYS is the server's own tree; clients do not publish into it (4.7.2).
+		code = packet.NotAuthorized
+		c.log.Debug("publish to $SYS refused", "topic", p.Topic)
+	} else {
+		m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, origin: s}
+		if v5 {
+			m.Props = forwardProps(&p.Props)
+			if p.Props.HasMessageExpiry {
+				m.Expiry = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
+			}
+		}
+		if c.vhost.publish(m, &c.rs) == 0 && v5 {
+			code = packet.NoMatchingSubscribers
+		}
+	}
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: code}) // [MQTT-4.3.2-2]
+	case 2:
+		if code.IsError() {
+			c.releaseQoS2(p.PacketID) // a PUBREC with an error ends the flow [MQTT-4.3.3-?]
+		}
+		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: code}) // [MQTT-4.3.3-8]
+	}
+	return nil
+}
+
+func (c *client) releaseQoS2(pid uint16) bool {
+	s := c.session()
+	s.mu.Lock()
+	_, ok := s.inQoS2[pid]
+	delete(s.inQoS2, pid)
+	s.mu.Unlock()
+	return ok
+}
+
+// handlePubrec answers PUBREC with PUBREL [MQTT-4.3.3-4]; an unknown packet id gets reason 0x92.
+func (c *client) handlePubrec(p *packet.Pubrec) {
+	known := c.session().acked(c, packet.PUBREC, p.PacketID, p.ReasonCode)
+	if p.ReasonCode.IsError() {
+		return // the flow ends here; no PUBREL
+	}
+	code := packet.Success
+	if !known && c.version == packet.V5 {
+		code = packet.PacketIdentifierNotFound
+	}
+	c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: code})
+}
+
+// handlePubrel releases an inbound QoS 2 packet id and answers PUBCOMP [MQTT-4.3.3-11].
+func (c *client) handlePubrel(p *packet.Pubrel) {
+	code := packet.Success
+	if !c.releaseQoS2(p.PacketID) && c.version == packet.V5 {
+		code = packet.PacketIdentifierNotFound
+	}
+	c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: code})
+}
+
+// handleSubscribe adds the subscriptions, answers SUBACK [MQTT-3.8.4-1] and then sends the
+// retained messages the Retain Handling options ask for.
+func (c *client) handleSubscribe(p *packet.Subscribe) error {
+	var subID uint32
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	var retained []topic.Subscription
+	s := c.session()
+	s.mu.Lock()
+	for i, r := range p.Subscriptions {
+		group, filter, shared, err := topic.ParseShared(r.Filter)
+		if err == nil && !shared {
+			err = topic.ValidFilter(filter)
+		}
+		if err != nil {
+			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1, mapped by the codec
+			c.log.Debug("subscribe refused", "filter", r.Filter, "error", err.Error())
+			continue
+		}
+		if shared && r.NoLocal {
+			s.mu.Unlock()
+			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("No Local on a shared subscription")} // [MQTT-3.8.3-4]
+		}
+		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
+			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
+		existed := s.subscribeLocked(sub) // a repeated filter replaces the subscription [MQTT-3.8.4-3]
+		codes[i] = packet.ReasonCode(r.QoS) // every QoS is granted as asked [MQTT-3.8.4-6]
+		// Retained messages: Retain Handling 0 always, 1 only for a new subscription, 2 never
+		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; never for a shared subscription
+		// (4.8.2).
+		if !shared && (r.RetainHandling == 0 || r.RetainHandling == 1 && !existed) {
+			retained = append(retained, sub)
+		}
+	}
+	// SUBACK is queued before the session lock is released, so it precedes the retained messages.
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	s.mu.Unlock()
+	for _, sub := range retained {
+		c.vhost.sendRetained(s, sub)
+	}
+	return nil
+}
+
+// handleUnsubscribe removes subscriptions and answers UNSUBACK [MQTT-3.10.4-4], [MQTT-3.10.4-5].
+func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
+	codes := make([]packet.ReasonCode, len(p.Filters))
+	s := c.session()
+	s.mu.Lock()
+	for i, f := range p.Filters {
+		group, filter, _, err := topic.ParseShared(f)
+		switch {
+		case err != nil:
+			codes[i] = packet.TopicFilterInvalid
+		case s.unsubscribeLocked(group, filter):
+			codes[i] = packet.Success
+		default:
+			codes[i] = packet.NoSubscriptionExisted
+		}
+	}
+	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	s.mu.Unlock()
+}
+
+// handleDisconnect ends the connection at the client's request. Reason 0x04 keeps the will;
+// any other reason discards it [MQTT-3.14.4-3].
+func (c *client) handleDisconnect(p *packet.Disconnect) error {
+	if c.version == packet.V5 && p.Props.HasSessionExpiry {
+		s := c.session()
+		s.mu.Lock()
+		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
+			s.mu.Unlock()
+			return &packet.Error{Code: packet.ProtocolError, Field: "DISCONNECT session expiry interval",
+				Err: errors.New("set on a session that had expiry 0")} // [MQTT-3.14.2-?]
+		}
+		s.expiry = p.Props.SessionExpiry
+		if m := c.srv.limits.maxSessionExpiry; m > 0 && int64(s.expiry) > m {
+			s.expiry = uint32(m)
+		}
+		s.mu.Unlock()
+	}
+	c.willOnClose = c.version == packet.V5 && p.ReasonCode == packet.DisconnectWithWill
+	c.close(errNormalClose, 0)
+	return nil
+}

@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+// Version is the broker version reported in $SYS/broker/version.
+var Version = "0.1.0-dev"
+
+// DefaultVhost is the name of the vhost every client lands in until vhost selection exists.
+const DefaultVhost = "/"
+
+// limits are the configured bounds, copied once from the configuration.
+type limits struct {
+	maxInflight        int
+	maxPacket          int
+	maxKeepalive       int
+	receiveMax         int
+	maxQueued          int
+	maxQueuedBytes     int
+	maxTopicAlias      int
+	maxSessionExpiry   int64
+	retainAvailable    bool
+	allowEmptyClientID bool
+}
+
+// Server is a running broker: its vhosts, its listeners and their connections.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	limits  limits
+	started time.Time
+
+	defaultVhost *Vhost
+
+	mu        sync.Mutex
+	vhosts    map[string]*Vhost
+	listeners map[net.Listener]struct{}
+
+	conns        sync.WaitGroup
+	shuttingDown atomic.Bool
+	stop         chan struct{}
+	bg           sync.WaitGroup // background goroutines ($SYS)
+}
+
+// New builds a server from a validated configuration. It starts nothing: hand listeners to Serve.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := cfg.MQTT
+	s := &Server{
+		cfg: cfg,
+		log: log,
+		limits: limits{
+			maxInflight:        m.MaxInflightMessages,
+			maxPacket:          m.MaxPacketSize,
+			maxKeepalive:       m.MaxKeepalive,
+			receiveMax:         m.ReceiveMaximum,
+			maxQueued:          m.MaxQueuedMessages,
+			maxQueuedBytes:     int(m.MaxQueuedBytes),
+			maxTopicAlias:      m.MaxTopicAlias,
+			maxSessionExpiry:   m.MaxSessionExpiry,
+			retainAvailable:    m.RetainAvailable,
+			allowEmptyClientID: m.AllowZeroLengthClientID,
+		},
+		started:   time.Now(),
+		vhosts:    make(map[string]*Vhost),
+		listeners: make(map[net.Listener]struct{}),
+		stop:      make(chan struct{}),
+	}
+	s.defaultVhost = newVhost(s, DefaultVhost)
+	s.vhosts[DefaultVhost] = s.defaultVhost
+	if m.SysInterval > 0 {
+		s.bg.Add(1)
+		go s.sysLoop(m.SysInterval)
+	}
+	return s, nil
+}
+
+// Vhost returns the named vhost, or nil.
+func (s *Server) Vhost(name string) *Vhost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vhosts[name]
+}
+
+// Serve accepts connections on ln until the server is closed; it then returns nil. name labels
+// the listener in logs ("tcp", "tls", ...).
+func (s *Server) Serve(ln net.Listener, name string) error {
+	s.mu.Lock()
+	if s.shuttingDown.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return errShuttingDown
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	s.log.Info("listening", "listener", name, "addr", ln.Addr().String())
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.shuttingDown.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "listener", name, "error", err.Error(), "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.stop:
+				return nil
+			}
+		}
+		backoff = 0
+		s.conns.Add(1)
+		go func() {
+			defer s.conns.Done()
+			newClient(s, conn, name).serve()
+		}()
+	}
+}
+
+// ServeConn runs one already-accepted connection to its end (for in-process tests over net.Pipe
+// and for listeners that produce connections themselves).
+func (s *Server) ServeConn(conn net.Conn, name string) {
+	s.conns.Add(1)
+	defer s.conns.Done()
+	newClient(s, conn, name).serve()
+}
+
+// Close shuts the server down gracefully: listeners stop accepting, v5 clients get DISCONNECT
+// 0x8B, and Close returns when every connection has ended or ctx is done.
+func (s *Server) Close(ctx context.Context) error {
+	if !s.shuttingDown.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.stop)
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	vhosts := make([]*Vhost, 0, len(s.vhosts))
+	for _, v := range s.vhosts {
+		vhosts = append(vhosts, v)
+	}
+	s.mu.Unlock()
+	for _, v := range vhosts {
+		v.closeAll(errShuttingDown, packet.ServerShuttingDown)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		s.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %w", ctx.Err())
+	}
+}
+
+// Run starts a broker with the configured listeners and blocks until ctx is cancelled, then shuts
+// it down gracefully.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	if cfg.MQTT.Port > 0 {
+		ln, err := net.Listen("tcp", cfg.MQTTAddr())
+		if err != nil {
+			s.Close(context.Background())
+			return fmt.Errorf("[mqtt] bind/port: %w", err)
+		}
+		go func() { errc <- s.Serve(ln, "tcp") }()
+	} else {
+		log.Warn("no MQTT listener configured ([mqtt] port <= 0)")
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			log.Error("listener failed", "error", err.Error())
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Close(sctx)
+}

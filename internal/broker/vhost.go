@@ -1,0 +1,361 @@
+package broker
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/topic"
+)
+
+// Vhost is one tenant: its own sessions and client-id space, subscription index, retained store
+// and statistics. Nothing is shared between vhosts.
+type Vhost struct {
+	name     string
+	srv      *Server
+	log      *slog.Logger
+	index    *topic.Index
+	retained *topic.Retained[*Message]
+	stats    vhostStats
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	clients  map[*client]struct{}
+}
+
+func newVhost(srv *Server, name string) *Vhost {
+	v := &Vhost{
+		name:     name,
+		srv:      srv,
+		log:      srv.log.With("vhost", name),
+		index:    topic.NewIndex(),
+		retained: topic.NewRetained[*Message](),
+		sessions: make(map[string]*session),
+		clients:  make(map[*client]struct{}),
+	}
+	v.stats.dropLogger = v.log
+	// Shared subscriptions prefer members that are online, so a message is not parked in an
+	// offline member's queue while another member could take it.
+	// It reads an atomic flag: Match holds the index lock, so it must take no broker lock.
+	v.index.Prefer = func(owner any) bool { return owner.(*session).online.Load() }
+	return v
+}
+
+// Name returns the vhost's name.
+func (v *Vhost) Name() string { return v.name }
+
+// routeScratch is reusable routing state, owned by one goroutine (a connection's read loop).
+type routeScratch struct {
+	matches []*topic.Subscription
+	targets []target
+	byOwner map[*session]int // index into targets, used once targets outgrow a linear scan
+}
+
+// target is one session a message goes to, with the subscription options merged across every
+// matching subscription of that session.
+type target struct {
+	sess   *session
+	qos    byte
+	retain bool
+	subID  uint32
+	subIDs []uint32
+}
+
+const linearTargets = 16
+
+func (rs *routeScratch) find(s *session) int {
+	if rs.byOwner != nil && len(rs.targets) > linearTargets {
+		if i, ok := rs.byOwner[s]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range rs.targets {
+		if rs.targets[i].sess == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func (rs *routeScratch) add(t target) {
+	rs.targets = append(rs.targets, t)
+	n := len(rs.targets)
+	switch {
+	case n == linearTargets+1:
+		if rs.byOwner == nil {
+			rs.byOwner = make(map[*session]int)
+		}
+		clear(rs.byOwner)
+		for i := range rs.targets {
+			rs.byOwner[rs.targets[i].sess] = i
+		}
+	case n > linearTargets+1:
+		rs.byOwner[t.sess] = n - 1
+	}
+}
+
+// route delivers m to every session with a matching subscription and returns how many sessions
+// it went to. A session with several matching subscriptions gets one copy, at the highest
+// granted QoS, with every Subscription Identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; the copy's
+// QoS is the lower of the publish QoS and the subscription's [MQTT-3.8.4-8].
+func (v *Vhost) route(m *Message, rs *routeScratch) int {
+	rs.matches = v.index.Match(m.Topic, rs.matches[:0])
+	if len(rs.matches) == 0 {
+		return 0
+	}
+	rs.targets = rs.targets[:0]
+	for _, sub := range rs.matches {
+		s := sub.Owner.(*session)
+		if sub.NoLocal && s == m.origin {
+			continue // [MQTT-3.8.3-3]
+		}
+		qos := min(m.QoS, sub.QoS)
+		retain := sub.RetainAsPublished && m.Retain // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+		i := rs.find(s)
+		if i < 0 {
+			rs.add(target{sess: s, qos: qos, retain: retain, subID: sub.ID})
+			continue
+		}
+		t := &rs.targets[i]
+		t.qos = max(t.qos, qos)
+		t.retain = t.retain || retain
+		if sub.ID != 0 {
+			if t.subID == 0 {
+				t.subID = sub.ID
+			} else {
+				t.subIDs = append(t.subIDs, sub.ID)
+			}
+		}
+	}
+	now := time.Now().UnixNano()
+	for i := range rs.targets {
+		t := &rs.targets[i]
+		t.sess.deliver(delivery{msg: m, qos: t.qos, retain: t.retain, subID: t.subID, subIDs: t.subIDs}, now)
+		*t = target{}
+	}
+	n := len(rs.targets)
+	if n > linearTargets {
+		clear(rs.byOwner)
+	}
+	return n
+}
+
+// publish stores m in the retained index when it is retained [MQTT-3.3.1-5] (an empty payload
+// removes the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7]) and routes it.
+func (v *Vhost) publish(m *Message, rs *routeScratch) int {
+	if m.Retain {
+		if len(m.Payload) == 0 {
+			v.retained.Delete(m.Topic)
+		} else {
+			v.retained.Set(m.Topic, m)
+		}
+	}
+	return v.route(m, rs)
+}
+
+// publishServer publishes a message that no connection's read loop owns: a will or a $SYS value.
+func (v *Vhost) publishServer(m *Message) {
+	var rs routeScratch
+	v.publish(m, &rs)
+}
+
+// sendRetained delivers the retained messages matching a new subscription, with RETAIN set
+// [MQTT-3.3.1-8], at the lower of the message's and the subscription's QoS.
+func (v *Vhost) sendRetained(s *session, sub topic.Subscription) {
+	now := time.Now().UnixNano()
+	var found []*Message // collected first: no broker lock is taken under the index's lock
+	v.retained.Match(sub.Filter, func(_ string, m *Message) bool {
+		found = append(found, m)
+		return true
+	})
+	for _, m := range found {
+		if m.expired(now) {
+			v.retained.Delete(m.Topic) // [MQTT-3.3.2-5]
+			continue
+		}
+		s.deliver(delivery{msg: m, qos: min(m.QoS, sub.QoS), retain: true, subID: sub.ID}, now)
+	}
+}
+
+// connect attaches c to the session named by c.clientID, taking it over from another
+// connection if needed [MQTT-3.1.4-3], and queues the CONNACK in front of anything resent.
+func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *packet.Connack) {
+	var wills []*will
+	v.mu.Lock()
+	s := v.sessions[c.clientID]
+	if s != nil {
+		s.mu.Lock()
+		if old := s.client; old != nil {
+			// Takeover. The old connection's will is published unless the session continues
+			// and the will has a delay, in which case this reconnection cancels it
+			// [MQTT-3.1.3-9], 3.1.4 (non-normative).
+			s.client = nil
+			s.online.Store(false)
+			old.close(errTakenOver, packet.SessionTakenOver)
+			if ow := s.will; ow != nil && (clean || ow.delay == 0) {
+				wills = append(wills, ow)
+			}
+			s.will = nil
+		}
+		if pw := s.pendingWill; pw != nil {
+			stopTimer(&s.willTimer)
+			s.pendingWill = nil
+			if clean {
+				wills = append(wills, pw) // the session ends now, and with it the delay
+			} // else: resumed within the Will Delay Interval, so it is not sent [MQTT-3.1.3-9]
+		}
+		if clean { // [MQTT-3.1.2-4]: Clean Start discards the existing session
+			if ew := s.endLocked(); ew != nil {
+				wills = append(wills, ew)
+			}
+			delete(v.sessions, s.id)
+			s.mu.Unlock()
+			s = nil
+		} else {
+			stopTimer(&s.expiryTimer)
+		}
+	}
+	ack.SessionPresent = s != nil // [MQTT-3.2.2-2], [MQTT-3.2.2-3]
+	if s == nil {
+		s = newSession(v, c.clientID)
+		v.sessions[c.clientID] = s
+		s.mu.Lock()
+	}
+	s.client, s.expiry, s.will = c, expiry, w
+	s.online.Store(true)
+	c.sess.Store(s)
+	c.sendConnack(ack)
+	if ack.SessionPresent {
+		s.resendLocked(c)
+		s.drainLocked(c)
+	}
+	s.mu.Unlock()
+	v.clients[c] = struct{}{}
+	v.mu.Unlock()
+	for _, w := range wills {
+		v.publishWill(w)
+	}
+}
+
+// disconnect detaches c from its session when its connection has ended. The session ends now
+// when its expiry interval is 0, otherwise it waits offline; the will is published now, after
+// its delay, or when the session ends, whichever comes first [MQTT-3.1.2-8], [MQTT-3.1.3-9].
+func (v *Vhost) disconnect(c *client, publishWill bool) {
+	var wills []*will
+	v.mu.Lock()
+	delete(v.clients, c)
+	v.stats.msgsIn.Add(c.msgsIn.Load())
+	v.stats.bytesIn.Add(c.bytesIn.Load())
+	v.stats.bytesOut.Add(c.bytesOut.Load())
+	c.out.mu.Lock()
+	v.stats.msgsOut.Add(c.out.msgsOut)
+	c.out.msgsOut = 0
+	c.out.mu.Unlock()
+	c.msgsIn.Store(0)
+	c.bytesIn.Store(0)
+	c.bytesOut.Store(0)
+
+	s := c.sess.Load()
+	if s == nil {
+		v.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	if s.client != c { // taken over: the new connection already dealt with the will
+		s.mu.Unlock()
+		v.mu.Unlock()
+		return
+	}
+	s.client = nil
+	s.online.Store(false)
+	w := s.will
+	s.will = nil
+	if !publishWill {
+		w = nil
+	}
+	if s.expiry == 0 {
+		if w != nil {
+			wills = append(wills, w)
+		}
+		if ew := s.endLocked(); ew != nil {
+			wills = append(wills, ew)
+		}
+		delete(v.sessions, s.id)
+	} else {
+		if w != nil {
+			delay := min(w.delay, time.Duration(s.expiry)*time.Second)
+			if delay <= 0 {
+				wills = append(wills, w)
+			} else {
+				s.pendingWill = w
+				s.willTimer = time.AfterFunc(delay, func() { v.fireWill(s) })
+			}
+		}
+		if s.expiry != expiryNever {
+			d := time.Duration(s.expiry) * time.Second
+			s.expiryTimer = time.AfterFunc(d, func() { v.expire(s) })
+		}
+	}
+	s.mu.Unlock()
+	v.mu.Unlock()
+	for _, w := range wills {
+		v.publishWill(w)
+	}
+}
+
+// fireWill publishes a delayed will whose Will Delay Interval has passed while its session
+// stayed offline.
+func (v *Vhost) fireWill(s *session) {
+	s.mu.Lock()
+	w := s.pendingWill
+	if s.client != nil || s.ended {
+		w = nil
+	}
+	s.pendingWill, s.willTimer = nil, nil
+	s.mu.Unlock()
+	if w != nil {
+		v.publishWill(w)
+	}
+}
+
+// expire ends an offline session whose Session Expiry Interval has passed, publishing a will
+// still waiting for its delay [MQTT-3.1.2-8].
+func (v *Vhost) expire(s *session) {
+	v.mu.Lock()
+	s.mu.Lock()
+	var w *will
+	if s.client == nil && !s.ended && v.sessions[s.id] == s {
+		w = s.endLocked()
+		delete(v.sessions, s.id)
+		v.log.Debug("session expired", "client_id", s.id)
+	}
+	s.mu.Unlock()
+	v.mu.Unlock()
+	if w != nil {
+		v.publishWill(w)
+	}
+}
+
+// publishWill sends a Will Message. Its Message Expiry Interval counts from now.
+func (v *Vhost) publishWill(w *will) {
+	m := *w.msg
+	if w.hasExpiry {
+		m.Expiry = time.Now().Add(time.Duration(w.expiryInterval) * time.Second).UnixNano()
+	}
+	v.publishServer(&m)
+}
+
+// closeAll disconnects every client of the vhost with reason, for shutdown.
+func (v *Vhost) closeAll(reason error, code packet.ReasonCode) {
+	v.mu.Lock()
+	cs := make([]*client, 0, len(v.clients))
+	for c := range v.clients {
+		cs = append(cs, c)
+	}
+	v.mu.Unlock()
+	for _, c := range cs {
+		c.close(reason, code)
+	}
+}

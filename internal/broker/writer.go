@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+const (
+	// writeTimeout bounds one write to a peer that has stopped reading; the connection is closed
+	// when it passes.
+	writeTimeout = 30 * time.Second
+	// closeGrace is how long a closing connection may take to flush its last packets (the
+	// DISCONNECT with the reason) before the socket is closed regardless.
+	closeGrace = 2 * time.Second
+	// maxSpareBuffer caps the write buffer kept between flushes, so one burst does not pin memory.
+	maxSpareBuffer = 256 << 10
+)
+
+// outQueue is a connection's outbound byte queue. Producers (this connection's read loop, and
+// publishers' read loops delivering to it) encode packets straight into buf under mu; the write
+// loop swaps buf for spare and writes the whole batch in one syscall, so writes are coalesced and
+// steady-state delivery allocates nothing.
+type outQueue struct {
+	mu      sync.Mutex
+	buf     []byte // encoded packets waiting for the write loop
+	spare   []byte // the previous batch's buffer, reused
+	limit   int    // bytes beyond which QoS 0 publishes are dropped and QoS 1/2 wait in the session
+	closing bool   // no more packets are accepted; the write loop closes the socket once drained
+	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
+	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
+	connacked bool
+	msgsOut   uint64 // PUBLISH packets queued (for $SYS), under mu
+	dropped   uint64 // deliveries dropped at this connection, under mu
+
+	// Outbound Topic Alias state (v5), per connection [MQTT-3.3.2-10]: topics get an alias in
+	// order of first use until the client's Topic Alias Maximum is reached.
+	aliasMax  uint16
+	aliases   map[string]uint16
+	nextAlias uint16
+
+	ids  []uint32 // scratch for Subscription Identifiers
+	wake chan struct{}
+}
+
+// writeResult says what became of one PUBLISH offered to the out queue.
+type writeResult uint8
+
+const (
+	written     writeResult = iota
+	full                    // over the byte limit: QoS 0 is dropped, QoS 1/2 waits in the session
+	tooLarge                // over the client's Maximum Packet Size: discarded as if sent [MQTT-3.1.2-25]
+	closingConn             // the connection is going away
+)
+
+// send queues a control packet. Control packets are not subject to the byte limit: each one
+// answers a packet the client sent, so the client's own rate bounds them.
+func (c *client) send(p packet.Packet) bool {
+	o := &c.out
+	o.mu.Lock()
+	if o.closing {
+		o.mu.Unlock()
+		return false
+	}
+	wasEmpty := len(o.buf) == 0
+	o.buf = packet.Append(o.buf, p, c.version)
+	o.mu.Unlock()
+	if wasEmpty {
+		c.wakeWriter()
+	}
+	return true
+}
+
+// sendConnack queues the CONNACK and marks the connection as connected in one step, so no
+// PUBLISH can be queued in front of it.
+func (c *client) sendConnack(p *packet.Connack) {
+	o := &c.out
+	o.mu.Lock()
+	o.buf = packet.Append(o.buf, p, c.version)
+	o.connacked = p.ReasonCode == packet.Success
+	o.mu.Unlock()
+	c.wakeWriter()
+}
+
+// writePublish encodes one delivery into the out queue. pid is 0 for QoS 0. The caller holds the
+// session's mu (lock order session.mu → out.mu).
+func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writeResult {
+	o := &c.out
+	o.mu.Lock()
+	if o.closing || !o.connacked {
+		o.mu.Unlock()
+		return closingConn
+	}
+	if d.qos == 0 && len(o.buf) >= o.limit {
+		o.dropped++
+		o.mu.Unlock()
+		return full
+	}
+	m := d.msg
+	p := packet.Publish{Dup: dup, QoS: d.qos, Retain: d.retain, Topic: m.Topic, PacketID: pid, Payload: m.Payload}
+	if c.version == packet.V5 {
+		if m.Props != nil {
+			p.Props = *m.Props
+		}
+		if m.Expiry != 0 {
+			p.Props.MessageExpiry, p.Props.HasMessageExpiry = m.remainingExpiry(now), true // [MQTT-3.3.2-6]
+		}
+		if d.subID != 0 { // [MQTT-3.3.4-3]
+			o.ids = append(append(o.ids[:0], d.subID), d.subIDs...)
+			p.Props.SubscriptionIDs = o.ids
+		}
+	}
+	size := p.Size(c.version)
+	if c.maxPacketOut != 0 && size > int(c.maxPacketOut) {
+		o.mu.Unlock()
+		return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
+	}
+	if o.aliasMax > 0 { // [MQTT-3.3.2-10]: aliases are ours to choose, up to the client's maximum
+		if a, ok := o.aliases[m.Topic]; ok {
+			p.Topic, p.Props.TopicAlias, p.Props.HasTopicAlias = "", a, true
+		} else if o.nextAlias < o.aliasMax {
+			o.nextAlias++
+			o.aliases[m.Topic] = o.nextAlias
+			p.Props.TopicAlias, p.Props.HasTopicAlias = o.nextAlias, true
+		}
+	}
+	wasEmpty := len(o.buf) == 0
+	o.buf = p.Append(o.buf, c.version)
+	o.msgsOut++
+	o.mu.Unlock()
+	if wasEmpty {
+		c.wakeWriter()
+	}
+	return written
+}
+
+// outHasRoom reports whether QoS 1/2 deliveries may be written now. Caller holds session.mu.
+func (c *client) outHasRoom() bool {
+	o := &c.out
+	o.mu.Lock()
+	ok := !o.closing && o.connacked && len(o.buf) < o.limit
+	o.mu.Unlock()
+	return ok
+}
+
+func (c *client) wakeWriter() {
+	select {
+	case c.out.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop is the connection's only writer. It drains the out queue in batches: whatever
+// accumulated while the previous write was in the kernel goes out in the next single write.
+func (c *client) writeLoop() {
+	defer close(c.writerDone)
+	o := &c.out
+	for range o.wake {
+		for {
+			o.mu.Lock()
+			buf, closing := o.buf, o.closing
+			if len(buf) == 0 {
+				o.mu.Unlock()
+				if closing {
+					c.conn.Close()
+					return
+				}
+				break
+			}
+			o.buf, o.spare = o.spare[:0], nil
+			o.mu.Unlock()
+
+			deadline := writeTimeout
+			if closing {
+				deadline = closeGrace
+			}
+			c.conn.SetWriteDeadline(time.Now().Add(deadline))
+			n, err := c.conn.Write(buf)
+			c.bytesOut.Add(uint64(n))
+			if err != nil {
+				c.close(errWrite{err}, 0)
+				c.conn.Close()
+				return
+			}
+			o.mu.Lock()
+			if cap(buf) <= maxSpareBuffer {
+				o.spare = buf[:0]
+			}
+			o.mu.Unlock()
+			if s := c.session(); s != nil {
+				s.drain(c) // the batch left room: move waiting QoS 1/2 messages into the window
+			}
+		}
+	}
+	c.conn.Close()
+}
+
+type errWrite struct{ err error }
+
+func (e errWrite) Error() string { return "write: " + e.err.Error() }
+func (e errWrite) Unwrap() error { return e.err }

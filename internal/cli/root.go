@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is Turnstile's version; release builds set it with
+// -ldflags "-X github.com/turnstilemq/turnstile/internal/cli.Version=1.2.3".
+var Version = "0.1.0-dev"
+
+// errReported is returned by a command that has already written its errors to stderr: the process
+// exits with status 1 and nothing more is printed.
+var errReported = errors.New("errors already reported")
+
+// Main runs the command line args (without the program name) and returns the process exit status:
+// 0 on success, 1 on any error, which has then been written to stderr.
+func Main(args []string) int {
+	return run(context.Background(), args, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if args == nil {
+		args = []string{} // cobra reads os.Args when args is nil
+	}
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		if !errors.Is(err, errReported) {
+			fmt.Fprintf(stderr, "turnstile: %v\n", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "turnstile",
+		Short: "Turnstile is an MQTT 3.1, 3.1.1 and 5.0 broker",
+		// Errors are printed once, by run, without the usage text.
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetVersionTemplate("turnstile {{.Version}}\n")
+	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd())
+	return root
+}
+
+// reportErrors writes err to w, one line per joined error.
+func reportErrors(w io.Writer, err error) {
+	for _, e := range flatten(err) {
+		fmt.Fprintln(w, e)
+	}
+}
+
+// flatten splits errors.Join trees into their leaves.
+func flatten(err error) []error {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Config is the whole of Turnstile's configuration. Load and Parse return one that has been decoded
+// over Default() and validated; a Config built in code should be checked with Validate.
+type Config struct {
+	Main Main
+	MQTT MQTT
+	Mgmt Mgmt
+
+	// Source is the file the configuration was read from, "" for the embedded defaults.
+	Source string
+
+	// lines maps section and key to the line that set it, so that Validate can point at the file.
+	lines map[string]int
+}
+
+// Main is the [main] section: process-wide settings.
+type Main struct {
+	LogLevel  string // log_level: debug, info, warn or error
+	LogFormat string // log_format: text or json
+}
+
+// MQTT is the [mqtt] section: the MQTT listener and the per-session limits.
+type MQTT struct {
+	Bind                    string        // bind: an IP address or "localhost"
+	Port                    int           // port: -1..65535; <= 0 disables the TCP listener
+	MaxInflightMessages     int           // max_inflight_messages: outbound unacknowledged QoS 1/2 per session
+	MaxPacketSize           int           // max_packet_size: bytes, whole packet
+	MaxKeepalive            int           // max_keepalive: seconds; 0 = no cap
+	ReceiveMaximum          int           // receive_maximum: inbound QoS 1/2 in flight per client (v5 Receive Maximum)
+	MaxQueuedMessages       int           // max_queued_messages: per-session outbound queue, messages
+	MaxQueuedBytes          int64         // max_queued_bytes: per-session outbound queue, bytes
+	MaxTopicAlias           int           // max_topic_alias: v5 Topic Alias Maximum accepted from clients; 0 = none
+	SysInterval             time.Duration // sys_interval: whole seconds in the file; 0 disables $SYS
+	MaxSessionExpiry        int64         // max_session_expiry: seconds; 0 = no cap
+	RetainAvailable         bool          // retain_available
+	AllowZeroLengthClientID bool          // allow_zero_length_clientid
+}
+
+// Mgmt is the [mgmt] section: the HTTP management API.
+type Mgmt struct {
+	Bind string // bind: an IP address or "localhost"
+	Port int    // port: -1..65535; <= 0 disables the HTTP listener
+}
+
+// Default returns the configuration used when no file is given; Load and Parse decode over it.
+func Default() *Config {
+	return &Config{
+		Main: Main{
+			LogLevel:  "info",
+			LogFormat: "text",
+		},
+		MQTT: MQTT{
+			Bind:                    "127.0.0.1",
+			Port:                    1883,
+			MaxInflightMessages:     65535,
+			MaxPacketSize:           268435455,
+			MaxKeepalive:            0,
+			ReceiveMaximum:          1024,
+			MaxQueuedMessages:       1000,
+			MaxQueuedBytes:          16 << 20,
+			MaxTopicAlias:           1024,
+			SysInterval:             10 * time.Second,
+			MaxSessionExpiry:        0,
+			RetainAvailable:         true,
+			AllowZeroLengthClientID: true,
+		},
+		Mgmt: Mgmt{
+			Bind: "127.0.0.1",
+			Port: 15672,
+		},
+	}
+}
+
+// Load reads the INI file at path, decodes it over Default() and validates the result. On failure
+// the error joins every problem found (see Error); the returned Config is then nil.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a file already in memory; name is used as Source and in error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	c := Default()
+	c.Source = name
+	c.lines = make(map[string]int)
+	errs := decode(c, name, data)
+	errs = append(errs, c.validate()...)
+	if len(errs) == 0 {
+		return c, nil
+	}
+	// Report in file order; problems without a line (there are none today) go last.
+	slices.SortStableFunc(errs, func(a, b *Error) int {
+		return cmp.Compare(sortLine(a.Line), sortLine(b.Line))
+	})
+	return nil, joinErrors(errs)
+}
+
+// Validate checks every value against its allowed range. The error joins one *Error per bad key; each
+// names the section and key, and the file and line when the value came from a file.
+func (c *Config) Validate() error {
+	return joinErrors(c.validate())
+}
+
+// MQTTAddr is the MQTT listener's address, host:port. It means something only when Port > 0.
+func (c *Config) MQTTAddr() string {
+	return net.JoinHostPort(c.MQTT.Bind, strconv.Itoa(c.MQTT.Port))
+}
+
+// MgmtAddr is the management API's address, host:port. It means something only when Port > 0.
+func (c *Config) MgmtAddr() string {
+	return net.JoinHostPort(c.Mgmt.Bind, strconv.Itoa(c.Mgmt.Port))
+}
+
+func (c *Config) validate() []*Error {
+	var errs []*Error
+	for i := range keys {
+		k := &keys[i]
+		if k.check == nil {
+			continue
+		}
+		if err := k.check(k.field(c)); err != nil {
+			e := &Error{Section: k.section, Key: k.name, Msg: err.Error()}
+			// Point at the file only when the value came from it, not when it was set in code.
+			if line := c.lines[lineKey(k.section, k.name)]; line > 0 {
+				e.File, e.Line = c.Source, line
+			}
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+func lineKey(section, key string) string { return section + "\x00" + key }
+
+func sortLine(n int) int {
+	if n <= 0 {
+		return int(^uint(0) >> 1)
+	}
+	return n
+}
+
+func joinErrors(errs []*Error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}

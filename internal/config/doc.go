@@ -1,0 +1,11 @@
+// Package config owns Turnstile's configuration: the INI file format, the default values and the
+// range checks. It follows the lifecycle strict decode → defaults → validate: a file is decoded over
+// Default(), every problem is collected (unknown sections and keys, duplicates, bad values, values out
+// of range) and all of them are returned together, each naming file, line, section and key.
+//
+// Every key is declared once, in the table in keys.go; decoding, validation and Keys() (the
+// documentation the README is generated from) all read that table.
+//
+// The package only describes configuration. It must not open listeners, build loggers or import any
+// other Turnstile package; the CLI and the broker read a *Config, they never re-parse the file.
+package config

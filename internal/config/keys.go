@@ -1,0 +1,239 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// key declares one configuration key: where it lives in the file, which Config field it sets, what
+// values are valid and what it means. Adding a key is adding one entry to keys.
+type key struct {
+	section string
+	name    string
+	// field returns a pointer to the Config field: *string, *int, *int64, *bool or *time.Duration
+	// (written in the file as whole seconds). The type decides how the value is decoded.
+	field func(c *Config) any
+	// check reports why the field's current value is not allowed; nil accepts any decodable value.
+	// It receives what field returns.
+	check func(v any) error
+	doc   string
+}
+
+var keys = []key{
+	{"main", "log_level", func(c *Config) any { return &c.Main.LogLevel }, oneOf("debug", "info", "warn", "error"),
+		"Minimum level of log records: debug, info, warn or error."},
+	{"main", "log_format", func(c *Config) any { return &c.Main.LogFormat }, oneOf("text", "json"),
+		"Log record format on stderr: text (key=value) or json."},
+
+	{"mqtt", "bind", func(c *Config) any { return &c.MQTT.Bind }, bindAddr,
+		"Address the MQTT listener binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
+	{"mqtt", "port", func(c *Config) any { return &c.MQTT.Port }, intRange(-1, 65535),
+		"TCP port of the MQTT listener; 0 or -1 disables it."},
+	{"mqtt", "max_inflight_messages", func(c *Config) any { return &c.MQTT.MaxInflightMessages }, intRange(1, 65535),
+		"Outbound QoS 1 and 2 messages a session may have unacknowledged; delivery waits at the cap."},
+	{"mqtt", "max_packet_size", func(c *Config) any { return &c.MQTT.MaxPacketSize }, intRange(2, 268435455),
+		"Largest packet accepted from a client, in bytes, fixed header included; larger packets close the connection."},
+	{"mqtt", "max_keepalive", func(c *Config) any { return &c.MQTT.MaxKeepalive }, intRange(0, 65535),
+		"Largest Keep Alive a client may ask for, in seconds; 0 means no cap."},
+	{"mqtt", "receive_maximum", func(c *Config) any { return &c.MQTT.ReceiveMaximum }, intRange(1, 65535),
+		"Inbound QoS 1 and 2 messages the server accepts in flight per client (MQTT 5 Receive Maximum)."},
+	{"mqtt", "max_queued_messages", func(c *Config) any { return &c.MQTT.MaxQueuedMessages }, intRange(1, math.MaxInt),
+		"Limit on the messages waiting in one session's outbound queue."},
+	{"mqtt", "max_queued_bytes", func(c *Config) any { return &c.MQTT.MaxQueuedBytes }, intRange(1024, math.MaxInt64),
+		"Limit on the bytes waiting in one session's outbound queue (a plain integer, no suffix)."},
+	{"mqtt", "max_topic_alias", func(c *Config) any { return &c.MQTT.MaxTopicAlias }, intRange(0, 65535),
+		"Topic Alias Maximum the server accepts from clients (MQTT 5); 0 disables inbound topic aliases."},
+	{"mqtt", "sys_interval", func(c *Config) any { return &c.MQTT.SysInterval }, durationAtLeast(0),
+		"Seconds between $SYS topic updates; 0 disables $SYS publishing."},
+	{"mqtt", "max_session_expiry", func(c *Config) any { return &c.MQTT.MaxSessionExpiry }, intRange(0, math.MaxUint32),
+		"Cap on a session's expiry interval in seconds (MQTT 5 Session Expiry Interval, and 3.1.1 persistent sessions); 0 means no cap."},
+	{"mqtt", "retain_available", func(c *Config) any { return &c.MQTT.RetainAvailable }, nil,
+		"Whether the server supports retained messages (MQTT 5 Retain Available)."},
+	{"mqtt", "allow_zero_length_clientid", func(c *Config) any { return &c.MQTT.AllowZeroLengthClientID }, nil,
+		"Whether a client may connect with an empty client id and be given one by the server."},
+
+	{"mgmt", "bind", func(c *Config) any { return &c.Mgmt.Bind }, bindAddr,
+		"Address the HTTP management API binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
+	{"mgmt", "port", func(c *Config) any { return &c.Mgmt.Port }, intRange(-1, 65535),
+		"TCP port of the HTTP management API; 0 or -1 disables it."},
+}
+
+// KeyDoc describes one configuration key, for generated documentation.
+type KeyDoc struct {
+	Section     string // e.g. "mqtt"
+	Key         string // e.g. "max_packet_size"
+	Default     string // the default as it would be written in the file, e.g. "268435455"
+	Description string
+}
+
+// Keys lists every configuration key in file order: [main], [mqtt], [mgmt].
+func Keys() []KeyDoc {
+	def := Default()
+	out := make([]KeyDoc, len(keys))
+	for i, k := range keys {
+		out[i] = KeyDoc{Section: k.section, Key: k.name, Default: format(k.field(def)), Description: k.doc}
+	}
+	return out
+}
+
+// sections lists the known section names in file order.
+func sections() []string {
+	var out []string
+	for _, k := range keys {
+		if !slices.Contains(out, k.section) {
+			out = append(out, k.section)
+		}
+	}
+	return out
+}
+
+func lookup(section, name string) *key {
+	for i := range keys {
+		if keys[i].section == section && keys[i].name == name {
+			return &keys[i]
+		}
+	}
+	return nil
+}
+
+// set decodes raw into the field dst points to. Its error is the message after "[section] key: ".
+func set(dst any, raw string) error {
+	switch p := dst.(type) {
+	case *string:
+		*p = raw
+	case *int:
+		n, err := parseInt(raw, strconv.IntSize)
+		if err != nil {
+			return err
+		}
+		*p = int(n)
+	case *int64:
+		n, err := parseInt(raw, 64)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *bool:
+		b, ok := parseBool(raw)
+		if !ok {
+			return fmt.Errorf("%q is not a boolean (true/false, yes/no, on/off, 1/0)", raw)
+		}
+		*p = b
+	case *time.Duration:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return fmt.Errorf("%q is not a whole number of seconds", raw)
+		}
+		*p = time.Duration(n) * time.Second
+	default:
+		panic(fmt.Sprintf("config: unsupported field type %T", dst))
+	}
+	return nil
+}
+
+func parseInt(raw string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(raw, 10, bits)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return 0, fmt.Errorf("%q is too large for an integer", raw)
+		}
+		return 0, fmt.Errorf("%q is not an integer", raw)
+	}
+	return n, nil
+}
+
+func parseBool(raw string) (value, ok bool) {
+	switch strings.ToLower(raw) {
+	case "true", "yes", "on", "1":
+		return true, true
+	case "false", "no", "off", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// format writes the field dst points to as it would appear in a file.
+func format(dst any) string {
+	switch p := dst.(type) {
+	case *string:
+		return *p
+	case *int:
+		return strconv.Itoa(*p)
+	case *int64:
+		return strconv.FormatInt(*p, 10)
+	case *bool:
+		return strconv.FormatBool(*p)
+	case *time.Duration:
+		return strconv.FormatInt(int64(*p/time.Second), 10)
+	}
+	panic(fmt.Sprintf("config: unsupported field type %T", dst))
+}
+
+// intRange accepts *int and *int64 fields holding lo..hi inclusive.
+func intRange(lo, hi int64) func(any) error {
+	return func(v any) error {
+		var n int64
+		switch p := v.(type) {
+		case *int:
+			n = int64(*p)
+		case *int64:
+			n = *p
+		default:
+			panic(fmt.Sprintf("config: intRange on %T", v))
+		}
+		if n >= lo && n <= hi {
+			return nil
+		}
+		if hi == math.MaxInt64 || (strconv.IntSize == 64 && hi == math.MaxInt) {
+			return fmt.Errorf("%d is too small, the minimum is %d", n, lo)
+		}
+		return fmt.Errorf("%d is out of range %d..%d", n, lo, hi)
+	}
+}
+
+// durationAtLeast accepts *time.Duration fields of at least lo.
+func durationAtLeast(lo time.Duration) func(any) error {
+	return func(v any) error {
+		d := *v.(*time.Duration)
+		if d < lo {
+			return fmt.Errorf("%s is too small, the minimum is %s", seconds(d), seconds(lo))
+		}
+		return nil
+	}
+}
+
+// seconds writes d as the file does when it is whole seconds, as a Go duration otherwise.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10)
+	}
+	return d.String()
+}
+
+// oneOf accepts *string fields holding one of the given words, exactly.
+func oneOf(words ...string) func(any) error {
+	return func(v any) error {
+		s := *v.(*string)
+		if slices.Contains(words, s) {
+			return nil
+		}
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(words, ", "))
+	}
+}
+
+// bindAddr accepts *string fields holding an IP address (v4 or v6, zone allowed) or "localhost".
+func bindAddr(v any) error {
+	s := *v.(*string)
+	if s == "localhost" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(s); err != nil {
+		return fmt.Errorf("%q is not an IP address or \"localhost\"", s)
+	}
+	return nil
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Interop test: the built turnstile binary against Debian's mosquitto_pub and mosquitto_sub, over
+# MQTT 3.1.1 and 5. Every wait is bounded; the broker is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  jobs -p | xargs -r kill 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- broker log"; cat "$tmp/broker.log"; exit 1; }
+
+go build -o "$tmp/turnstile" ./cmd/turnstile
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$tmp/turnstile.ini" <<INI
+[mqtt]
+port = $port
+sys_interval = 1
+INI
+"$tmp/turnstile" validate-config --config "$tmp/turnstile.ini" >/dev/null
+"$tmp/turnstile" serve --config "$tmp/turnstile.ini" 2>"$tmp/broker.log" &
+pid=$!
+for _ in $(seq 100); do
+  mosquitto_pub -p "$port" -t ready -m x 2>/dev/null && break
+  sleep 0.1
+done
+
+# wait_for FILE PATTERN COUNT: up to 5 s for COUNT lines matching PATTERN.
+wait_for() {
+  for _ in $(seq 50); do
+    [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+pass=0
+for V in mqttv311 mqttv5; do
+  out="$tmp/sub-$V"
+  mosquitto_sub -V "$V" -p "$port" -i "sub-$V" -t "it/$V/#" -q 2 -v -W 20 >"$out" &
+  sub=$!
+  # The subscription is live once a sync message comes back.
+  for _ in $(seq 50); do
+    mosquitto_pub -V "$V" -p "$port" -t "it/$V/sync" -m sync
+    grep -q sync "$out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q sync "$out" || fail "$V: subscription never became live"
+  for q in 0 1 2; do
+    mosquitto_pub -V "$V" -p "$port" -t "it/$V/q$q" -m "hello qos $q" -q "$q"
+  done
+  wait_for "$out" "hello qos" 3 || fail "$V: expected 3 messages, got: $(cat "$out")"
+  for q in 0 1 2; do grep -qx "it/$V/q$q hello qos $q" "$out" || fail "$V: qos $q message missing"; done
+  kill "$sub" 2>/dev/null; wait "$sub" 2>/dev/null || true
+  echo "ok   $V publish/subscribe at QoS 0, 1, 2"; pass=$((pass+1))
+
+  # Retained: stored, delivered to a later subscriber, cleared by an empty retained payload [MQTT-3.3.1-6].
+  mosquitto_pub -V "$V" -p "$port" -t "ret/$V" -m "kept" -r -q 1
+  got=$(mosquitto_sub -V "$V" -p "$port" -t "ret/$V" -C 1 -W 5)
+  [ "$got" = "kept" ] || fail "$V: retained message not delivered (got '$got')"
+  mosquitto_pub -V "$V" -p "$port" -t "ret/$V" -n -r -q 1
+  if mosquitto_sub -V "$V" -p "$port" -t "ret/$V" -C 1 -W 1 >/dev/null 2>&1; then fail "$V: retained message not cleared"; fi
+  echo "ok   $V retained store and clear"; pass=$((pass+1))
+
+  # Will: published when the connection drops without DISCONNECT [MQTT-3.1.2-8].
+  wout="$tmp/will-$V"
+  mosquitto_sub -V "$V" -p "$port" -t "will/$V" -C 1 -W 10 >"$wout" &
+  wsub=$!
+  sleep 0.3
+  mosquitto_sub -V "$V" -p "$port" -t "nothing/$V" --will-topic "will/$V" --will-payload "gone" -W 30 &
+  victim=$!
+  sleep 0.5
+  kill -9 "$victim"; wait "$victim" 2>/dev/null || true
+  wait "$wsub" || fail "$V: will not received"
+  [ "$(cat "$wout")" = "gone" ] || fail "$V: will payload wrong: $(cat "$wout")"
+  echo "ok   $V will on abrupt disconnect"; pass=$((pass+1))
+done
+
+# $SYS statistics, in mosquitto's topic names.
+got=$(mosquitto_sub -p "$port" -t '$SYS/broker/version' -C 1 -W 5)
+case "$got" in turnstile*) ;; *) fail "\$SYS/broker/version: '$got'";; esac
+got=$(mosquitto_sub -p "$port" -t '$SYS/broker/uptime' -C 1 -W 5)
+case "$got" in *seconds) ;; *) fail "\$SYS/broker/uptime: '$got'";; esac
+echo "ok   \$SYS/broker tree"; pass=$((pass+1))
+
+# Graceful shutdown on SIGTERM.
+kill -TERM "$pid"
+for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "broker did not stop on SIGTERM"
+wait "$pid" || fail "broker exited non-zero after SIGTERM"
+pid=""
+echo "ok   graceful shutdown on SIGTERM"; pass=$((pass+1))
+echo "$pass passed, 0 failed"
