@@ -23,13 +23,12 @@ const (
 
 // Reasons a connection closes, for logs. Protocol failures carry a *packet.Error instead.
 var (
-	errTakenOver     = errors.New("session taken over by a new connection")
-	errClientClosed  = errors.New("client disconnected")
-	errNormalClose   = errors.New("client sent DISCONNECT")
-	errKeepAlive     = errors.New("keep alive timeout")
-	errShuttingDown  = errors.New("server shutting down")
-	errNotConnect    = errors.New("first packet is not CONNECT") // [MQTT-3.1.0-1]
-	errConnectFailed = errors.New("CONNECT refused")
+	errTakenOver    = errors.New("session taken over by a new connection")
+	errClientClosed = errors.New("client disconnected")
+	errNormalClose  = errors.New("client sent DISCONNECT")
+	errKeepAlive    = errors.New("keep alive timeout")
+	errShuttingDown = errors.New("server shutting down")
+	errNotConnect   = errors.New("first packet is not CONNECT") // [MQTT-3.1.0-1]
 )
 
 // client is one network connection. Its read loop (readLoop) parses and dispatches packets and is
@@ -51,14 +50,13 @@ type client struct {
 	sess         atomic.Pointer[session]
 
 	// Owned by the read loop.
-	rd           *bufio.Reader
-	scratch      []byte
-	pub          packet.Publish
-	aliasIn      map[uint16]string // inbound Topic Alias → topic [MQTT-3.3.2-12]
-	rs           routeScratch
-	deadlineSet  time.Time
-	willOnClose  bool // publish the will when the connection ends
-	disconnected bool // DISCONNECT received
+	rd          *bufio.Reader
+	scratch     []byte
+	pub         packet.Publish
+	aliasIn     map[uint16]string // inbound Topic Alias → topic [MQTT-3.3.2-12]
+	rs          routeScratch
+	deadlineSet time.Time
+	willOnClose bool // publish the will when the connection ends
 
 	out        outQueue
 	writerDone chan struct{}

@@ -48,7 +48,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		}
 		s.mu.Unlock()
 		if dup { // already passed on: acknowledge again, do not deliver twice [MQTT-4.3.3-9]
-			c.send(&packet.Pubrec{PacketID: p.PacketID})
+			c.sendAck(packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
 	}
@@ -72,12 +72,12 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Puback{PacketID: p.PacketID, ReasonCode: code}) // [MQTT-4.3.2-2]
+		c.sendAck(packet.PUBACK, p.PacketID, code) // [MQTT-4.3.2-2]
 	case 2:
 		if code.IsError() {
 			c.releaseQoS2(p.PacketID) // a PUBREC with an error ends the flow [MQTT-4.3.3-?]
 		}
-		c.send(&packet.Pubrec{PacketID: p.PacketID, ReasonCode: code}) // [MQTT-4.3.3-8]
+		c.sendAck(packet.PUBREC, p.PacketID, code) // [MQTT-4.3.3-8]
 	}
 	return nil
 }
@@ -101,7 +101,7 @@ func (c *client) handlePubrec(p *packet.Pubrec) {
 	if !known && c.version == packet.V5 {
 		code = packet.PacketIdentifierNotFound
 	}
-	c.send(&packet.Pubrel{PacketID: p.PacketID, ReasonCode: code})
+	c.sendAck(packet.PUBREL, p.PacketID, code)
 }
 
 // handlePubrel releases an inbound QoS 2 packet id and answers PUBCOMP [MQTT-4.3.3-11].
@@ -110,7 +110,7 @@ func (c *client) handlePubrel(p *packet.Pubrel) {
 	if !c.releaseQoS2(p.PacketID) && c.version == packet.V5 {
 		code = packet.PacketIdentifierNotFound
 	}
-	c.send(&packet.Pubcomp{PacketID: p.PacketID, ReasonCode: code})
+	c.sendAck(packet.PUBCOMP, p.PacketID, code)
 }
 
 // handleSubscribe adds the subscriptions, answers SUBACK [MQTT-3.8.4-1] and then sends the
@@ -136,11 +136,11 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if shared && r.NoLocal {
 			s.mu.Unlock()
-			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("No Local on a shared subscription")} // [MQTT-3.8.3-4]
+			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
 		}
 		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
-		existed := s.subscribeLocked(sub) // a repeated filter replaces the subscription [MQTT-3.8.4-3]
+		existed := s.subscribeLocked(sub)   // a repeated filter replaces the subscription [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(r.QoS) // every QoS is granted as asked [MQTT-3.8.4-6]
 		// Retained messages: Retain Handling 0 always, 1 only for a new subscription, 2 never
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; never for a shared subscription

@@ -46,6 +46,7 @@ type Server struct {
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
 	listeners map[net.Listener]struct{}
+	clients   map[*client]struct{} // every open connection, connected or not
 
 	conns        sync.WaitGroup
 	shuttingDown atomic.Bool
@@ -77,6 +78,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		started:   time.Now(),
 		vhosts:    make(map[string]*Vhost),
 		listeners: make(map[net.Listener]struct{}),
+		clients:   make(map[*client]struct{}),
 		stop:      make(chan struct{}),
 	}
 	s.defaultVhost = newVhost(s, DefaultVhost)
@@ -126,19 +128,33 @@ func (s *Server) Serve(ln net.Listener, name string) error {
 		}
 		backoff = 0
 		s.conns.Add(1)
-		go func() {
-			defer s.conns.Done()
-			newClient(s, conn, name).serve()
-		}()
+		go s.serveConn(conn, name)
 	}
+}
+
+// serveConn runs one connection; the caller has done s.conns.Add(1).
+func (s *Server) serveConn(conn net.Conn, name string) {
+	defer s.conns.Done()
+	c := newClient(s, conn, name)
+	s.mu.Lock()
+	if s.shuttingDown.Load() {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.clients[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve()
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
 }
 
 // ServeConn runs one already-accepted connection to its end (for in-process tests over net.Pipe
 // and for listeners that produce connections themselves).
 func (s *Server) ServeConn(conn net.Conn, name string) {
 	s.conns.Add(1)
-	defer s.conns.Done()
-	newClient(s, conn, name).serve()
+	s.serveConn(conn, name)
 }
 
 // Close shuts the server down gracefully: listeners stop accepting, v5 clients get DISCONNECT
@@ -152,13 +168,13 @@ func (s *Server) Close(ctx context.Context) error {
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	vhosts := make([]*Vhost, 0, len(s.vhosts))
-	for _, v := range s.vhosts {
-		vhosts = append(vhosts, v)
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
 	}
 	s.mu.Unlock()
-	for _, v := range vhosts {
-		v.closeAll(errShuttingDown, packet.ServerShuttingDown)
+	for _, c := range clients {
+		c.close(errShuttingDown, packet.ServerShuttingDown) // [MQTT-3.14.2-1] 0x8B
 	}
 	done := make(chan struct{})
 	go func() {

@@ -105,9 +105,7 @@ func (s *session) deliver(d delivery, now int64) {
 			s.vhost.stats.drop(dropOfflineQoS0)
 			return
 		}
-		if c.writePublish(&d, 0, false, now) == full {
-			s.vhost.stats.drop(dropQueueFull)
-		}
+		c.writePublish(&d, 0, false, now) // over the byte limit it is dropped and counted there
 		return
 	}
 	if c != nil && s.qlen() == 0 && len(s.inflight) < s.window(c) && s.sendLocked(c, d, now) {
@@ -228,7 +226,7 @@ func (s *session) resendLocked(c *client) {
 	now := time.Now().UnixNano()
 	for _, e := range all {
 		if e.f.state == awaitPubcomp {
-			c.send(&packet.Pubrel{PacketID: e.pid})
+			c.sendAck(packet.PUBREL, e.pid, packet.Success)
 			continue
 		}
 		c.writePublish(&e.f.d, e.pid, true, now)

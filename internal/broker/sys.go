@@ -62,7 +62,6 @@ func (v *Vhost) Stats() SysStats {
 		st.BytesSent += c.bytesOut.Load()
 		c.out.mu.Lock()
 		st.MessagesSent += c.out.msgsOut
-		st.Dropped += c.out.dropped
 		c.out.mu.Unlock()
 	}
 	v.mu.Unlock()

@@ -346,16 +346,3 @@ func (v *Vhost) publishWill(w *will) {
 	}
 	v.publishServer(&m)
 }
-
-// closeAll disconnects every client of the vhost with reason, for shutdown.
-func (v *Vhost) closeAll(reason error, code packet.ReasonCode) {
-	v.mu.Lock()
-	cs := make([]*client, 0, len(v.clients))
-	for c := range v.clients {
-		cs = append(cs, c)
-	}
-	v.mu.Unlock()
-	for _, c := range cs {
-		c.close(reason, code)
-	}
-}

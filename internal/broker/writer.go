@@ -32,7 +32,6 @@ type outQueue struct {
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
 	connacked bool
 	msgsOut   uint64 // PUBLISH packets queued (for $SYS), under mu
-	dropped   uint64 // deliveries dropped at this connection, under mu
 
 	// Outbound Topic Alias state (v5), per connection [MQTT-3.3.2-10]: topics get an alias in
 	// order of first use until the client's Topic Alias Maximum is reached.
@@ -72,6 +71,36 @@ func (c *client) send(p packet.Packet) bool {
 	return true
 }
 
+// sendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP. Each type's Append is called on a value on
+// the stack, so the per-message acknowledgement allocates nothing (send would box it).
+func (c *client) sendAck(t packet.Type, pid uint16, code packet.ReasonCode) {
+	o := &c.out
+	o.mu.Lock()
+	if o.closing {
+		o.mu.Unlock()
+		return
+	}
+	wasEmpty := len(o.buf) == 0
+	switch t {
+	case packet.PUBACK:
+		p := packet.Puback{PacketID: pid, ReasonCode: code}
+		o.buf = p.Append(o.buf, c.version)
+	case packet.PUBREC:
+		p := packet.Pubrec{PacketID: pid, ReasonCode: code}
+		o.buf = p.Append(o.buf, c.version)
+	case packet.PUBREL:
+		p := packet.Pubrel{PacketID: pid, ReasonCode: code}
+		o.buf = p.Append(o.buf, c.version)
+	case packet.PUBCOMP:
+		p := packet.Pubcomp{PacketID: pid, ReasonCode: code}
+		o.buf = p.Append(o.buf, c.version)
+	}
+	o.mu.Unlock()
+	if wasEmpty {
+		c.wakeWriter()
+	}
+}
+
 // sendConnack queues the CONNACK and marks the connection as connected in one step, so no
 // PUBLISH can be queued in front of it.
 func (c *client) sendConnack(p *packet.Connack) {
@@ -92,9 +121,13 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		o.mu.Unlock()
 		return closingConn
 	}
-	if d.qos == 0 && len(o.buf) >= o.limit {
-		o.dropped++
+	if !dup && len(o.buf) >= o.limit {
+		// Over the byte limit: the caller drops a QoS 0 message and queues a QoS 1/2 one in
+		// its session. Retransmissions (dup) are already counted in the in-flight window.
 		o.mu.Unlock()
+		if d.qos == 0 {
+			c.vhost.stats.drop(dropQueueFull) // counted and logged at a bounded rate
+		}
 		return full
 	}
 	m := d.msg
@@ -133,15 +166,6 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		c.wakeWriter()
 	}
 	return written
-}
-
-// outHasRoom reports whether QoS 1/2 deliveries may be written now. Caller holds session.mu.
-func (c *client) outHasRoom() bool {
-	o := &c.out
-	o.mu.Lock()
-	ok := !o.closing && o.connacked && len(o.buf) < o.limit
-	o.mu.Unlock()
-	return ok
 }
 
 func (c *client) wakeWriter() {
