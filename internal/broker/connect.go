@@ -32,26 +32,15 @@ func (c *client) readConnect() error {
 			// CONNACK return code 1 in the 3.1.1 form, which every version understands [MQTT-3.1.2-2].
 			c.version = packet.V311
 			c.sendConnack(&packet.Connack{ReasonCode: code})
-		case protocolLevel(body) == byte(packet.V5):
-			// A v5 server may answer a malformed CONNECT with a CONNACK reason code [MQTT-4.13.1-1].
+		case cp != nil && cp.Version == packet.V5:
+			// The codec returns what it read up to the error, so a v5 client learns why: a server
+			// may answer a malformed CONNECT with a CONNACK reason code [MQTT-4.13.1-1].
 			c.version = packet.V5
 			c.sendConnack(&packet.Connack{ReasonCode: code})
 		}
 		return err
 	}
 	return c.handleConnect(cp)
-}
-
-// protocolLevel reads the protocol level byte of a CONNECT body, or 0 when it is not there.
-func protocolLevel(body []byte) byte {
-	if len(body) < 2 {
-		return 0
-	}
-	n := int(body[0])<<8 | int(body[1])
-	if len(body) < 3+n {
-		return 0
-	}
-	return body[2+n]
 }
 
 // refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7]).

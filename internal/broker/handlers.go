@@ -14,6 +14,9 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	lim := &c.srv.limits
 	v5 := c.version == packet.V5
 	c.msgsIn.Add(1)
+	if v5 && len(p.Props.SubscriptionIDs) > 0 { // [MQTT-3.3.4-6]
+		return &packet.Error{Code: packet.ProtocolError, Field: "PUBLISH subscription identifier", Err: errors.New("sent by a client")}
+	}
 	if v5 && p.Props.HasTopicAlias {
 		a := p.Props.TopicAlias
 		if int(a) > lim.maxTopicAlias { // [MQTT-3.3.2-9]

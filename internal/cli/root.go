@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 		Version:       Version,
 	}
 	root.SetVersionTemplate("turnstile {{.Version}}\n")
-	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd(), newBenchCmd())
 	return root
 }
 

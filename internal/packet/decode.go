@@ -121,7 +121,7 @@ func DecodeConnect(body []byte) (*Connect, error) {
 	if err != nil {
 		return nil, err
 	}
-	level, err := r.byte("CONNECT protocol level")
+	level, err := r.u8("CONNECT protocol level")
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func DecodeConnect(body []byte) (*Connect, error) {
 	}
 	v5 := c.Version == V5
 
-	flags, err := r.byte("CONNECT flags")
+	flags, err := r.u8("CONNECT flags")
 	if err != nil {
 		return c, err
 	}
@@ -200,7 +200,7 @@ func DecodeConnect(body []byte) (*Connect, error) {
 			return c, errorf(TopicNameInvalid, "CONNECT will topic", "contains a wildcard [MQTT-3.3.2-2]")
 		}
 		w.Topic = string(topic)
-		if w.Payload, err = r.binary("CONNECT will payload"); err != nil {
+		if w.Payload, err = r.bin("CONNECT will payload"); err != nil {
 			return c, err
 		}
 		if len(w.Payload) == 0 {
@@ -218,7 +218,7 @@ func DecodeConnect(body []byte) (*Connect, error) {
 		}
 	}
 	if c.PasswordFlag { // [MQTT-3.1.2-19] (5.0), [MQTT-3.1.2-21] (3.1.1)
-		if c.Password, err = r.binary("CONNECT password"); err != nil {
+		if c.Password, err = r.bin("CONNECT password"); err != nil {
 			return c, err
 		}
 		if len(c.Password) == 0 {
@@ -234,7 +234,7 @@ func DecodeConnect(body []byte) (*Connect, error) {
 // 4 BadUserNameOrPassword, 5 NotAuthorized); the reverse of ConnackReturnCode311.
 func DecodeConnack(body []byte, v Version) (*Connack, error) {
 	r := reader{b: body}
-	flags, err := r.byte("CONNACK flags")
+	flags, err := r.u8("CONNACK flags")
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func DecodeConnack(body []byte, v Version) (*Connack, error) {
 		return nil, errorf(MalformedPacket, "CONNACK flags", "reserved bits 0x%02X [MQTT-3.2.2-1]", flags)
 	}
 	c := &Connack{SessionPresent: flags&0x01 != 0}
-	code, err := r.byte("CONNACK reason code")
+	code, err := r.u8("CONNACK reason code")
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func decodeAck(body []byte, v Version, t Type) (*ack, error) {
 		}
 		return a, nil
 	}
-	code, _ := r.byte(in.code)
+	code, _ := r.u8(in.code)
 	if !in.codes.has(code) { // [MQTT-3.4.2-1], [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1]
 		return nil, errorf(ProtocolError, in.code, "0x%02X is not a %s reason code", code, t)
 	}
@@ -435,7 +435,7 @@ func DecodeSubscribe(body []byte, v Version) (*Subscribe, error) {
 		if sub.Filter, err = r.str("SUBSCRIBE topic filter"); err != nil { // [MQTT-3.8.3-1]
 			return nil, err
 		}
-		opts, err := r.byte("SUBSCRIBE subscription options")
+		opts, err := r.u8("SUBSCRIBE subscription options")
 		if err != nil {
 			return nil, err
 		}
@@ -590,7 +590,7 @@ func DecodeDisconnect(body []byte, v Version) (*Disconnect, error) {
 	if r.left() == 0 {
 		return d, nil
 	}
-	code, _ := r.byte("DISCONNECT reason code")
+	code, _ := r.u8("DISCONNECT reason code")
 	if !disconnectCodes.has(code) { // [MQTT-3.14.2-1]
 		return nil, errorf(ProtocolError, "DISCONNECT reason code", "0x%02X is not a DISCONNECT reason code [MQTT-3.14.2-1]", code)
 	}
@@ -619,7 +619,7 @@ func DecodeAuth(body []byte, v Version) (*Auth, error) {
 	if r.left() == 0 {
 		return a, nil
 	}
-	code, _ := r.byte("AUTH reason code")
+	code, _ := r.u8("AUTH reason code")
 	if !authCodes.has(code) { // [MQTT-3.15.2-1]
 		return nil, errorf(ProtocolError, "AUTH reason code", "0x%02X is not an AUTH reason code [MQTT-3.15.2-1]", code)
 	}

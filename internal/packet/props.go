@@ -116,7 +116,7 @@ func decodeProps(r *reader, p *Properties, k Type, field string) error {
 		case PropPayloadFormat:
 			// Only 0 and 1 are defined, but unlike the flags below no range rule is given, and the
 			// server forwards the value unaltered [MQTT-3.3.2-4]; payloads are checked for 1 only.
-			p.PayloadFormat, err = pr.byte(name)
+			p.PayloadFormat, err = pr.u8(name)
 			p.HasPayloadFormat = true
 		case PropMessageExpiry:
 			p.MessageExpiry, err = pr.u32(name)
@@ -136,7 +136,7 @@ func decodeProps(r *reader, p *Properties, k Type, field string) error {
 				}
 			}
 		case PropCorrelationData:
-			p.CorrelationData, err = pr.binary(name)
+			p.CorrelationData, err = pr.bin(name)
 		case PropSubscriptionID:
 			var v int
 			if v, err = pr.varInt(name); err == nil {
@@ -156,7 +156,7 @@ func decodeProps(r *reader, p *Properties, k Type, field string) error {
 		case PropAuthMethod:
 			p.AuthMethod, err = pr.str(name)
 		case PropAuthData:
-			p.AuthData, err = pr.binary(name)
+			p.AuthData, err = pr.bin(name)
 		case PropRequestProblemInfo:
 			p.RequestProblemInfo, err = boolByte(&pr, name)
 			p.HasRequestProblemInfo = true
@@ -225,7 +225,7 @@ func decodeProps(r *reader, p *Properties, k Type, field string) error {
 
 // boolByte reads a Byte property whose only values are 0 and 1; anything else is a Protocol Error.
 func boolByte(r *reader, name string) (byte, error) {
-	v, err := r.byte(name)
+	v, err := r.u8(name)
 	if err == nil && v > 1 {
 		err = errorf(ProtocolError, name, "value %d, want 0 or 1", v)
 	}

@@ -15,7 +15,7 @@ func errShort(field string) error {
 	return errorf(MalformedPacket, field, "packet ends inside the field")
 }
 
-func (r *reader) byte(field string) (byte, error) {
+func (r *reader) u8(field string) (byte, error) {
 	if r.i >= len(r.b) {
 		return 0, errShort(field)
 	}
@@ -57,9 +57,9 @@ func (r *reader) varInt(field string) (int, error) {
 	return v, nil
 }
 
-// binary reads Binary Data (1.5.6): a Two Byte length and that many bytes. The result aliases the body;
+// bin reads Binary Data (1.5.6): a Two Byte length and that many bytes. The result aliases the body;
 // it is non-nil even when empty.
-func (r *reader) binary(field string) ([]byte, error) {
+func (r *reader) bin(field string) ([]byte, error) {
 	n, err := r.u16(field)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (r *reader) binary(field string) ([]byte, error) {
 
 // strBytes reads a UTF-8 Encoded String (1.5.4) and checks it without copying.
 func (r *reader) strBytes(field string) ([]byte, error) {
-	b, err := r.binary(field)
+	b, err := r.bin(field)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ var Connect = []Case{
 			0, 4, 'M', 'Q', 'T', 'T', 5,
 			0x86, // user name, will flag (QoS 0), clean start
 			0, 30,
-			25,                   // property length
+			25,                 // property length
 			0x11, 0, 0, 0, 120, // session expiry interval
 			0x17, 0, // request problem information
 			0x21, 0, 10, // receive maximum
@@ -66,7 +66,7 @@ var Connect = []Case{
 			0x26, 0, 1, 'k', 0, 1, 'v', // user property
 			0x27, 0, 0, 0x10, 0, // maximum packet size 4096
 			0, 3, 'c', 'i', 'd',
-			14,       // will property length
+			14,      // will property length
 			0x01, 1, // payload format indicator: UTF-8
 			0x03, 0, 4, 't', 'e', 'x', 't', // content type
 			0x18, 0, 0, 0, 5, // will delay interval

@@ -38,7 +38,7 @@ var Publish = []Case{
 			0x32, 45,
 			0, 1, 't',
 			0, 1,
-			37,       // property length
+			37,      // property length
 			0x01, 1, // payload format indicator
 			0x02, 0, 0, 0, 60, // message expiry interval
 			0x03, 0, 4, 'j', 's', 'o', 'n', // content type

@@ -1,0 +1,358 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pingTimeout bounds the liveness check of each held connection at the end of conn.
+const pingTimeout = 5 * time.Second
+
+// Run runs one bench. Progress lines (connecting, holding, draining) go to progress, which may be
+// nil. It returns an error when the run could not start (bad configuration, a connection refused
+// while setting up); failures during the run are counted in the Result instead. When ctx ends
+// early, the run stops and the Result covers what was done, with Interrupted set.
+func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	var id [4]byte
+	rand.Read(id[:])
+	d, err := newDialer(&cfg, hex.EncodeToString(id[:]))
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Scenario: cfg.Scenario, Clients: cfg.Clients, Publishers: cfg.publishers(),
+		Subscribers: cfg.subscribers(), QoS: cfg.QoS, Size: cfg.Size, Version: cfg.Version, Rate: cfg.Rate,
+		Offered: cfg.Rate * float64(cfg.publishers())}
+	if cfg.Scenario == Conn {
+		return r, runConn(ctx, &cfg, d, progress, r)
+	}
+	return r, runTraffic(ctx, &cfg, d, progress, r)
+}
+
+func (d *dialer) clientID(role string, i int) string {
+	return fmt.Sprintf("tsb-%s-%s%d", d.runID, role, i)
+}
+
+// parallel calls f(0..n-1) from at most workers goroutines. With abort, the first error stops
+// the calls not yet started and is returned.
+func parallel(ctx context.Context, n, workers int, abort bool, f func(i int) error) error {
+	var (
+		next  atomic.Int64
+		once  sync.Once
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(n, workers) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(i); err != nil && abort {
+					once.Do(func() { first = err })
+					next.Store(int64(n))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// errs collects the errors of a run: a count and the first one.
+type errs struct {
+	n     int
+	first error
+}
+
+func (e *errs) add(err error) {
+	if err == nil {
+		return
+	}
+	if e.n == 0 {
+		e.first = err
+	}
+	e.n++
+}
+
+func (e *errs) into(r *Result) {
+	r.Errors = e.n
+	if e.first != nil {
+		r.FirstError = e.first.Error()
+	}
+}
+
+func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r *Result) error {
+	conns := make([]*conn, cfg.Clients)
+	hists := make([]*Histogram, min(cfg.Clients, cfg.Concurrency))
+	var (
+		mu     sync.Mutex
+		failed errs
+	)
+	defer func() {
+		parallel(context.Background(), len(conns), 256, false, func(i int) error {
+			if conns[i] != nil {
+				conns[i].close()
+			}
+			return nil
+		})
+	}()
+	fmt.Fprintf(progress, "connecting %d clients, %d at a time\n", cfg.Clients, cfg.Concurrency)
+	start := time.Now()
+	// A histogram per worker slot: the connection workers share nothing while connecting.
+	idx := make(chan int, len(hists))
+	for i := range hists {
+		hists[i] = new(Histogram)
+		idx <- i
+	}
+	parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
+		h := <-idx
+		defer func() { idx <- h }()
+		t0 := time.Now()
+		c, err := d.connect(ctx, d.clientID("c", i), idleReadBuffer)
+		if err != nil {
+			mu.Lock()
+			failed.add(fmt.Errorf("connection %d: %w", i, err))
+			mu.Unlock()
+			return nil
+		}
+		hists[h].Record(time.Since(t0))
+		conns[i] = c
+		return nil
+	})
+	elapsed := time.Since(start)
+	total := new(Histogram)
+	for _, h := range hists {
+		total.Merge(h)
+	}
+	r.Connects = int(total.Count())
+	r.ConnectFailures = failed.n
+	r.ConnectRate = float64(r.Connects) / elapsed.Seconds()
+	r.Latency = summarise("connack", total)
+	fmt.Fprintf(progress, "holding %d connections for %v\n", r.Connects, cfg.Duration)
+
+	hold := time.NewTimer(cfg.Duration)
+	select {
+	case <-hold.C:
+	case <-ctx.Done():
+		hold.Stop()
+		r.Interrupted = true
+	}
+	r.Seconds = time.Since(start.Add(elapsed)).Seconds()
+	var alive atomic.Int64
+	parallel(context.Background(), len(conns), cfg.Concurrency, false, func(i int) error {
+		if conns[i] == nil {
+			return nil
+		}
+		if err := conns[i].ping(pingTimeout); err != nil {
+			mu.Lock()
+			failed.add(fmt.Errorf("connection %d lost while held: %w", i, err))
+			mu.Unlock()
+			return nil
+		}
+		alive.Add(1)
+		return nil
+	})
+	r.Alive = int(alive.Load())
+	failed.into(r)
+	return nil
+}
+
+func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r *Result) error {
+	clk := newClock()
+	npub, nsub := cfg.publishers(), cfg.subscribers()
+	subs := make([]*subscriber, nsub)
+	pubs := make([]*publisher, npub)
+	var (
+		closing atomic.Bool
+		readers sync.WaitGroup
+	)
+	closeAll := func() {
+		closing.Store(true)
+		parallel(context.Background(), nsub+npub, 64, false, func(i int) error {
+			if i < nsub {
+				if subs[i] != nil {
+					subs[i].c.close()
+				}
+			} else if p := pubs[i-nsub]; p != nil {
+				p.c.close()
+			}
+			return nil
+		})
+		readers.Wait()
+	}
+	defer func() {
+		if !closing.Load() {
+			closeAll()
+		}
+	}()
+
+	fmt.Fprintf(progress, "connecting %d subscribers and %d publishers\n", nsub, npub)
+	err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
+		c, err := d.connect(ctx, d.clientID("s", i), subReadBuffer)
+		if err != nil {
+			return fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		s := newSubscriber(c, clk, npub)
+		subs[i] = s
+		if err := c.subscribe(cfg.subFilter(i), cfg.QoS); err != nil {
+			return fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		return nil
+	})
+	if err == nil {
+		err = parallel(ctx, npub, cfg.Concurrency, true, func(i int) error {
+			c, err := d.connect(ctx, d.clientID("p", i), pubReadBuffer)
+			if err != nil {
+				return fmt.Errorf("publisher %d: %w", i, err)
+			}
+			p, err := newPublisher(c, clk, cfg, i)
+			if err != nil {
+				c.close()
+				return fmt.Errorf("publisher %d: %w", i, err)
+			}
+			pubs[i] = p
+			return nil
+		})
+	}
+	if err != nil {
+		return err
+	}
+	for _, s := range subs {
+		readers.Go(func() { s.run(&closing) })
+	}
+	for _, p := range pubs {
+		readers.Go(func() { p.read(&closing) })
+	}
+
+	// Publish (or, for sub, listen) for the duration.
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	for _, p := range pubs {
+		writers.Go(func() { p.write(start, end, stop, &closing) })
+	}
+	written := make(chan struct{})
+	go func() { writers.Wait(); close(written) }()
+	fmt.Fprintf(progress, "running %s for %v\n", cfg.Scenario, cfg.Duration)
+	until := time.NewTimer(cfg.Duration)
+	defer until.Stop()
+	if npub > 0 {
+		// Writers end by themselves at end; one blocked in a write to a stalled broker is
+		// given the drain time and then cut off by closing the connections.
+		until.Reset(cfg.Duration + cfg.Drain + time.Second)
+	}
+	select {
+	case <-written:
+		if npub == 0 {
+			<-until.C
+		}
+	case <-until.C:
+	case <-ctx.Done():
+		r.Interrupted = true
+	}
+	close(stop)
+	window := time.Since(start)
+	if npub > 0 {
+		window = min(window, cfg.Duration)
+	}
+	r.Seconds = window.Seconds()
+
+	// Drain: wait for the deliveries and acknowledgements still on their way.
+	receivers := int64(cfg.receiversPerMessage())
+	var sent int64
+	for _, p := range pubs {
+		sent += p.sent.Load()
+	}
+	expected := sent * receivers
+	settled := func() bool {
+		var got int64
+		for _, s := range subs {
+			got += s.received.Load()
+		}
+		if got < expected {
+			return false
+		}
+		for _, p := range pubs {
+			if p.inflight.Load() > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if npub > 0 && !r.Interrupted && !settled() {
+		fmt.Fprintf(progress, "draining for up to %v\n", cfg.Drain)
+		deadline := time.Now().Add(cfg.Drain)
+		for !settled() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	closeAll()
+	<-written
+
+	// Account.
+	var e errs
+	lat, ack := new(Histogram), new(Histogram)
+	for _, p := range pubs {
+		r.Sent += p.sent.Load()
+		r.Skipped += p.skipped
+		r.Acked += p.acked.Load()
+		r.Rejected += p.rejected
+		ack.Merge(p.hist)
+		e.add(p.werr)
+		e.add(p.rerr)
+		if p.unknown > 0 {
+			e.add(fmt.Errorf("publisher %d: %d acknowledgements for packet ids not in flight", p.index, p.unknown))
+		}
+	}
+	for _, s := range subs {
+		r.Received += s.received.Load()
+		r.Gaps += s.gaps
+		r.Duplicates += s.dups
+		lat.Merge(s.hist)
+		e.add(s.err)
+	}
+	r.Expected = r.Sent * receivers
+	if cfg.Scenario == Sub {
+		r.Expected = r.Received + r.Gaps
+	}
+	secs := window.Seconds()
+	r.SentRate = float64(r.Sent) / secs
+	r.ExpectedRate = float64(r.Expected) / secs
+	r.ReceivedRate = float64(r.Received) / secs
+	if r.Expected > 0 {
+		loss := max(0, float64(r.Expected-r.Received)) / float64(r.Expected) * 100
+		if cfg.Scenario == Sub {
+			loss = float64(r.Gaps) / float64(r.Expected) * 100
+		}
+		r.Loss = &loss
+	}
+	if cfg.Scenario == Pub {
+		r.Latency = summarise("ack", ack)
+	} else {
+		r.Latency = summarise("end-to-end", lat)
+		if cfg.QoS > 0 && npub > 0 {
+			a := summarise("ack", ack)
+			r.AckLatency = &a
+		}
+	}
+	e.into(r)
+	return nil
+}

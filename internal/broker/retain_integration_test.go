@@ -1,0 +1,135 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// TestRetained_MQTT_3_3_1_5 covers the retained store as clients see it.
+func TestRetained_MQTT_3_3_1_5(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, nil)
+	pub := connectV5(t, addr, v5Connect("ret-pub", true, 0))
+
+	t.Run("[MQTT-3.3.1-5] [MQTT-3.3.1-8] stored and sent to new subscribers with RETAIN 1", func(t *testing.T) {
+		existing := connectV5(t, addr, v5Connect("ret-existing", true, 0))
+		existing.subscribe(paho.SubscribeOptions{Topic: "r1/#", QoS: 2})
+		existing3 := connectV3(t, addr, "ret-existing3", true, nil)
+		existing3.subscribe("r1/#", 2)
+
+		pub.pub("r1/a", 1, true, "kept")
+
+		// [MQTT-3.3.1-12] (5.0, Retain As Published 0), [MQTT-3.3.1-9] (3.1.1): a message sent
+		// because it matches an established subscription has RETAIN 0.
+		if m := existing.expectMsg(); m.Retain {
+			t.Errorf("[MQTT-3.3.1-12] existing v5 subscriber got RETAIN 1")
+		}
+		if m := existing3.expectMsg(); m.Retained() {
+			t.Errorf("[MQTT-3.3.1-9] existing 3.1.1 subscriber got RETAIN 1")
+		}
+
+		late := connectV5(t, addr, v5Connect("ret-late", true, 0))
+		late.subscribe(paho.SubscribeOptions{Topic: "r1/+", QoS: 2})
+		m := late.expectMsg()
+		if !m.Retain || m.Topic != "r1/a" || string(m.Payload) != "kept" || m.QoS != 1 {
+			t.Errorf("new v5 subscriber got topic %q payload %q retain %v QoS %d, want r1/a kept retain QoS 1",
+				m.Topic, m.Payload, m.Retain, m.QoS)
+		}
+		late3 := connectV3(t, addr, "ret-late3", true, nil)
+		late3.subscribe("r1/#", 0)
+		m3 := late3.expectMsg()
+		if !m3.Retained() || string(m3.Payload()) != "kept" || m3.Qos() != 0 {
+			t.Errorf("new 3.1.1 subscriber got %q retain %v QoS %d, want kept retain QoS 0", m3.Payload(), m3.Retained(), m3.Qos())
+		}
+		if n := stats(srv).Retained; n != 1 {
+			t.Errorf("Stats().Retained = %d, want 1", n)
+		}
+
+		// A newer retained message replaces the old one.
+		pub.pub("r1/a", 0, true, "newer")
+		existing.expectMsg()
+		again := connectV5(t, addr, v5Connect("ret-again", true, 0))
+		again.subscribe(paho.SubscribeOptions{Topic: "r1/a", QoS: 1})
+		if m := again.expectMsg(); string(m.Payload) != "newer" {
+			t.Errorf("retained payload %q, want the newest", m.Payload)
+		}
+		again.expectNoMsg()
+	})
+
+	t.Run("[MQTT-3.3.1-6] [MQTT-3.3.1-7] empty retained payload clears", func(t *testing.T) {
+		pub.pub("r2/a", 1, true, "kept")
+		pub.pub("r2/a", 1, true, "")
+		late := connectV5(t, addr, v5Connect("ret-cleared", true, 0))
+		late.subscribe(paho.SubscribeOptions{Topic: "r2/#", QoS: 1})
+		late.expectNoMsg()
+	})
+
+	t.Run("[MQTT-3.3.1-9] Retain Handling 0 sends at every subscribe", func(t *testing.T) {
+		pub.pub("r3/a", 1, true, "x")
+		c := connectV5(t, addr, v5Connect("ret-rh0", true, 0))
+		for i := range 2 {
+			c.subscribe(paho.SubscribeOptions{Topic: "r3/a", QoS: 1, RetainHandling: 0})
+			if m := c.expectMsg(); !m.Retain {
+				t.Errorf("subscribe %d: RETAIN 0", i+1)
+			}
+		}
+		c.expectNoMsg()
+	})
+
+	t.Run("[MQTT-3.3.1-10] Retain Handling 1 sends only for a new subscription", func(t *testing.T) {
+		pub.pub("r4/a", 1, true, "x")
+		c := connectV5(t, addr, v5Connect("ret-rh1", true, 0))
+		c.subscribe(paho.SubscribeOptions{Topic: "r4/a", QoS: 1, RetainHandling: 1})
+		if m := c.expectMsg(); !m.Retain {
+			t.Errorf("first subscribe: RETAIN 0")
+		}
+		c.subscribe(paho.SubscribeOptions{Topic: "r4/a", QoS: 1, RetainHandling: 1})
+		c.expectNoMsg()
+	})
+
+	t.Run("[MQTT-3.3.1-11] Retain Handling 2 never sends", func(t *testing.T) {
+		pub.pub("r5/a", 1, true, "x")
+		c := connectV5(t, addr, v5Connect("ret-rh2", true, 0))
+		c.subscribe(paho.SubscribeOptions{Topic: "r5/a", QoS: 1, RetainHandling: 2})
+		c.expectNoMsg()
+	})
+
+	t.Run("[MQTT-3.3.1-13] Retain As Published keeps the flag on live delivery", func(t *testing.T) {
+		c := connectV5(t, addr, v5Connect("ret-rap", true, 0))
+		c.subscribe(paho.SubscribeOptions{Topic: "r6/#", QoS: 1, RetainAsPublished: true})
+		pub.pub("r6/a", 1, true, "retained")
+		if m := c.expectMsg(); !m.Retain {
+			t.Errorf("RETAIN 0 on a retained message with Retain As Published")
+		}
+		pub.pub("r6/b", 1, false, "plain")
+		if m := c.expectMsg(); m.Retain {
+			t.Errorf("RETAIN 1 on a message published without it")
+		}
+	})
+}
+
+// TestRetainedMessageExpiry_MQTT_3_3_2_5: a retained message whose Message Expiry Interval has
+// passed is no longer sent to new subscribers; one sent before then carries the remaining
+// interval [MQTT-3.3.2-6].
+func TestRetainedMessageExpiry_MQTT_3_3_2_5(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, nil)
+	pub := connectV5(t, addr, v5Connect("rexp-pub", true, 0))
+	pub.publish(&paho.Publish{Topic: "rexp/a", QoS: 1, Retain: true, Payload: []byte("short"),
+		Properties: &paho.PublishProperties{MessageExpiry: u32p(1)}})
+	published := time.Now()
+
+	early := connectV5(t, addr, v5Connect("rexp-early", true, 0))
+	early.subscribe(paho.SubscribeOptions{Topic: "rexp/a", QoS: 1})
+	m := early.expectMsg()
+	if m.Properties == nil || m.Properties.MessageExpiry == nil || *m.Properties.MessageExpiry > 1 {
+		t.Errorf("[MQTT-3.3.2-6] retained copy before expiry has Message Expiry %+v, want at most 1", m.Properties)
+	}
+
+	time.Sleep(time.Until(published.Add(1500 * time.Millisecond)))
+	late := connectV5(t, addr, v5Connect("rexp-late", true, 0))
+	late.subscribe(paho.SubscribeOptions{Topic: "rexp/#", QoS: 1})
+	late.expectNoMsg()
+}
