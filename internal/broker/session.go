@@ -128,7 +128,6 @@ func (s *session) sendLocked(c *client, d delivery, now int64) bool {
 		s.inflight[pid] = outFlight{d: d, state: st, seq: s.seq}
 		return true
 	case tooLarge:
-		s.vhost.stats.drop(dropTooLarge)
 		return true // discarded as if sent [MQTT-3.1.2-25]
 	default:
 		return false

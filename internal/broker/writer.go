@@ -147,6 +147,7 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 	size := p.Size(c.version)
 	if c.maxPacketOut != 0 && size > int(c.maxPacketOut) {
 		o.mu.Unlock()
+		c.vhost.stats.drop(dropTooLarge)
 		return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
 	}
 	if o.aliasMax > 0 { // [MQTT-3.3.2-10]: aliases are ours to choose, up to the client's maximum
