@@ -124,8 +124,10 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
-	var retained []topic.Subscription
+	var retained []delivery
+	now := time.Now().UnixNano()
 	s := c.session()
+	c.vhost.retainMu.Lock() // see Vhost.retainMu: retained messages are read with the subscription added
 	s.mu.Lock()
 	for i, r := range p.Subscriptions {
 		group, filter, shared, err := topic.ParseShared(r.Filter)
@@ -139,6 +141,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if shared && r.NoLocal {
 			s.mu.Unlock()
+			c.vhost.retainMu.Unlock()
 			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
 		}
 		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
@@ -149,14 +152,15 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; never for a shared subscription
 		// (4.8.2).
 		if !shared && (r.RetainHandling == 0 || r.RetainHandling == 1 && !existed) {
-			retained = append(retained, sub)
+			retained = c.vhost.retainedFor(sub, now, retained)
 		}
 	}
 	// SUBACK is queued before the session lock is released, so it precedes the retained messages.
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	s.mu.Unlock()
-	for _, sub := range retained {
-		c.vhost.sendRetained(s, sub)
+	c.vhost.retainMu.Unlock()
+	for _, d := range retained {
+		s.deliver(d, now)
 	}
 	return nil
 }

@@ -344,13 +344,13 @@ func tryConnectV3(t *testing.T, addr, id string, clean bool, mod func(*mqtt.Clie
 	t.Helper()
 	c := &v3Client{t: t, id: id, msgs: make(chan mqtt.Message, 8192), lost: make(chan error, 1)}
 	o := mqtt.NewClientOptions().
-		AddBroker("tcp://"+addr).
+		AddBroker("tcp://" + addr).
 		SetProtocolVersion(4).
 		SetClientID(id).
 		SetCleanSession(clean).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
-		SetKeepAlive(30*time.Second).
+		SetKeepAlive(30 * time.Second).
 		SetConnectTimeout(waitTimeout).
 		SetWriteTimeout(waitTimeout).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
@@ -473,7 +473,9 @@ type rawPacket struct {
 	p    packet.Packet
 }
 
-func (p rawPacket) String() string { return fmt.Sprintf("%s flags=%#x %x", p.h.Type, p.h.Flags, p.body) }
+func (p rawPacket) String() string {
+	return fmt.Sprintf("%s flags=%#x %x", p.h.Type, p.h.Flags, p.body)
+}
 
 func dialRaw(t *testing.T, addr string, v packet.Version) *rawClient {
 	t.Helper()
@@ -580,7 +582,8 @@ func (c *rawClient) expectDisconnect(code packet.ReasonCode) {
 	}
 }
 
-// expectClosedNoDisconnect is expectClosed for 3.1.1, where the broker has nothing to say first.
+// expectClosedSilently expects the connection to close with nothing sent first (3.1.1, or before
+// CONNACK).
 func (c *rawClient) expectClosedSilently() {
 	c.t.Helper()
 	if got := c.expectClosed(); len(got) != 0 {
@@ -611,7 +614,7 @@ func (c *rawClient) subscribe(pid uint16, filter string, opts byte, props []byte
 	return sa
 }
 
-// expectPublish waits for a PUBLISH and returns it with its fixed header flags.
+// expectPublish waits for the next packet and fails unless it is a PUBLISH.
 func (c *rawClient) expectPublish() *packet.Publish {
 	c.t.Helper()
 	return expect[*packet.Publish](c)
@@ -648,14 +651,16 @@ func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
 func mstr(s string) []byte { return append(be16(uint16(len(s))), s...) }
 
 // Properties, each one identifier and its value.
-func pByte(id, v byte) []byte          { return []byte{id, v} }
-func pU16(id byte, v uint16) []byte    { return append([]byte{id}, be16(v)...) }
-func pU32(id byte, v uint32) []byte    { return append([]byte{id}, be32(v)...) }
-func pVBI(id byte, v int) []byte       { return append([]byte{id}, vbi(v)...) }
-func pStr(id byte, s string) []byte    { return append([]byte{id}, mstr(s)...) }
-func pUser(k, v string) []byte         { return append(append([]byte{packet.PropUser}, mstr(k)...), mstr(v)...) }
-func props(ps ...[]byte) []byte        { return bytes.Join(ps, nil) }
-func withLen(p []byte) []byte          { return append(vbi(len(p)), p...) }
+func pByte(id, v byte) []byte       { return []byte{id, v} }
+func pU16(id byte, v uint16) []byte { return append([]byte{id}, be16(v)...) }
+func pU32(id byte, v uint32) []byte { return append([]byte{id}, be32(v)...) }
+func pVBI(id byte, v int) []byte    { return append([]byte{id}, vbi(v)...) }
+func pStr(id byte, s string) []byte { return append([]byte{id}, mstr(s)...) }
+func pUser(k, v string) []byte {
+	return append(append([]byte{packet.PropUser}, mstr(k)...), mstr(v)...)
+}
+func props(ps ...[]byte) []byte { return bytes.Join(ps, nil) }
+func withLen(p []byte) []byte   { return append(vbi(len(p)), p...) }
 func frame(first byte, body ...[]byte) []byte {
 	b := bytes.Join(body, nil)
 	return append(append([]byte{first}, vbi(len(b))...), b...)
@@ -717,11 +722,4 @@ func rawAck(t packet.Type, pid uint16) []byte {
 		first |= 0x02
 	}
 	return frame(first, be16(pid))
-}
-
-func rawDisconnect(v packet.Version, code byte) []byte {
-	if v != packet.V5 {
-		return []byte{0xE0, 0x00}
-	}
-	return frame(0xE0, []byte{code, 0})
 }

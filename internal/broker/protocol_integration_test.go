@@ -121,6 +121,10 @@ func TestMalformed_MQTT_4_13(t *testing.T) {
 		{"[MQTT-3.8.1-1] SUBSCRIBE reserved flags 0000 3.1.1", v3, "m-subflags-3", frame(0x80, be16(1), mstr("a"), []byte{0}), closed, 0},
 		{"[MQTT-3.8.3-2] SUBSCRIBE without filters", v5, "m-sub-empty", frame(0x82, be16(1), []byte{0}), closed, 0},
 		{"[MQTT-3.8.3-5] SUBSCRIBE reserved option bits", v5, "m-sub-opts", rawSubscribe(v5, 1, nil, rawSub{"a", 0xC0}), closed, 0},
+		{"SUBSCRIBE Retain Handling 3 is a protocol error (3.8.3.1)", v5, "m-sub-rh3", rawSubscribe(v5, 1, nil, rawSub{"a", 0x30}), closed, 0},
+		{"[MQTT-3-8.3-4] SUBSCRIBE QoS 3 3.1.1", v3, "m-sub-qos3", rawSubscribe(v3, 1, nil, rawSub{"a", 0x03}), closed, 0},
+		{"[MQTT-3.10.3-2] UNSUBSCRIBE without filters", v5, "m-unsub-empty", frame(0xA2, be16(1), []byte{0}), closed, 0},
+		{"[MQTT-3.3.2-4] PUBLISH marked UTF-8 with an invalid payload", v5, "m-pfi", rawPublish(v5, 0, false, false, "a", 0, pByte(packet.PropPayloadFormat, 1), []byte{0xff, 0xfe}), disconnect, packet.PayloadFormatInvalid},
 		{"[MQTT-3.8.3-4] SUBSCRIBE shared with No Local", v5, "m-sub-nl", rawSubscribe(v5, 1, nil, rawSub{"$share/g/a", 0x04}), disconnect, packet.ProtocolError},
 		{"[MQTT-2.1.3-1] PINGREQ with flags", v5, "m-ping", []byte{0xC1, 0x00}, closed, 0},
 		{"[MQTT-2.1.3-1] reserved packet type 0", v3, "m-type0", []byte{0x00, 0x00}, closed, 0},
@@ -237,4 +241,77 @@ func TestAckReasonCodes_MQTT_3_4_2_1(t *testing.T) {
 	}
 	r2.send(rawPublish(packet.V5, 0, false, true, "r", 0, nil, []byte("x")))
 	r2.expectDisconnect(packet.RetainNotSupported)
+}
+
+// TestMQTT31: an MQTT 3.1 client (protocol name "MQIsdp", level 3) is served; 3.1 requires a
+// client identifier.
+func TestMQTT31(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, nil)
+	connect31 := func(id string) []byte {
+		return frame(0x10, mstr("MQIsdp"), []byte{3, 0x02}, be16(0), mstr(id))
+	}
+	r := dialRaw(t, addr, packet.V31)
+	r.send(connect31("v31"))
+	if a := expect[*packet.Connack](r); a.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %v", a.ReasonCode)
+	}
+	r.subscribe(1, "v31/t", 1, nil)
+	pub := connectV5(t, addr, v5Connect("v31-pub", true, 0))
+	pub.pub("v31/t", 1, false, "hello 3.1")
+	p := r.expectPublish()
+	if p.Topic != "v31/t" || string(p.Payload) != "hello 3.1" || p.QoS != 1 {
+		t.Fatalf("got %q %q QoS %d", p.Topic, p.Payload, p.QoS)
+	}
+	r.send(rawAck(packet.PUBACK, p.PacketID))
+
+	r2 := dialRaw(t, addr, packet.V31)
+	r2.send(connect31(""))
+	got := r2.expectClosed()
+	if len(got) != 1 || got[0].h.Type != packet.CONNACK || !bytes.Equal(got[0].body, []byte{0, 2}) {
+		t.Errorf("empty client id on 3.1: got %v, want CONNACK return code 2", got)
+	}
+}
+
+// TestConnectRefused_MQTT_3_2_2_6: a v5 CONNECT the broker cannot accept is answered with a
+// CONNACK carrying the reason (and Session Present 0 [MQTT-3.2.2-6]), then the connection closes
+// [MQTT-3.2.2-7].
+func TestConnectRefused_MQTT_3_2_2_6(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, nil)
+	addrNoRetain, _ := startBroker(t, func(c *config.Config) { c.MQTT.RetainAvailable = false })
+	// connect5 is a v5 CONNECT with flags, properties and the payload after the client id.
+	connect5 := func(flags byte, props []byte, payload ...[]byte) []byte {
+		return frame(0x10, append([][]byte{mstr("MQTT"), {5, flags}, be16(0), withLen(props), mstr("refused")}, payload...)...)
+	}
+	will := func(topic string) [][]byte { return [][]byte{withLen(nil), mstr(topic), mstr("x")} }
+	cases := []struct {
+		name  string
+		addr  string
+		bytes []byte
+		want  packet.ReasonCode
+	}{
+		{"[MQTT-4.12.0-1] unsupported Authentication Method", addr, connect5(0x02, pStr(packet.PropAuthMethod, "SCRAM-SHA-1")), packet.BadAuthenticationMethod},
+		{"[MQTT-3.1.2-3] reserved flag", addr, connect5(0x03, nil), packet.MalformedPacket},
+		{"Receive Maximum 0 is a protocol error", addr, connect5(0x02, pU16(packet.PropReceiveMaximum, 0)), packet.ProtocolError},
+		{"Maximum Packet Size 0 is a protocol error", addr, connect5(0x02, pU32(packet.PropMaximumPacketSize, 0)), packet.ProtocolError},
+		{"Session Expiry Interval twice is a protocol error (3.1.2.11.2)", addr, connect5(0x02, props(pU32(packet.PropSessionExpiry, 1), pU32(packet.PropSessionExpiry, 2))), packet.ProtocolError},
+		{"[MQTT-3.1.2-14] will QoS 3", addr, connect5(0x02|0x04|3<<3, nil, will("w")...), packet.MalformedPacket},
+		{"[MQTT-3.3.2-2] will topic with a wildcard", addr, connect5(0x02|0x04, nil, will("w/#")...), packet.TopicNameInvalid},
+		{"[MQTT-3.2.2-12] will retain without retain available", addrNoRetain, connect5(0x02|0x04|0x20, nil, will("w")...), packet.RetainNotSupported},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := dialRaw(t, tc.addr, packet.V5)
+			r.send(tc.bytes)
+			got := r.expectClosed()
+			if len(got) != 1 {
+				t.Fatalf("got %v, want one CONNACK then close", got)
+			}
+			a, ok := got[0].p.(*packet.Connack)
+			if !ok || a.ReasonCode != tc.want || a.SessionPresent {
+				t.Errorf("got %s, want CONNACK %v", got[0], tc.want)
+			}
+		})
+	}
 }

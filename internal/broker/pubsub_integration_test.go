@@ -430,3 +430,116 @@ func TestSharedSubscriptions_MQTT_4_8_2(t *testing.T) {
 		t.Logf("distribution %v, messages %v", per, keys)
 	}
 }
+
+// TestQoS2ExactlyOnce_MQTT_4_3_3_10: a QoS 2 PUBLISH repeated (DUP) before PUBREL, on the same
+// connection or after the session resumed, is acknowledged again but not delivered twice
+// [MQTT-4.3.3-10], [MQTT-4.4.0-1]; once PUBREL completes the flow, the packet id is free for a
+// new message [MQTT-4.3.3-11]. A PUBREL for an unknown id gets PUBCOMP 0x92.
+func TestQoS2ExactlyOnce_MQTT_4_3_3_10(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, nil)
+	sub := connectV5(t, addr, v5Connect("eo-sub", true, 0))
+	sub.subscribe(paho.SubscribeOptions{Topic: "eo/#", QoS: 2})
+
+	expiry := pU32(packet.PropSessionExpiry, 60)
+	r := dialRaw(t, addr, packet.V5)
+	r.connect("eo-pub", true, 0, expiry)
+	r.send(rawPublish(packet.V5, 2, false, false, "eo/t", 1, nil, []byte("once")))
+	if rec := expect[*packet.Pubrec](r); rec.PacketID != 1 || rec.ReasonCode != packet.Success {
+		t.Fatalf("PUBREC %+v", rec)
+	}
+	r.send(rawPublish(packet.V5, 2, true, false, "eo/t", 1, nil, []byte("once")))
+	if rec := expect[*packet.Pubrec](r); rec.PacketID != 1 {
+		t.Fatalf("PUBREC for the repeat: %+v", rec)
+	}
+
+	// The connection drops before PUBREL; the session resumes and the client repeats again.
+	r.conn.Close()
+	r2 := dialRaw(t, addr, packet.V5)
+	if ack := r2.connect("eo-pub", false, 0, expiry); !ack.SessionPresent {
+		t.Fatalf("SessionPresent 0")
+	}
+	r2.send(rawPublish(packet.V5, 2, true, false, "eo/t", 1, nil, []byte("once")))
+	expect[*packet.Pubrec](r2)
+	r2.send(rawAck(packet.PUBREL, 1))
+	if c := expect[*packet.Pubcomp](r2); c.PacketID != 1 || c.ReasonCode != packet.Success {
+		t.Fatalf("PUBCOMP %+v", c)
+	}
+	if m := sub.expectMsg(); string(m.Payload) != "once" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	sub.expectNoMsg()
+
+	// Packet id 1 is free again: a new message with it is a new message.
+	r2.send(rawPublish(packet.V5, 2, false, false, "eo/t", 1, nil, []byte("twice")))
+	expect[*packet.Pubrec](r2)
+	if m := sub.expectMsg(); string(m.Payload) != "twice" {
+		t.Fatalf("got %q, want the new message", m.Payload)
+	}
+	r2.send(rawAck(packet.PUBREL, 1))
+	expect[*packet.Pubcomp](r2)
+
+	r2.send(rawAck(packet.PUBREL, 999))
+	if c := expect[*packet.Pubcomp](r2); c.PacketID != 999 || c.ReasonCode != packet.PacketIdentifierNotFound {
+		t.Errorf("PUBCOMP for an unknown id: %+v, want 0x92", c)
+	}
+}
+
+// TestResubscribe_MQTT_3_8_4_3: subscribing again to the same filter replaces the subscription:
+// its new QoS applies and messages are not duplicated.
+func TestResubscribe_MQTT_3_8_4_3(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, nil)
+	c := connectV5(t, addr, v5Connect("resub", true, 0))
+	c.subscribe(paho.SubscribeOptions{Topic: "resub/t", QoS: 0})
+	c.subscribe(paho.SubscribeOptions{Topic: "resub/t", QoS: 2})
+	if n := stats(srv).Subscriptions; n != 1 {
+		t.Errorf("Stats().Subscriptions = %d, want 1", n)
+	}
+	c.pub("resub/t", 2, false, "x")
+	if m := c.expectMsg(); m.QoS != 2 {
+		t.Errorf("QoS %d, want 2 (the replacing subscription's)", m.QoS)
+	}
+	c.expectNoMsg()
+}
+
+// TestSharedSubscriptionMembership_MQTT_4_8_2: shared subscriptions get no retained messages on
+// subscribe, prefer online members over a member whose session is offline, and can be
+// unsubscribed.
+func TestSharedSubscriptionMembership_MQTT_4_8_2(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, nil)
+	pub := connectV5(t, addr, v5Connect("shm-pub", true, 0))
+	pub.pub("shm/t", 1, true, "retained")
+
+	a := connectV5(t, addr, v5Connect("shm-a", true, 60))
+	a.subscribe(paho.SubscribeOptions{Topic: "$share/g/shm/t", QoS: 1})
+	b := connectV5(t, addr, v5Connect("shm-b", true, 0))
+	b.subscribe(paho.SubscribeOptions{Topic: "$share/g/shm/t", QoS: 1})
+	a.expectNoMsg() // no retained message for a shared subscription
+	b.expectNoMsgNow(t)
+
+	a.disconnect(0) // its session, and its membership, stay
+	waitConnected(t, srv, 2)
+	for i := range 6 {
+		pub.pub("shm/t", 1, false, fmt.Sprint(i))
+	}
+	b.expectMsgs(6) // all to the online member
+	b.expectNoMsg()
+
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	ua, err := b.c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"$share/g/shm/t"}})
+	if err != nil || ua.Reasons[0] != 0 {
+		t.Fatalf("unsubscribe shared: %v %+v", err, ua)
+	}
+	pub.pub("shm/t", 1, false, "after")
+	b.expectNoMsg()
+
+	// The offline member's session queued what it was given.
+	again := connectV5(t, addr, v5Connect("shm-a", false, 60))
+	if m := again.expectMsg(); string(m.Payload) != "after" {
+		t.Errorf("offline member got %q, want only the message sent after b left", m.Payload)
+	}
+	again.expectNoMsg()
+}

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -89,7 +90,6 @@ func TestSessionResume_MQTT_3_2_2_2(t *testing.T) {
 		}
 	})
 }
-
 
 // TestSessionExpiry_MQTT_3_1_2_11: an offline session ends when its Session Expiry Interval
 // passes; reconnecting with Clean Start 0 afterwards finds no session.
@@ -360,5 +360,75 @@ func TestQueuedMessageExpiry_MQTT_3_3_2_5(t *testing.T) {
 	again.expectNoMsg()
 	if d := stats(srv).Dropped; d != 1 {
 		t.Errorf("Stats().Dropped = %d, want 1 (the expired message)", d)
+	}
+}
+
+// TestDisconnectSessionExpiry_MQTT_3_14_2_2: DISCONNECT may change the Session Expiry Interval
+// (here to 0, ending the session at once), but not from 0 to non-zero, which is a Protocol
+// Error [MQTT-3.14.2-2]; max_session_expiry caps the interval and CONNACK says so.
+func TestDisconnectSessionExpiry_MQTT_3_14_2_2(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, func(c *config.Config) { c.MQTT.MaxSessionExpiry = 100 })
+
+	t.Run("to 0 ends the session", func(t *testing.T) {
+		c := connectV5(t, addr, v5Connect("dse-0", true, 60))
+		c.subscribe(paho.SubscribeOptions{Topic: "dse/0", QoS: 1})
+		if err := c.c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: u32p(0)}}); err != nil {
+			t.Fatal(err)
+		}
+		waitConnected(t, srv, 0) // a reconnection, not a takeover
+		again := connectV5(t, addr, v5Connect("dse-0", false, 60))
+		if again.ack.SessionPresent {
+			t.Errorf("SessionPresent 1 after DISCONNECT set the Session Expiry Interval to 0")
+		}
+	})
+
+	t.Run("[MQTT-3.14.2-2] from 0 is a protocol error", func(t *testing.T) {
+		r := dialRaw(t, addr, packet.V5)
+		r.connect("dse-x", true, 0, nil)
+		r.send(frame(0xE0, []byte{0x00}, withLen(pU32(packet.PropSessionExpiry, 30))))
+		got := r.expectClosed()
+		for _, p := range got {
+			if d, ok := p.p.(*packet.Disconnect); !ok || d.ReasonCode != packet.ProtocolError {
+				t.Errorf("got %s, want nothing or DISCONNECT 0x82", p)
+			}
+		}
+		waitConnected(t, srv, 0)
+		again := connectV5(t, addr, v5Connect("dse-x", false, 0))
+		if again.ack.SessionPresent {
+			t.Errorf("the session survived")
+		}
+	})
+
+	t.Run("max_session_expiry caps the interval", func(t *testing.T) {
+		c := connectV5(t, addr, v5Connect("dse-cap", true, 3600))
+		if p := c.ack.Properties; p == nil || p.SessionExpiryInterval == nil || *p.SessionExpiryInterval != 100 {
+			t.Errorf("CONNACK Session Expiry Interval %+v, want 100", p)
+		}
+	})
+}
+
+// TestOfflineQueueLimit: an offline session queues at most max_queued_messages; the newest
+// messages beyond it are dropped and counted, the oldest delivered in order on resumption.
+func TestOfflineQueueLimit(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, func(c *config.Config) { c.MQTT.MaxQueuedMessages = 3 })
+	c := connectV5(t, addr, v5Connect("oq", true, 60))
+	c.subscribe(paho.SubscribeOptions{Topic: "oq/t", QoS: 2})
+	c.disconnect(0)
+	pub := connectV5(t, addr, v5Connect("oq-pub", true, 0))
+	waitConnected(t, srv, 1)
+	for i := range 5 {
+		pub.pub("oq/t", 1, false, fmt.Sprint(i))
+	}
+	again := connectV5(t, addr, v5Connect("oq", false, 60))
+	for i, m := range again.expectMsgs(3) {
+		if string(m.Payload) != fmt.Sprint(i) {
+			t.Errorf("queued message %d is %q, want %d", i, m.Payload, i)
+		}
+	}
+	again.expectNoMsg()
+	if d := stats(srv).Dropped; d != 2 {
+		t.Errorf("Stats().Dropped = %d, want 2", d)
 	}
 }

@@ -19,6 +19,12 @@ type Vhost struct {
 	retained *topic.Retained[*Message]
 	stats    vhostStats
 
+	// retainMu orders retained publishes against subscribes: a retained PUBLISH holds it
+	// shared from storing the message until it has matched subscribers, a SUBSCRIBE holds it
+	// exclusively from adding the subscription until it has read the retained messages. So each
+	// new subscriber gets a message either live or as retained, never both (4.3.3 exactly once).
+	retainMu sync.RWMutex
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	clients  map[*client]struct{}
@@ -101,11 +107,14 @@ func (rs *routeScratch) add(t target) {
 // granted QoS, with every Subscription Identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; the copy's
 // QoS is the lower of the publish QoS and the subscription's [MQTT-3.8.4-8].
 func (v *Vhost) route(m *Message, rs *routeScratch) int {
-	rs.matches = v.index.Match(m.Topic, rs.matches[:0])
-	if len(rs.matches) == 0 {
-		return 0
-	}
+	v.match(m, rs)
+	return v.deliverTargets(m, rs)
+}
+
+// match fills rs.targets with the sessions m goes to.
+func (v *Vhost) match(m *Message, rs *routeScratch) {
 	rs.targets = rs.targets[:0]
+	rs.matches = v.index.Match(m.Topic, rs.matches[:0])
 	for _, sub := range rs.matches {
 		s := sub.Owner.(*session)
 		if sub.NoLocal && s == m.origin {
@@ -129,6 +138,10 @@ func (v *Vhost) route(m *Message, rs *routeScratch) int {
 			}
 		}
 	}
+}
+
+// deliverTargets hands m to the sessions match found and resets the scratch.
+func (v *Vhost) deliverTargets(m *Message, rs *routeScratch) int {
 	now := time.Now().UnixNano()
 	for i := range rs.targets {
 		t := &rs.targets[i]
@@ -139,20 +152,25 @@ func (v *Vhost) route(m *Message, rs *routeScratch) int {
 	if n > linearTargets {
 		clear(rs.byOwner)
 	}
+	rs.targets = rs.targets[:0]
 	return n
 }
 
 // publish stores m in the retained index when it is retained [MQTT-3.3.1-5] (an empty payload
 // removes the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7]) and routes it.
 func (v *Vhost) publish(m *Message, rs *routeScratch) int {
-	if m.Retain {
-		if len(m.Payload) == 0 {
-			v.retained.Delete(m.Topic)
-		} else {
-			v.retained.Set(m.Topic, m)
-		}
+	if !m.Retain {
+		return v.route(m, rs)
 	}
-	return v.route(m, rs)
+	v.retainMu.RLock()
+	if len(m.Payload) == 0 {
+		v.retained.Delete(m.Topic)
+	} else {
+		v.retained.Set(m.Topic, m)
+	}
+	v.match(m, rs)
+	v.retainMu.RUnlock()
+	return v.deliverTargets(m, rs)
 }
 
 // publishServer publishes a message that no connection's read loop owns: a will or a $SYS value.
@@ -161,22 +179,19 @@ func (v *Vhost) publishServer(m *Message) {
 	v.publish(m, &rs)
 }
 
-// sendRetained delivers the retained messages matching a new subscription, with RETAIN set
-// [MQTT-3.3.1-8], at the lower of the message's and the subscription's QoS.
-func (v *Vhost) sendRetained(s *session, sub topic.Subscription) {
-	now := time.Now().UnixNano()
-	var found []*Message // collected first: no broker lock is taken under the index's lock
-	v.retained.Match(sub.Filter, func(_ string, m *Message) bool {
-		found = append(found, m)
+// retainedFor returns the retained messages matching a new subscription, with their delivery:
+// RETAIN set [MQTT-3.3.1-8], at the lower of the message's and the subscription's QoS. Expired
+// ones are removed instead [MQTT-3.3.2-5]. The caller holds retainMu exclusively.
+func (v *Vhost) retainedFor(sub topic.Subscription, now int64, dst []delivery) []delivery {
+	v.retained.Match(sub.Filter, func(name string, m *Message) bool {
+		if m.expired(now) {
+			v.retained.Delete(name)
+			return true
+		}
+		dst = append(dst, delivery{msg: m, qos: min(m.QoS, sub.QoS), retain: true, subID: sub.ID})
 		return true
 	})
-	for _, m := range found {
-		if m.expired(now) {
-			v.retained.Delete(m.Topic) // [MQTT-3.3.2-5]
-			continue
-		}
-		s.deliver(delivery{msg: m, qos: min(m.QoS, sub.QoS), retain: true, subID: sub.ID}, now)
-	}
+	return dst
 }
 
 // connect attaches c to the session named by c.clientID, taking it over from another

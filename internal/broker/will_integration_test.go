@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"bytes"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,6 +61,38 @@ func TestWillOnAbruptClose_MQTT_3_1_2_8(t *testing.T) {
 		c.conn.Write([]byte{0x36, 0x05, 0x00, 0x01, 'x', 0x00, 0x01})
 		if m := w.expectMsg(); m.Topic != "will/bad" {
 			t.Errorf("got %q, want the will", m.Topic)
+		}
+	})
+
+	// paho.golang v0.23.0 packs Will Properties as CONNECT properties and so drops most of
+	// them; this CONNECT is written raw.
+	t.Run("[MQTT-3.1.3-10] will properties forwarded", func(t *testing.T) {
+		willProps := props(
+			pStr(packet.PropContentType, "text/plain"),
+			pStr(packet.PropResponseTopic, "will/reply"),
+			pStr(packet.PropCorrelationData, "\x09\x08"),
+			pByte(packet.PropPayloadFormat, 1),
+			pU32(packet.PropMessageExpiry, 60),
+			pUser("k", "1"),
+			pUser("k", "2"),
+		)
+		r := dialRaw(t, addr, packet.V5)
+		r.send(frame(0x10, mstr("MQTT"), []byte{5, 0x02 | 0x04 | 1<<3}, be16(0), withLen(nil),
+			mstr("will-props"), withLen(willProps), mstr("will/props"), mstr("bye")))
+		expect[*packet.Connack](r)
+		r.conn.Close()
+		m := w.expectMsg()
+		p := m.Properties
+		if p == nil {
+			t.Fatalf("will arrived without properties")
+		}
+		user := paho.UserProperties{{Key: "k", Value: "1"}, {Key: "k", Value: "2"}}
+		if p.ContentType != "text/plain" || p.ResponseTopic != "will/reply" || !bytes.Equal(p.CorrelationData, []byte{9, 8}) ||
+			p.PayloadFormat == nil || *p.PayloadFormat != 1 || !slices.Equal(p.User, user) {
+			t.Errorf("will properties %+v", p)
+		}
+		if p.MessageExpiry == nil || *p.MessageExpiry > 60 || *p.MessageExpiry < 55 {
+			t.Errorf("will Message Expiry Interval %v, want 60 counted from publication", p.MessageExpiry)
 		}
 	})
 
