@@ -31,7 +31,7 @@ type vhostStats struct {
 
 	logMu      sync.Mutex
 	lastLog    time.Time
-	sinceLog   uint64
+	sinceLog   [numDropReasons]uint64
 	dropLogger *slog.Logger
 }
 
@@ -40,22 +40,29 @@ const dropLogInterval = 10 * time.Second
 
 func (s *vhostStats) drop(r dropReason) { s.dropN(r, 1) }
 
+// dropN counts n drops for r and, at most once per dropLogInterval, logs how many messages were
+// dropped for each reason since the previous line.
 func (s *vhostStats) dropN(r dropReason, n uint64) {
 	s.dropped[r].Add(n)
 	if r == dropOfflineQoS0 {
 		return // expected behaviour, counted but not worth a log line
 	}
 	s.logMu.Lock()
-	s.sinceLog += n
+	s.sinceLog[r] += n
 	now := time.Now()
 	if now.Sub(s.lastLog) < dropLogInterval || s.dropLogger == nil {
 		s.logMu.Unlock()
 		return
 	}
-	count := s.sinceLog
-	s.sinceLog, s.lastLog = 0, now
+	attrs := make([]any, 0, 2*numDropReasons+2)
+	for i, c := range s.sinceLog {
+		if c > 0 {
+			attrs = append(attrs, dropNames[i], c)
+		}
+	}
+	s.sinceLog, s.lastLog = [numDropReasons]uint64{}, now
 	s.logMu.Unlock()
-	s.dropLogger.Warn("messages dropped", "reason", r.String(), "count", count, "interval", dropLogInterval)
+	s.dropLogger.Warn("messages dropped since the last report", attrs...)
 }
 
 func (s *vhostStats) totalDropped() uint64 {
