@@ -26,8 +26,11 @@ type Config struct {
 
 // Main is the [main] section: process-wide settings.
 type Main struct {
-	LogLevel  string // log_level: debug, info, warn or error
-	LogFormat string // log_format: text or json
+	LogLevel      string // log_level: debug, info, warn or error
+	LogFormat     string // log_format: text or json
+	DataDir       string // data_dir: directory of the embedded store; "" keeps all state in memory
+	Fsync         string // fsync: always or interval
+	FsyncInterval int    // fsync_interval: milliseconds between WAL syncs when fsync = interval
 }
 
 // MQTT is the [mqtt] section: the MQTT listener and the per-session limits.
@@ -57,8 +60,11 @@ type Mgmt struct {
 func Default() *Config {
 	return &Config{
 		Main: Main{
-			LogLevel:  "info",
-			LogFormat: "text",
+			LogLevel:      "info",
+			LogFormat:     "text",
+			DataDir:       "./data",
+			Fsync:         "always",
+			FsyncInterval: 100,
 		},
 		MQTT: MQTT{
 			Bind:                    "127.0.0.1",

@@ -17,6 +17,10 @@ const goodINI = `# Turnstile configuration
 log_level = debug
 log_format=json
 
+data_dir = /var/lib/turnstile
+fsync = interval
+fsync_interval = 250
+
 [mqtt]
   bind = 0.0.0.0
 port = 11883
@@ -43,7 +47,7 @@ func TestParseGoodFile(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := &Config{
-		Main: Main{LogLevel: "debug", LogFormat: "json"},
+		Main: Main{LogLevel: "debug", LogFormat: "json", DataDir: "/var/lib/turnstile", Fsync: "interval", FsyncInterval: 250},
 		MQTT: MQTT{
 			Bind:                    "0.0.0.0",
 			Port:                    11883,
@@ -77,7 +81,7 @@ func TestParseGoodFile(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	c := Default()
 	want := Config{
-		Main: Main{LogLevel: "info", LogFormat: "text"},
+		Main: Main{LogLevel: "info", LogFormat: "text", DataDir: "./data", Fsync: "always", FsyncInterval: 100},
 		MQTT: MQTT{
 			Bind:                    "127.0.0.1",
 			Port:                    1883,
@@ -436,6 +440,7 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 	}
 	want := map[string]string{
 		"main.log_level": "info", "main.log_format": "text",
+		"main.data_dir": "./data", "main.fsync": "always", "main.fsync_interval": "100",
 		"mqtt.bind": "127.0.0.1", "mqtt.port": "1883", "mqtt.max_inflight_messages": "65535",
 		"mqtt.max_packet_size": "268435455", "mqtt.max_keepalive": "0", "mqtt.receive_maximum": "1024",
 		"mqtt.max_queued_messages": "1000", "mqtt.max_queued_bytes": "16777216", "mqtt.max_topic_alias": "1024",

@@ -29,6 +29,12 @@ var keys = []key{
 		"Minimum level of log records: debug, info, warn or error."},
 	{"main", "log_format", func(c *Config) any { return &c.Main.LogFormat }, oneOf("text", "json"),
 		"Log record format on stderr: text (key=value) or json."},
+	{"main", "data_dir", func(c *Config) any { return &c.Main.DataDir }, nil,
+		"Directory of the embedded store (sessions, queues, retained messages, wills); empty keeps all state in memory only."},
+	{"main", "fsync", func(c *Config) any { return &c.Main.Fsync }, oneOf("always", "interval"),
+		"always: a QoS 1/2 message is acknowledged after its group commit is synced to disk; interval: after it is written, with the log synced every fsync_interval."},
+	{"main", "fsync_interval", func(c *Config) any { return &c.Main.FsyncInterval }, intRange(1, 60000),
+		"Milliseconds between log syncs when fsync = interval."},
 
 	{"mqtt", "bind", func(c *Config) any { return &c.MQTT.Bind }, bindAddr,
 		"Address the MQTT listener binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
