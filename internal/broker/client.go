@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/store"
 )
 
 const (
@@ -61,6 +62,12 @@ type client struct {
 	out        outQueue
 	writerDone chan struct{}
 
+	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
+	ackMu         sync.Mutex
+	acks          []pendingAck
+	ackWaitingFor store.Ticket
+	flushAcksFn   func() // c.flushAcks, bound once so registering a wait does not allocate
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error // why the connection closed, set once under closeOnce
@@ -78,6 +85,7 @@ func newClient(srv *Server, conn net.Conn, listener string) *client {
 		writerDone:  make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	c.flushAcksFn = c.flushAcks
 	c.out.limit = srv.limits.maxQueuedBytes
 	c.log = srv.log.With("remote", c.remote, "listener", listener)
 	return c

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
@@ -39,6 +40,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
 	}
 	s := c.session()
+	var ticket store.Ticket
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
@@ -48,10 +50,13 @@ func (c *client) handlePublish(p *packet.Publish) error {
 				return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
 			}
 			s.inQoS2[p.PacketID] = struct{}{}
+			if s.persistent() {
+				ticket = c.srv.persist.st.PutInbound(c.vhost.name, s.id, p.PacketID)
+			}
 		}
 		s.mu.Unlock()
 		if dup { // already passed on: acknowledge again, do not deliver twice [MQTT-4.3.3-9]
-			c.sendAck(packet.PUBREC, p.PacketID, packet.Success)
+			c.ack(0, packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
 	}
@@ -72,15 +77,17 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		if c.vhost.publish(m, &c.rs) == 0 && v5 {
 			code = packet.NoMatchingSubscribers
 		}
+		ticket = max(ticket, c.rs.ticket)
 	}
+	// The acknowledgement waits until what this message wrote to the store is durable.
 	switch p.QoS {
 	case 1:
-		c.sendAck(packet.PUBACK, p.PacketID, code) // [MQTT-4.3.2-2]
+		c.ack(ticket, packet.PUBACK, p.PacketID, code) // [MQTT-4.3.2-2]
 	case 2:
 		if code.IsError() {
-			c.releaseQoS2(p.PacketID) // a PUBREC with an error ends the flow [MQTT-4.3.3-?]
+			c.releaseQoS2(p.PacketID) // a PUBREC with an error ends the flow (4.3.3)
 		}
-		c.sendAck(packet.PUBREC, p.PacketID, code) // [MQTT-4.3.3-8]
+		c.ack(ticket, packet.PUBREC, p.PacketID, code) // [MQTT-4.3.3-8]
 	}
 	return nil
 }
@@ -90,6 +97,9 @@ func (c *client) releaseQoS2(pid uint16) bool {
 	s.mu.Lock()
 	_, ok := s.inQoS2[pid]
 	delete(s.inQoS2, pid)
+	if ok && s.persistent() {
+		c.srv.persist.st.DeleteInbound(c.vhost.name, s.id, pid)
+	}
 	s.mu.Unlock()
 	return ok
 }
@@ -113,7 +123,7 @@ func (c *client) handlePubrel(p *packet.Pubrel) {
 	if !c.releaseQoS2(p.PacketID) && c.version == packet.V5 {
 		code = packet.PacketIdentifierNotFound
 	}
-	c.sendAck(packet.PUBCOMP, p.PacketID, code)
+	c.ack(0, packet.PUBCOMP, p.PacketID, code) // behind any PUBACK/PUBREC still waiting
 }
 
 // handleSubscribe adds the subscriptions, answers SUBACK [MQTT-3.8.4-1] and then sends the
@@ -155,10 +165,16 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			retained = c.vhost.retainedFor(sub, now, retained)
 		}
 	}
-	// SUBACK is queued before the session lock is released, so it precedes the retained messages.
-	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	var ticket store.Ticket
+	if s.persistent() {
+		ticket = s.saveLocked()
+	}
 	s.mu.Unlock()
 	c.vhost.retainMu.Unlock()
+	// A persistent session's SUBACK follows the durable write of its subscriptions; SUBACK is
+	// queued before the retained messages are delivered.
+	c.waitDurable(ticket)
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, d := range retained {
 		s.deliver(d, now)
 	}
@@ -181,8 +197,13 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 			codes[i] = packet.NoSubscriptionExisted
 		}
 	}
-	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	var ticket store.Ticket
+	if s.persistent() {
+		ticket = s.saveLocked()
+	}
 	s.mu.Unlock()
+	c.waitDurable(ticket)
+	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
 }
 
 // handleDisconnect ends the connection at the client's request. Reason 0x04 keeps the will;
@@ -199,6 +220,9 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 		s.expiry = p.Props.SessionExpiry
 		if m := c.srv.limits.maxSessionExpiry; m > 0 && int64(s.expiry) > m {
 			s.expiry = uint32(m)
+		}
+		if s.persistent() {
+			s.saveLocked()
 		}
 		s.mu.Unlock()
 	}

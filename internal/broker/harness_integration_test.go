@@ -54,6 +54,7 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *broker.Server
 	cfg := config.Default()
 	cfg.MQTT.Port = 0
 	cfg.MQTT.SysInterval = 0
+	cfg.Main.DataDir = t.TempDir() // every integration test runs with the store, as a user would
 	if mod != nil {
 		mod(cfg)
 	}

@@ -22,6 +22,9 @@ type Message struct {
 	Expiry int64
 	// origin is the publishing session, for No Local [MQTT-3.8.3-3]; nil for server messages.
 	origin *session
+	// id is the message's record id in the store once a persistent session has queued it; 0
+	// before. Guarded by persister.mu.
+	id uint64
 }
 
 // forwardProps copies the properties a server forwards with an Application Message, or returns
@@ -63,6 +66,7 @@ type delivery struct {
 	retain bool
 	subID  uint32   // first Subscription Identifier, 0 = none
 	subIDs []uint32 // further identifiers when several subscriptions matched (rare)
+	seq    uint64   // queue entry sequence in the store; 0 when not stored
 }
 
 // size estimates the bytes this delivery takes in a queue (payload and topic dominate).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/store"
 )
 
 // Version is the broker version reported in $SYS/broker/version.
@@ -42,6 +43,7 @@ type Server struct {
 	started time.Time
 
 	defaultVhost *Vhost
+	persist      *persister // nil when [main] data_dir is empty: state lives in memory only
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -83,6 +85,22 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.defaultVhost = newVhost(s, DefaultVhost)
 	s.vhosts[DefaultVhost] = s.defaultVhost
+	if dir := cfg.Main.DataDir; dir != "" {
+		opts := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
+			Logger: log.With("component", "store")}
+		if cfg.Main.Fsync == "interval" {
+			opts.Fsync = store.FsyncInterval
+		}
+		st, err := store.Open(dir, opts)
+		if err != nil {
+			return nil, fmt.Errorf("[main] data_dir %q: %w", dir, err)
+		}
+		s.persist = newPersister(st, log.With("component", "persist"))
+		if err := s.recover(); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("recovering state from %q: %w", dir, err)
+		}
+	}
 	if m.SysInterval > 0 {
 		s.bg.Add(1)
 		go s.sysLoop(m.SysInterval)
@@ -182,12 +200,18 @@ func (s *Server) Close(ctx context.Context) error {
 		s.bg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("shutdown: %w", ctx.Err())
+		err = fmt.Errorf("shutdown: %w", ctx.Err())
 	}
+	if s.persist != nil {
+		if cerr := s.persist.st.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("closing the store: %w", cerr)
+		}
+	}
+	return err
 }
 
 // Run starts a broker with the configured listeners and blocks until ctx is cancelled, then shuts

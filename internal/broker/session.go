@@ -7,18 +7,20 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
-// Session Expiry Interval meaning "never expires" [MQTT-3.1.2-?, 3.1.2.11.2].
+// Session Expiry Interval meaning "never expires" (3.1.2.11.2).
 const expiryNever = 0xFFFFFFFF
 
-// flightState is where an outbound QoS 1/2 message stands in its acknowledgement flow.
+// flightState is where an outbound QoS 1/2 message stands in its acknowledgement flow. The values
+// are the queue entry states of package store.
 type flightState uint8
 
 const (
-	awaitPuback  flightState = iota // QoS 1 PUBLISH sent
-	awaitPubrec                     // QoS 2 PUBLISH sent
+	queued       flightState = iota // waiting for the in-flight window
+	awaitAck                        // QoS 1 PUBLISH or QoS 2 PUBLISH sent (awaiting PUBACK or PUBREC)
 	awaitPubcomp                    // QoS 2 PUBREL sent
 )
 
@@ -26,7 +28,7 @@ const (
 type outFlight struct {
 	d     delivery
 	state flightState
-	seq   uint64 // send order, for retransmission in the original order [MQTT-4.6.0-1]
+	order uint64 // send order, for retransmission in the original order [MQTT-4.6.0-1]
 }
 
 // will is a Will Message waiting for its connection to end (3.1.2.5).
@@ -41,34 +43,45 @@ type will struct {
 type subKey struct{ group, filter string }
 
 // session is the server side of an MQTT session (4.1): it outlives connections when its
-// Session Expiry Interval (or 3.1.1 Clean Session = 0) says so. Every field below mu is guarded
-// by it.
+// Session Expiry Interval (or 3.1.1 Clean Session = 0) says so, and is then stored. Every field
+// below mu is guarded by it.
 type session struct {
 	id    string
 	vhost *Vhost
 
-	queued atomic.Int32 // len of queue, readable without mu
+	queued atomic.Int32 // len of the in-memory queue, readable without mu
 	online atomic.Bool  // client != nil, readable without mu (shared-subscription choice)
 
 	mu       sync.Mutex
 	client   *client // attached connection; nil while offline
-	ended    bool    // removed from its vhost; deliveries are ignored
-	expiry   uint32  // Session Expiry Interval in seconds
+	version  packet.Version
+	ended    bool   // removed from its vhost; deliveries are ignored
+	stored   bool   // a record of it may be in the store
+	expiry   uint32 // Session Expiry Interval in seconds
 	subs     map[subKey]topic.Subscription
 	queue    []delivery // QoS 1/2 messages waiting for the in-flight window, FIFO from qhead
 	qhead    int
 	qbytes   int
 	inflight map[uint16]outFlight
 	nextPID  uint16
-	seq      uint64
+	order    uint64
 	// inQoS2 holds the packet ids of QoS 2 messages received and passed on, until PUBREL
 	// [MQTT-4.3.3-10]: a repeated PUBLISH with such an id is not delivered again.
 	inQoS2 map[uint16]struct{}
 
-	will        *will       // Will of the attached connection
-	pendingWill *will       // Will of a closed connection, waiting for its delay or session end
-	willTimer   *time.Timer // fires pendingWill after its delay
-	expiryTimer *time.Timer // ends the offline session
+	// Store bookkeeping for persistent sessions: entries after memTailSeq (spilled of them,
+	// spilledBytes in size) are only in the store, not in queue.
+	nextSeq      uint64
+	memTailSeq   uint64
+	spilled      int
+	spilledBytes int
+
+	will           *will       // Will of the attached connection
+	pendingWill    *will       // Will of a closed connection, waiting for its delay or session end
+	willDueAt      int64       // when pendingWill is due, unix nanoseconds
+	willTimer      *time.Timer // fires pendingWill after its delay
+	expiryTimer    *time.Timer // ends the offline session
+	disconnectedAt int64       // unix nanoseconds, while offline
 }
 
 func newSession(v *Vhost, id string) *session {
@@ -84,54 +97,86 @@ func newSession(v *Vhost, id string) *session {
 // window is the number of QoS 1/2 messages that may be in flight to c: the smaller of the
 // client's Receive Maximum [MQTT-3.3.4-9] and the server's max_inflight_messages. mu held.
 func (s *session) window(c *client) int {
-	w := int(c.receiveMax)
-	if m := s.vhost.srv.limits.maxInflight; m < w {
-		w = m
-	}
-	return w
+	return min(int(c.receiveMax), s.vhost.srv.limits.maxInflight)
 }
 
 // deliver hands one message to the session: written to the connection at once when it is online
-// and the in-flight window allows, otherwise queued (QoS 1/2) within the queue limits.
-func (s *session) deliver(d delivery, now int64) {
+// and the in-flight window allows, otherwise queued (QoS 1/2) within the queue limits. For a
+// persistent session a QoS 1/2 delivery is stored, and the returned ticket says when it is
+// durable (0 when nothing was written).
+func (s *session) deliver(d delivery, now int64) store.Ticket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return
+		return 0
 	}
 	c := s.client
 	if d.qos == 0 {
 		if c == nil {
 			s.vhost.stats.drop(dropOfflineQoS0)
-			return
+			return 0
 		}
 		c.writePublish(&d, 0, false, now) // over the byte limit it is dropped and counted there
-		return
+		return 0
 	}
-	if c != nil && s.qlen() == 0 && len(s.inflight) < s.window(c) && s.sendLocked(c, d, now) {
-		return
+	if !s.roomLocked(&d) {
+		s.vhost.stats.drop(dropQueueFull)
+		return 0
 	}
-	s.enqueueLocked(d)
+	var t store.Ticket
+	persist := s.persistent()
+	if persist {
+		s.nextSeq++
+		d.seq = s.nextSeq
+		_, t = s.vhost.srv.persist.ref(d.msg)
+	}
+	if c != nil && s.qlen() == 0 && s.spilled == 0 && len(s.inflight) < s.window(c) {
+		switch pid, res := s.sendLocked(c, d, now); res {
+		case written:
+			if persist {
+				s.memTailSeq = d.seq
+				t = max(t, s.putEntryLocked(&d, byte(awaitAck), pid))
+			}
+			return t
+		case tooLarge:
+			if persist {
+				s.vhost.srv.persist.unref(d.msg.id) // discarded as if sent [MQTT-3.1.2-25]
+			}
+			return t
+		}
+	}
+	if persist {
+		t = max(t, s.putEntryLocked(&d, byte(queued), 0))
+		if s.spilled > 0 || s.qlen() >= memQueueWindow {
+			s.spilled++ // deep queues live in the store
+			s.spilledBytes += d.size()
+			return t
+		}
+		s.memTailSeq = d.seq
+	}
+	s.queue = append(s.queue, d)
+	s.qbytes += d.size()
+	s.queued.Store(int32(s.qlen()))
+	return t
 }
 
-// sendLocked assigns a packet id and writes d; false means the connection had no room and d was
-// not sent. mu held.
-func (s *session) sendLocked(c *client, d delivery, now int64) bool {
+// roomLocked reports whether the queue limits leave room for d: max_queued_messages and
+// max_queued_bytes count what waits in memory and in the store. When they are reached the
+// newest message is the one dropped. mu held.
+func (s *session) roomLocked(d *delivery) bool {
+	lim := &s.vhost.srv.limits
+	return s.qlen()+s.spilled < lim.maxQueued && s.qbytes+s.spilledBytes+d.size() <= lim.maxQueuedBytes
+}
+
+// sendLocked assigns a packet id and writes d. mu held.
+func (s *session) sendLocked(c *client, d delivery, now int64) (uint16, writeResult) {
 	pid := s.nextIDLocked()
-	switch c.writePublish(&d, pid, false, now) {
-	case written:
-		st := awaitPuback
-		if d.qos == 2 {
-			st = awaitPubrec
-		}
-		s.seq++
-		s.inflight[pid] = outFlight{d: d, state: st, seq: s.seq}
-		return true
-	case tooLarge:
-		return true // discarded as if sent [MQTT-3.1.2-25]
-	default:
-		return false
+	res := c.writePublish(&d, pid, false, now)
+	if res == written {
+		s.order++
+		s.inflight[pid] = outFlight{d: d, state: awaitAck, order: s.order}
 	}
+	return pid, res
 }
 
 // nextIDLocked returns an unused non-zero packet id [MQTT-2.2.1-3], [MQTT-2.2.1-4]. The in-flight
@@ -149,19 +194,6 @@ func (s *session) nextIDLocked() uint16 {
 }
 
 func (s *session) qlen() int { return len(s.queue) - s.qhead }
-
-// enqueueLocked appends d to the queue, or drops it when the queue is at max_queued_messages or
-// max_queued_bytes: the newest message is the one dropped, and the drop is counted. mu held.
-func (s *session) enqueueLocked(d delivery) {
-	lim := &s.vhost.srv.limits
-	if s.qlen() >= lim.maxQueued || s.qbytes+d.size() > lim.maxQueuedBytes {
-		s.vhost.stats.drop(dropQueueFull)
-		return
-	}
-	s.queue = append(s.queue, d)
-	s.qbytes += d.size()
-	s.queued.Store(int32(s.qlen()))
-}
 
 func (s *session) popLocked() {
 	s.qbytes -= s.queue[s.qhead].size()
@@ -192,14 +224,32 @@ func (s *session) drain(c *client) {
 
 func (s *session) drainLocked(c *client) {
 	now := time.Now().UnixNano()
-	for s.qlen() > 0 && len(s.inflight) < s.window(c) {
+	for len(s.inflight) < s.window(c) {
+		if s.qlen() == 0 {
+			if s.spilled == 0 {
+				return
+			}
+			s.reloadLocked()
+			if s.qlen() == 0 {
+				return
+			}
+		}
 		d := s.queue[s.qhead]
 		if d.msg.expired(now) { // [MQTT-3.3.2-5]: expired before onward delivery began
 			s.popLocked()
+			s.forgetLocked(&d)
 			s.vhost.stats.drop(dropExpired)
 			continue
 		}
-		if !s.sendLocked(c, d, now) {
+		pid, res := s.sendLocked(c, d, now)
+		switch res {
+		case written:
+			if d.seq != 0 {
+				s.putEntryLocked(&d, byte(awaitAck), pid)
+			}
+		case tooLarge:
+			s.forgetLocked(&d)
+		default:
 			return
 		}
 		s.popLocked()
@@ -221,7 +271,15 @@ func (s *session) resendLocked(c *client) {
 	for pid, f := range s.inflight {
 		all = append(all, entry{pid, f})
 	}
-	slices.SortFunc(all, func(a, b entry) int { return int(a.f.seq - b.f.seq) })
+	slices.SortFunc(all, func(a, b entry) int {
+		switch {
+		case a.f.order < b.f.order:
+			return -1
+		case a.f.order > b.f.order:
+			return 1
+		}
+		return 0
+	})
 	now := time.Now().UnixNano()
 	for _, e := range all {
 		if e.f.state == awaitPubcomp {
@@ -239,14 +297,20 @@ func (s *session) acked(c *client, t packet.Type, pid uint16, code packet.Reason
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, ok := s.inflight[pid]
-	switch {
-	case !ok:
+	if !ok {
 		return false
-	case t == packet.PUBACK && f.state == awaitPuback,
+	}
+	qos2 := f.d.qos == 2
+	switch {
+	case t == packet.PUBACK && f.state == awaitAck && !qos2,
 		t == packet.PUBCOMP && f.state == awaitPubcomp,
-		t == packet.PUBREC && f.state == awaitPubrec && code.IsError(): // [MQTT-4.3.3-?]: flow ends on an error PUBREC
+		t == packet.PUBREC && f.state == awaitAck && qos2 && code.IsError(): // the flow ends on an error PUBREC (4.3.3)
 		delete(s.inflight, pid)
-	case t == packet.PUBREC && (f.state == awaitPubrec || f.state == awaitPubcomp):
+		s.forgetLocked(&f.d)
+	case t == packet.PUBREC && qos2 && f.state != queued:
+		if f.state == awaitAck && f.d.seq != 0 {
+			s.putEntryLocked(&f.d, byte(awaitPubcomp), pid)
+		}
 		f.state = awaitPubcomp
 		s.inflight[pid] = f
 		return true
@@ -271,19 +335,22 @@ func (s *session) unsubscribeLocked(group, filter string) bool {
 	return s.vhost.index.Unsubscribe(s, group, filter)
 }
 
-// endLocked ends the session: its subscriptions leave the index and its state is dropped. The
-// caller removes it from the vhost's map and publishes the pending will it returns, if any.
-// Vhost.mu and mu held.
+// endLocked ends the session: its subscriptions leave the index, its state is dropped, and so is
+// its record in the store. The caller removes it from the vhost's map and publishes the pending
+// will it returns, if any. Vhost.mu and mu held.
 func (s *session) endLocked() *will {
+	if s.stored {
+		s.dropStoredLocked()
+	}
 	s.ended = true
 	for k := range s.subs {
 		s.vhost.index.Unsubscribe(s, k.group, k.filter)
 	}
 	s.subs = nil
-	if n := s.qlen(); n > 0 {
+	if n := s.qlen() + s.spilled; n > 0 {
 		s.vhost.stats.dropN(dropSessionEnded, uint64(n))
 	}
-	s.queue, s.qhead, s.qbytes = nil, 0, 0
+	s.queue, s.qhead, s.qbytes, s.spilled, s.spilledBytes = nil, 0, 0, 0, 0
 	s.queued.Store(0)
 	s.inflight, s.inQoS2 = nil, nil
 	stopTimer(&s.expiryTimer)

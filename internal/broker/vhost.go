@@ -2,10 +2,12 @@ package broker
 
 import (
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
@@ -53,6 +55,7 @@ func (v *Vhost) Name() string { return v.name }
 
 // routeScratch is reusable routing state, owned by one goroutine (a connection's read loop).
 type routeScratch struct {
+	ticket  store.Ticket // the newest store ticket the last publish wrote, 0 if none
 	matches []*topic.Subscription
 	targets []target
 	byOwner map[*session]int // index into targets, used once targets outgrow a linear scan
@@ -145,7 +148,8 @@ func (v *Vhost) deliverTargets(m *Message, rs *routeScratch) int {
 	now := time.Now().UnixNano()
 	for i := range rs.targets {
 		t := &rs.targets[i]
-		t.sess.deliver(delivery{msg: m, qos: t.qos, retain: t.retain, subID: t.subID, subIDs: t.subIDs}, now)
+		tk := t.sess.deliver(delivery{msg: m, qos: t.qos, retain: t.retain, subID: t.subID, subIDs: t.subIDs}, now)
+		rs.ticket = max(rs.ticket, tk)
 		*t = target{}
 	}
 	n := len(rs.targets)
@@ -158,15 +162,27 @@ func (v *Vhost) deliverTargets(m *Message, rs *routeScratch) int {
 
 // publish stores m in the retained index when it is retained [MQTT-3.3.1-5] (an empty payload
 // removes the topic's retained message [MQTT-3.3.1-6], [MQTT-3.3.1-7]) and routes it.
+// The store's ticket for what it wrote is left in rs.ticket.
 func (v *Vhost) publish(m *Message, rs *routeScratch) int {
+	rs.ticket = 0
 	if !m.Retain {
 		return v.route(m, rs)
+	}
+	p := v.srv.persist
+	if strings.HasPrefix(m.Topic, "$SYS/") {
+		p = nil // the server's statistics are regenerated, not stored
 	}
 	v.retainMu.RLock()
 	if len(m.Payload) == 0 {
 		v.retained.Delete(m.Topic)
+		if p != nil {
+			rs.ticket = p.st.DeleteRetained(v.name, m.Topic)
+		}
 	} else {
 		v.retained.Set(m.Topic, m)
+		if p != nil {
+			rs.ticket = p.st.PutRetained(v.name, messageRecord(m))
+		}
 	}
 	v.match(m, rs)
 	v.retainMu.RUnlock()
@@ -238,8 +254,12 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 		v.sessions[c.clientID] = s
 		s.mu.Lock()
 	}
-	s.client, s.expiry, s.will = c, expiry, w
+	s.client, s.expiry, s.will, s.version = c, expiry, w, c.version
 	s.online.Store(true)
+	s.disconnectedAt = 0
+	if s.persistent() {
+		s.saveLocked()
+	}
 	c.sess.Store(s)
 	c.sendConnack(ack)
 	if ack.SessionPresent {
@@ -299,18 +319,23 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 		}
 		delete(v.sessions, s.id)
 	} else {
+		now := time.Now()
+		s.disconnectedAt = now.UnixNano()
 		if w != nil {
 			delay := min(w.delay, time.Duration(s.expiry)*time.Second)
 			if delay <= 0 {
 				wills = append(wills, w)
 			} else {
-				s.pendingWill = w
-				s.willTimer = time.AfterFunc(delay, func() { v.fireWill(s) })
+				s.schedulePendingWillLocked(w, now.Add(delay))
 			}
 		}
 		if s.expiry != expiryNever {
-			d := time.Duration(s.expiry) * time.Second
-			s.expiryTimer = time.AfterFunc(d, func() { v.expire(s) })
+			s.scheduleExpiryLocked(time.Duration(s.expiry) * time.Second)
+		}
+		// On shutdown the record is left as it was while connected: after a restart the
+		// session's expiry and will count from the restart, as after a crash.
+		if s.persistent() && !v.srv.shuttingDown.Load() {
+			s.saveLocked()
 		}
 	}
 	s.mu.Unlock()
@@ -318,6 +343,17 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 	for _, w := range wills {
 		v.publishWill(w)
 	}
+}
+
+// schedulePendingWillLocked holds w until due, when fireWill publishes it. s.mu held.
+func (s *session) schedulePendingWillLocked(w *will, due time.Time) {
+	s.pendingWill, s.willDueAt = w, due.UnixNano()
+	s.willTimer = time.AfterFunc(time.Until(due), func() { s.vhost.fireWill(s) })
+}
+
+// scheduleExpiryLocked ends the offline session after d unless it is resumed. s.mu held.
+func (s *session) scheduleExpiryLocked(d time.Duration) {
+	s.expiryTimer = time.AfterFunc(d, func() { s.vhost.expire(s) })
 }
 
 // fireWill publishes a delayed will whose Will Delay Interval has passed while its session
@@ -329,6 +365,9 @@ func (v *Vhost) fireWill(s *session) {
 		w = nil
 	}
 	s.pendingWill, s.willTimer = nil, nil
+	if w != nil && s.persistent() {
+		s.saveLocked() // the will is gone from the record once published
+	}
 	s.mu.Unlock()
 	if w != nil {
 		v.publishWill(w)
@@ -337,20 +376,35 @@ func (v *Vhost) fireWill(s *session) {
 
 // expire ends an offline session whose Session Expiry Interval has passed, publishing a will
 // still waiting for its delay [MQTT-3.1.2-8].
-func (v *Vhost) expire(s *session) {
+func (v *Vhost) expire(s *session) { v.expireWith(s, nil) }
+
+// expireWith is expire for a session recovered already expired, whose will w was never pending.
+func (v *Vhost) expireWith(s *session, w *will) {
 	v.mu.Lock()
 	s.mu.Lock()
-	var w *will
 	if s.client == nil && !s.ended && v.sessions[s.id] == s {
-		w = s.endLocked()
+		if pw := s.endLocked(); pw != nil {
+			w = pw
+		}
 		delete(v.sessions, s.id)
 		v.log.Debug("session expired", "client_id", s.id)
+	} else {
+		w = nil
 	}
 	s.mu.Unlock()
 	v.mu.Unlock()
 	if w != nil {
 		v.publishWill(w)
 	}
+}
+
+// forgetPendingWill rewrites a recovered session's record without the will just published.
+func (v *Vhost) forgetPendingWill(s *session) {
+	s.mu.Lock()
+	if s.persistent() {
+		s.saveLocked()
+	}
+	s.mu.Unlock()
 }
 
 // publishWill sends a Will Message. Its Message Expiry Interval counts from now.

@@ -1,0 +1,218 @@
+package broker_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/config"
+)
+
+// TestMain lets the test binary double as a broker process for the crash test: with
+// TURNSTILE_CRASH_BROKER set to a data directory it serves on an ephemeral port, prints the
+// address, and runs until it is killed.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("TURNSTILE_CRASH_BROKER"); dir != "" {
+		runChildBroker(dir)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runChildBroker(dir string) {
+	cfg := config.Default()
+	cfg.MQTT.SysInterval = 0
+	cfg.Main.DataDir = dir
+	// The subscriber stays offline across rounds: the limits must not drop what the test counts.
+	cfg.MQTT.MaxQueuedMessages = 1 << 20
+	cfg.MQTT.MaxQueuedBytes = 1 << 30
+	srv, err := broker.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("LISTEN", ln.Addr().String())
+	srv.Serve(ln, "tcp")
+}
+
+// childBroker is a broker process on dir, for killing.
+type childBroker struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startChildBroker(t *testing.T, dir string) *childBroker {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TURNSTILE_CRASH_BROKER="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if strings.HasPrefix(s.Text(), "LISTEN ") || strings.HasPrefix(s.Text(), "ERROR ") {
+				line <- s.Text()
+			}
+		}
+	}()
+	select {
+	case l := <-line:
+		if !strings.HasPrefix(l, "LISTEN ") {
+			t.Fatalf("child broker: %s", l)
+		}
+		return &childBroker{cmd: cmd, addr: strings.TrimPrefix(l, "LISTEN ")}
+	case <-time.After(30 * time.Second):
+		t.Fatal("child broker did not start")
+		return nil
+	}
+}
+
+// kill ends the broker process with SIGKILL: no shutdown code runs.
+func (b *childBroker) kill(t *testing.T) {
+	t.Helper()
+	b.cmd.Process.Signal(syscall.SIGKILL)
+	b.cmd.Wait()
+}
+
+// TestCrashRecovery kills the broker with SIGKILL while real clients publish QoS 1 and QoS 2
+// messages to a persistent session, at a different moment in each round, and checks after every
+// restart that each acknowledged message is delivered, the subscriptions are still there,
+// retained messages are intact and a delayed will fires (issue #4).
+func TestCrashRecovery(t *testing.T) {
+	dir := t.TempDir()
+	const rounds = 4
+	b := startChildBroker(t, dir)
+
+	// A persistent subscriber that stays offline while messages are published, so they queue.
+	sub := connectV5(t, b.addr, v5Connect("crash-sub", false, 3600))
+	sub.subscribe(paho.SubscribeOptions{Topic: "crash/#", QoS: 2})
+	sub.disconnect(0)
+
+	retained := connectV5(t, b.addr, v5Connect("crash-retain", true, 0))
+	retained.pub("crash/retained", 1, true, "kept across crashes")
+	retained.disconnect(0)
+
+	for round := range rounds {
+		// A client with a delayed will, connected when the broker dies.
+		wp := v5Connect(fmt.Sprintf("crash-will-%d", round), false, 60)
+		wp.WillMessage = &paho.WillMessage{Topic: fmt.Sprintf("crash/will/%d", round), QoS: 1, Payload: []byte("down")}
+		wp.WillProperties = &paho.WillProperties{WillDelayInterval: u32p(1)}
+		connectV5(t, b.addr, wp)
+
+		acked := publishUntilKilled(t, b, round)
+		if len(acked) == 0 {
+			t.Fatalf("round %d: no message was acknowledged before the kill", round)
+		}
+		b = startChildBroker(t, dir)
+
+		// Every acknowledged message is delivered to the resumed session.
+		sub = connectV5(t, b.addr, v5Connect("crash-sub", false, 3600))
+		if !sub.ack.SessionPresent {
+			t.Fatalf("round %d: session not present after restart", round)
+		}
+		want := fmt.Sprintf("crash/will/%d", round)
+		gotWill := false
+		missing := make(map[string]bool, len(acked))
+		for _, p := range acked {
+			missing[p] = true
+		}
+		deadline := time.After(20 * time.Second)
+		for len(missing) > 0 || !gotWill {
+			select {
+			case m := <-sub.msgs:
+				delete(missing, string(m.Payload))
+				if m.Topic == want {
+					gotWill = true
+				}
+			case <-deadline:
+				t.Fatalf("round %d: %d of %d acknowledged messages not delivered after the crash (e.g. %v); will delivered: %v",
+					round, len(missing), len(acked), firstKey(missing), gotWill)
+			}
+		}
+		// The subscription survived: a new message reaches it.
+		p := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-check-%d", round), true, 0))
+		p.pub("crash/check", 1, false, fmt.Sprintf("after-%d", round))
+		for m := sub.expectMsg(); string(m.Payload) != fmt.Sprintf("after-%d", round); m = sub.expectMsg() {
+		}
+		p.disconnect(0)
+		sub.disconnect(0)
+
+		// The retained message is intact.
+		r := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-ret-%d", round), true, 0))
+		r.subscribe(paho.SubscribeOptions{Topic: "crash/retained", QoS: 1})
+		if m := r.expectMsg(); string(m.Payload) != "kept across crashes" || !m.Retain {
+			t.Fatalf("round %d: retained message after crash: %q retain=%v", round, m.Payload, m.Retain)
+		}
+		r.disconnect(0)
+		t.Logf("round %d: %d acknowledged messages all delivered after SIGKILL", round, len(acked))
+	}
+	b.kill(t)
+}
+
+// publishUntilKilled runs a QoS 1 and a QoS 2 publisher and kills the broker after a delay that
+// grows with the round. It returns the payloads the broker acknowledged.
+func publishUntilKilled(t *testing.T, b *childBroker, round int) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var acked []string
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, qos := range []byte{1, 2} {
+		c := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-pub-%d-%d", round, qos), true, 0))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ctx.Err() == nil; n++ {
+				payload := fmt.Sprintf("r%d-q%d-%d", round, qos, n)
+				pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+				_, err := c.c.Publish(pctx, &paho.Publish{Topic: fmt.Sprintf("crash/data/%d", qos), QoS: qos, Payload: []byte(payload)})
+				pcancel()
+				if err != nil {
+					return // the broker is gone
+				}
+				mu.Lock()
+				acked = append(acked, payload)
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Duration(150+120*round) * time.Millisecond)
+	b.kill(t)
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return acked
+}
+
+func firstKey(m map[string]bool) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}

@@ -1,0 +1,385 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Record encoding, version 1. Every value starts with the record version byte. Then, per record:
+//
+//	MessageRecord: Topic str | Payload bytes | QoS u8 | flags u8 (1 Retain) | Props bytes | Expiry varint
+//	QueueEntry:    MsgID uvarint | QoS u8 | flags u8 (1 Retain) | SubIDs list(uvarint) | State u8 | PacketID uvarint
+//	SessionRecord: Version u8 | ExpiryInterval uvarint | DisconnectedAt varint |
+//	               Subscriptions list(subscription) | will presence u8 (0 or 1) [will]
+//	subscription:  Filter str | Group str | QoS u8 | flags u8 (1 NoLocal, 2 RetainAsPublished) |
+//	               RetainHandling u8 | ID uvarint
+//	will:          Topic str | Payload bytes | QoS u8 | flags u8 (1 Retain, 2 HasExpiry) | Props bytes |
+//	               Delay uvarint | ExpiryInterval uvarint | DueAt varint
+//	inbound id:    nothing after the version byte
+//
+// str is uvarint(len) then the bytes. bytes and list are uvarint(n+1) then the n items, with 0
+// meaning nil, so nil and empty survive a round trip. varint is zig-zag (encoding/binary).
+// What a key already holds (vhost, client id, Seq, packet id) is not repeated in the value,
+// except the topic of a retained message, which shares MessageRecord's encoding.
+const recordVersion = 1
+
+// Flag bits.
+const (
+	flagRetain    = 1 << 0 // MessageRecord, QueueEntry, will
+	flagHasExpiry = 1 << 1 // will
+	flagNoLocal   = 1 << 0 // subscription
+	flagRAP       = 1 << 1 // subscription
+)
+
+// DecodeError reports a record that cannot be decoded, naming the record and the field.
+type DecodeError struct {
+	Record string // "SessionRecord", "QueueEntry", "MessageRecord", "key", ...
+	Field  string // "Subscriptions[2].Filter", "Will.Payload", "version", ...
+	Err    error
+}
+
+func (e *DecodeError) Error() string {
+	return "store: decoding " + e.Record + "." + e.Field + ": " + e.Err.Error()
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+var (
+	errTruncated = errors.New("truncated")
+	errOverflow  = errors.New("value out of range")
+	errTrailing  = errors.New("trailing bytes")
+	errFlags     = errors.New("unknown flag bits")
+)
+
+// ---- encoding ----
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b, p []byte) []byte {
+	if p == nil {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(p))+1)
+	return append(b, p...)
+}
+
+func appendBool(flags byte, v bool, bit byte) byte {
+	if v {
+		flags |= bit
+	}
+	return flags
+}
+
+func appendMessage(b []byte, m *MessageRecord) []byte {
+	b = append(b, recordVersion)
+	b = appendString(b, m.Topic)
+	b = appendBytes(b, m.Payload)
+	b = append(b, m.QoS, appendBool(0, m.Retain, flagRetain))
+	b = appendBytes(b, m.Props)
+	return binary.AppendVarint(b, m.Expiry)
+}
+
+func appendQueueEntry(b []byte, e *QueueEntry) []byte {
+	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, e.MsgID)
+	b = append(b, e.QoS, appendBool(0, e.Retain, flagRetain))
+	if e.SubIDs == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(e.SubIDs))+1)
+		for _, id := range e.SubIDs {
+			b = binary.AppendUvarint(b, uint64(id))
+		}
+	}
+	b = append(b, e.State)
+	return binary.AppendUvarint(b, uint64(e.PacketID))
+}
+
+func appendSession(b []byte, r *SessionRecord) []byte {
+	b = append(b, recordVersion, r.Version)
+	b = binary.AppendUvarint(b, uint64(r.ExpiryInterval))
+	b = binary.AppendVarint(b, r.DisconnectedAt)
+	if r.Subscriptions == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(r.Subscriptions))+1)
+		for i := range r.Subscriptions {
+			s := &r.Subscriptions[i]
+			b = appendString(b, s.Filter)
+			b = appendString(b, s.Group)
+			b = append(b, s.QoS, appendBool(appendBool(0, s.NoLocal, flagNoLocal), s.RetainAsPublished, flagRAP), s.RetainHandling)
+			b = binary.AppendUvarint(b, uint64(s.ID))
+		}
+	}
+	w := r.Will
+	if w == nil {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	b = appendString(b, w.Topic)
+	b = appendBytes(b, w.Payload)
+	b = append(b, w.QoS, appendBool(appendBool(0, w.Retain, flagRetain), w.HasExpiry, flagHasExpiry))
+	b = appendBytes(b, w.Props)
+	b = binary.AppendUvarint(b, uint64(w.Delay))
+	b = binary.AppendUvarint(b, uint64(w.ExpiryInterval))
+	return binary.AppendVarint(b, w.DueAt)
+}
+
+func sessionSize(r *SessionRecord) int {
+	n := 32
+	for i := range r.Subscriptions {
+		n += 24 + len(r.Subscriptions[i].Filter) + len(r.Subscriptions[i].Group)
+	}
+	if w := r.Will; w != nil {
+		n += 48 + len(w.Topic) + len(w.Payload) + len(w.Props)
+	}
+	return n
+}
+
+func messageSize(m *MessageRecord) int {
+	return 32 + len(m.Topic) + len(m.Payload) + len(m.Props)
+}
+
+// ---- decoding ----
+
+// decoder reads one record. The first error sticks; later reads return zero values.
+type decoder struct {
+	rec  string // record name for errors
+	b    []byte
+	err  error
+	elem string // when set, field names are elem[idx].field (idx >= 0) or elem.field
+	idx  int
+}
+
+func newDecoder(rec string, b []byte) *decoder {
+	d := &decoder{rec: rec, b: b}
+	if v := d.u8("version"); d.err == nil && v != recordVersion {
+		d.fail("version", fmt.Errorf("unknown record version %d", v))
+	}
+	return d
+}
+
+func (d *decoder) fail(field string, err error) {
+	if d.err != nil {
+		return
+	}
+	switch {
+	case d.elem != "" && d.idx >= 0:
+		field = fmt.Sprintf("%s[%d].%s", d.elem, d.idx, field)
+	case d.elem != "":
+		field = d.elem + "." + field
+	}
+	d.err = &DecodeError{Record: d.rec, Field: field, Err: err}
+}
+
+func (d *decoder) u8(field string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail(field, errTruncated)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) flags(field string, allowed byte) byte {
+	f := d.u8(field)
+	if d.err == nil && f&^allowed != 0 {
+		d.fail(field, errFlags)
+	}
+	return f
+}
+
+func (d *decoder) uvarint(field string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		if n == 0 {
+			d.fail(field, errTruncated)
+		} else {
+			d.fail(field, errOverflow)
+		}
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarintMax(field string, max uint64) uint64 {
+	v := d.uvarint(field)
+	if v > max {
+		d.fail(field, errOverflow)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) varint(field string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		if n == 0 {
+			d.fail(field, errTruncated)
+		} else {
+			d.fail(field, errOverflow)
+		}
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// span returns the next n bytes, checking the length before anything is allocated.
+func (d *decoder) span(field string, n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(field, errTruncated)
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) str(field string) string {
+	n := d.uvarint(field)
+	return string(d.span(field, n))
+}
+
+// bytes returns a copy (values read from pebble are only valid until the iterator moves).
+func (d *decoder) bytes(field string) []byte {
+	n := d.uvarint(field)
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	p := d.span(field, n-1)
+	if d.err != nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(p)), p...)
+}
+
+// list reads a list length: -1 for nil. Every item takes at least one byte, so a count larger
+// than what is left is refused before anything is allocated.
+func (d *decoder) list(field string) int {
+	n := d.uvarint(field)
+	if d.err != nil || n == 0 {
+		return -1
+	}
+	if n-1 > uint64(len(d.b)) {
+		d.fail(field, errTruncated)
+		return -1
+	}
+	return int(n - 1)
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.b) > 0 {
+		d.elem = ""
+		d.fail("end", errTrailing)
+	}
+	return d.err
+}
+
+func decodeMessage(b []byte, m *MessageRecord) error {
+	d := newDecoder("MessageRecord", b)
+	m.Topic = d.str("Topic")
+	m.Payload = d.bytes("Payload")
+	m.QoS = d.u8("QoS")
+	m.Retain = d.flags("Retain", flagRetain)&flagRetain != 0
+	m.Props = d.bytes("Props")
+	m.Expiry = d.varint("Expiry")
+	return d.finish()
+}
+
+// decodeQueueEntry decodes the value of a queue entry; Seq comes from the key.
+func decodeQueueEntry(b []byte, e *QueueEntry) error {
+	d := newDecoder("QueueEntry", b)
+	e.MsgID = d.uvarint("MsgID")
+	e.QoS = d.u8("QoS")
+	e.Retain = d.flags("Retain", flagRetain)&flagRetain != 0
+	e.SubIDs = nil
+	if n := d.list("SubIDs"); n >= 0 {
+		e.SubIDs = make([]uint32, n)
+		d.elem = "SubIDs"
+		for i := range n {
+			d.idx = i
+			e.SubIDs[i] = uint32(d.uvarintMax("value", math.MaxUint32))
+		}
+		d.elem = ""
+	}
+	e.State = d.u8("State")
+	e.PacketID = uint16(d.uvarintMax("PacketID", math.MaxUint16))
+	return d.finish()
+}
+
+// decodeSession decodes the value of a session; Vhost and ClientID come from the key.
+func decodeSession(b []byte, r *SessionRecord) error {
+	d := newDecoder("SessionRecord", b)
+	r.Version = d.u8("Version")
+	r.ExpiryInterval = uint32(d.uvarintMax("ExpiryInterval", math.MaxUint32))
+	r.DisconnectedAt = d.varint("DisconnectedAt")
+	r.Subscriptions = nil
+	if n := d.list("Subscriptions"); n >= 0 {
+		r.Subscriptions = make([]SubscriptionRecord, n)
+		d.elem = "Subscriptions"
+		for i := range n {
+			d.idx = i
+			s := &r.Subscriptions[i]
+			s.Filter = d.str("Filter")
+			s.Group = d.str("Group")
+			s.QoS = d.u8("QoS")
+			f := d.flags("flags", flagNoLocal|flagRAP)
+			s.NoLocal = f&flagNoLocal != 0
+			s.RetainAsPublished = f&flagRAP != 0
+			s.RetainHandling = d.u8("RetainHandling")
+			s.ID = uint32(d.uvarintMax("ID", math.MaxUint32))
+		}
+		d.elem = ""
+	}
+	r.Will = nil
+	switch d.u8("Will") {
+	case 0:
+	case 1:
+		w := &WillRecord{}
+		d.elem, d.idx = "Will", -1
+		w.Topic = d.str("Topic")
+		w.Payload = d.bytes("Payload")
+		w.QoS = d.u8("QoS")
+		f := d.flags("flags", flagRetain|flagHasExpiry)
+		w.Retain = f&flagRetain != 0
+		w.HasExpiry = f&flagHasExpiry != 0
+		w.Props = d.bytes("Props")
+		w.Delay = uint32(d.uvarintMax("Delay", math.MaxUint32))
+		w.ExpiryInterval = uint32(d.uvarintMax("ExpiryInterval", math.MaxUint32))
+		w.DueAt = d.varint("DueAt")
+		d.elem = ""
+		if d.err == nil {
+			r.Will = w
+		}
+	default:
+		d.fail("Will", errors.New("presence byte not 0 or 1"))
+	}
+	return d.finish()
+}
+
+// decodeInbound checks the value of an inbound packet id record.
+func decodeInbound(b []byte) error {
+	return newDecoder("inbound", b).finish()
+}
+
+var inboundValue = []byte{recordVersion}

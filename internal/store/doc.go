@@ -1,0 +1,23 @@
+// Package store persists the broker's durable state on an embedded pebble database: persistent
+// sessions with their subscriptions and (delayed) wills, per-session message queues with their
+// in-flight QoS 1/2 state, inbound QoS 2 packet ids, the messages those queues refer to, and
+// retained messages.
+//
+// It owns the on-disk format (key layout and a versioned binary encoding of each record) and the
+// group commit that makes writes durable without one fsync per message. It knows nothing of
+// MQTT beyond the shape of these records: it does not validate topics, QoS values or expiry, and
+// it never decides what to deliver. The broker reaches it only through the small interfaces in
+// store.go, so that a cluster-backed store can replace this one.
+//
+// It must never log a payload, a will message, a property blob or a secret: log lines name
+// records by vhost, client id, ticket and sizes only.
+//
+// What each fsync mode can lose:
+//
+//   - FsyncAlways: a ticket is reported durable only after the WAL holding it was fsynced. Nothing
+//     reported durable is lost by a process crash, a kernel crash or a power loss (given a disk
+//     that honours fsync).
+//   - FsyncInterval: a ticket is reported durable once its batch is written to the WAL (in the
+//     OS page cache); the WAL is fsynced every Options.Interval. A process crash loses nothing
+//     reported durable; a kernel crash or power loss can lose up to Interval of writes.
+package store

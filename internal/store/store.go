@@ -1,0 +1,157 @@
+package store
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Fsync selects when a group commit is fsynced. See the package documentation for what each
+// mode can lose.
+type Fsync int
+
+const (
+	FsyncAlways   Fsync = iota // every group commit is synced before its waiters are told
+	FsyncInterval              // groups commit without sync; the WAL is synced every Options.Interval
+)
+
+// String returns the configuration spelling of f ("always", "interval").
+func (f Fsync) String() string {
+	switch f {
+	case FsyncAlways:
+		return "always"
+	case FsyncInterval:
+		return "interval"
+	}
+	return "Fsync(?)"
+}
+
+// Options configures Open.
+type Options struct {
+	Fsync    Fsync
+	Interval time.Duration // for FsyncInterval; default 100ms
+	Logger   *slog.Logger  // pebble's own log lines are routed here (incl. WAL recovery / corruption messages)
+}
+
+// Records. Their encoding is this package's business (codec.go): a compact versioned binary
+// encoding whose first byte is the record version. Slices and byte strings keep the difference
+// between nil and empty.
+
+// SubscriptionRecord is one subscription of a persistent session, with its options.
+type SubscriptionRecord struct {
+	Filter, Group     string
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	ID                uint32
+}
+
+// WillRecord is a session's will message. DueAt != 0 marks a pending (delayed) will.
+type WillRecord struct {
+	Topic          string
+	Payload        []byte
+	QoS            byte
+	Retain         bool
+	Props          []byte // opaque (encoded v5 properties), may be nil
+	Delay          uint32 // Will Delay Interval, seconds
+	ExpiryInterval uint32
+	HasExpiry      bool
+	DueAt          int64 // unix nanos when a pending (delayed) will is due; 0 = the connection is (was) up
+}
+
+// SessionRecord is a persistent session: identity, expiry, subscriptions and will.
+type SessionRecord struct {
+	Vhost, ClientID string
+	Version         byte   // protocol level
+	ExpiryInterval  uint32 // seconds; 0xFFFFFFFF never
+	DisconnectedAt  int64  // unix nanos; 0 = connected when last written
+	Subscriptions   []SubscriptionRecord
+	Will            *WillRecord
+}
+
+// MessageRecord is a stored message: one referenced by queue entries, or a retained one.
+type MessageRecord struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+	Props   []byte // opaque
+	Expiry  int64  // unix nanos deadline, 0 = none
+}
+
+// QueueEntry is one message queued for, or in flight to, a session.
+type QueueEntry struct {
+	Seq      uint64 // order within the session, assigned by the broker, increasing
+	MsgID    uint64 // the MessageRecord it refers to
+	QoS      byte
+	Retain   bool
+	SubIDs   []uint32
+	State    byte   // 0 queued, 1 sent and awaiting PUBACK/PUBREC, 2 awaiting PUBCOMP
+	PacketID uint16 // when State > 0
+}
+
+// Ticket identifies the group commit an operation belongs to. Tickets increase. Ticket 0 is
+// always durable (it is no write).
+type Ticket uint64
+
+// Small interfaces, so a cluster-backed store can replace this one later.
+
+// Sessions persists sessions with their subscriptions and wills.
+type Sessions interface {
+	PutSession(r *SessionRecord) Ticket          // insert or replace (subscriptions and will included)
+	DeleteSession(vhost, clientID string) Ticket // removes the session AND its queue entries and inbound ids (range deletes)
+	LoadSessions(fn func(*SessionRecord) error) error
+}
+
+// Queues persists each session's queue entries and inbound QoS 2 packet ids.
+type Queues interface {
+	PutQueueEntry(vhost, clientID string, e *QueueEntry) Ticket // insert or replace by Seq
+	DeleteQueueEntry(vhost, clientID string, seq uint64) Ticket
+	// LoadQueue calls fn for entries with Seq > afterSeq, in Seq order, at most limit of them (limit <= 0: all).
+	LoadQueue(vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error
+	PutInbound(vhost, clientID string, pid uint16) Ticket // inbound QoS 2 packet id awaiting PUBREL
+	DeleteInbound(vhost, clientID string, pid uint16) Ticket
+	LoadInbound(vhost, clientID string) ([]uint16, error)
+}
+
+// Messages persists the messages queue entries refer to, by id.
+type Messages interface {
+	PutMessage(id uint64, m *MessageRecord) Ticket
+	DeleteMessage(id uint64) Ticket
+	LoadMessage(id uint64) (*MessageRecord, error) // ErrNotFound if absent
+	MaxMessageID() (uint64, error)                  // highest stored id, 0 if none
+	// DeleteUnreferencedMessages removes messages no queue entry refers to (run once after recovery); returns how many.
+	DeleteUnreferencedMessages() (int, error)
+}
+
+// Retained persists retained messages, keyed by vhost and topic.
+type Retained interface {
+	PutRetained(vhost string, m *MessageRecord) Ticket // key: vhost + m.Topic
+	DeleteRetained(vhost, topic string) Ticket
+	LoadRetained(fn func(vhost string, m *MessageRecord) error) error
+}
+
+// Store is the whole durable store.
+type Store interface {
+	Sessions
+	Queues
+	Messages
+	Retained
+	// Notify calls fn once every operation with ticket <= t is durable (committed, and synced
+	// under FsyncAlways). fn runs on the committer goroutine and must not block. If t is already
+	// durable, fn runs before Notify returns (on the caller's goroutine).
+	Notify(t Ticket, fn func())
+	// Durable reports whether t is durable.
+	Durable(t Ticket) bool
+	// Sync makes everything written so far durable and returns when it is (for shutdown and tests).
+	Sync() error
+	Close() error
+}
+
+var (
+	// ErrNotFound is returned by LoadMessage for an absent id.
+	ErrNotFound = errors.New("store: not found")
+	// ErrClosed is returned by reads, Sync and Close once the store is closed.
+	ErrClosed = errors.New("store: closed")
+)
