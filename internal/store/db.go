@@ -38,7 +38,10 @@ const (
 // Reads see every mutation whose call returned before the read began: a read first waits for
 // the commit of the pending batch, if any (read-your-writes; at most one group commit).
 //
-// Lock order: readMu before mu. Notify callbacks run without mu; they must not block and must
+// One mutex, mu; nothing is called with it held except pebble's batch appends. Reads are counted
+// under mu (not held during the read), so nested reads (a Load* from a LoadQueue callback) never
+// deadlock with Close: once Close begins they get ErrClosed, and Close waits for the reads in
+// progress before closing pebble. Notify callbacks run without mu; they must not block and must
 // not call Load*, Sync or Close (those wait for the committer that runs them); a mutation from
 // a callback is allowed but may wait under backpressure, so avoid it.
 type DB struct {
@@ -71,8 +74,8 @@ type DB struct {
 	walSyncs atomic.Uint64
 	refused  atomic.Bool // a refused mutation was logged
 
-	readMu sync.RWMutex // held (read) by reads; Close takes it to close pebble
-	closed bool         // pebble is closed; under readMu
+	readers int  // reads in progress; under mu
+	closed  bool // Close is closing or has closed pebble: reads are refused; under mu
 }
 
 type waiter struct {
@@ -375,14 +378,15 @@ func (s *DB) Close() error {
 	close(s.stop)
 	<-s.done
 
-	s.readMu.Lock()
-	defer s.readMu.Unlock()
-	s.closed = true
-	_ = s.pending.Close()
-	err := s.pdb.Close()
 	s.mu.Lock()
+	s.closed = true
+	for s.readers > 0 {
+		s.cond.Wait()
+	}
 	failed := s.failed
 	s.mu.Unlock()
+	_ = s.pending.Close()
+	err := s.pdb.Close()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}
@@ -393,15 +397,14 @@ func (s *DB) Close() error {
 	return nil
 }
 
-// beginRead takes readMu and waits until every mutation issued so far is committed. The
-// caller must call s.readMu.RUnlock when done, even on error.
+// beginRead registers a read and waits until every mutation issued so far is committed
+// (read-your-writes). On success the caller must call endRead when done.
 func (s *DB) beginRead() error {
-	s.readMu.RLock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	target := s.pendingT - 1
 	if !s.pending.Empty() {
 		target = s.pendingT
@@ -412,5 +415,17 @@ func (s *DB) beginRead() error {
 	if s.failed != nil {
 		return s.failed
 	}
+	if s.closed {
+		return ErrClosed
+	}
+	s.readers++
 	return nil
+}
+
+func (s *DB) endRead() {
+	s.mu.Lock()
+	if s.readers--; s.readers == 0 {
+		s.cond.Broadcast()
+	}
+	s.mu.Unlock()
 }

@@ -539,11 +539,15 @@ func TestBackpressure(t *testing.T) {
 	s, _ := openTest(t, t.TempDir(), FsyncInterval)
 	s.mu.Lock()
 	s.maxPending = 64 << 10
+	next := s.pendingT // the ticket the next write gets: not durable yet
 	s.mu.Unlock()
 	// Hold the committer in a callback so the next batch fills up.
 	release := make(chan struct{})
 	held := make(chan struct{})
-	s.Notify(s.PutMessage(1, &MessageRecord{Topic: "t"}), func() { close(held); <-release })
+	s.Notify(next, func() { close(held); <-release })
+	if tk := s.PutMessage(1, &MessageRecord{Topic: "t"}); tk != next {
+		t.Fatalf("ticket %d, want %d", tk, next)
+	}
 	<-held
 	payload := make([]byte, 16<<10)
 	for i := range 4 { // 4 × 16 KiB + overhead: over the limit
@@ -562,5 +566,50 @@ func TestBackpressure(t *testing.T) {
 		wait(t, s, tk)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting write was not released")
+	}
+}
+
+// A read nested in a scan's callback (LoadMessage from LoadQueue, as recovery does) does not
+// deadlock with a concurrent Close: it gets ErrClosed, and Close waits for the outer scan.
+func TestNestedReadDuringClose(t *testing.T) {
+	s, _ := openTest(t, t.TempDir(), FsyncAlways)
+	s.PutMessage(1, &MessageRecord{Topic: "t"})
+	s.PutQueueEntry("v", "c", &QueueEntry{Seq: 1, MsgID: 1})
+	s.PutQueueEntry("v", "c", &QueueEntry{Seq: 2, MsgID: 1})
+	closed := make(chan error, 1)
+	var inner []error
+	err := s.LoadQueue("v", "c", 0, 0, func(e *QueueEntry) error {
+		if e.Seq == 1 {
+			_, err := s.LoadMessage(e.MsgID) // nested read, store open
+			inner = append(inner, err)
+			go func() { closed <- s.Close() }()
+			for { // wait until Close has begun and waits for this scan
+				s.mu.Lock()
+				c := s.closed
+				s.mu.Unlock()
+				if c {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		}
+		_, err := s.LoadMessage(e.MsgID) // nested read while Close waits
+		inner = append(inner, err)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("outer scan: %v", err)
+	}
+	if len(inner) != 2 || inner[0] != nil || !errors.Is(inner[1], ErrClosed) {
+		t.Fatalf("nested reads: %v, want [nil, ErrClosed]", inner)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return after the scan ended")
 	}
 }

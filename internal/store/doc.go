@@ -12,6 +12,11 @@
 // It must never log a payload, a will message, a property blob or a secret: log lines name
 // records by vhost, client id, ticket and sizes only.
 //
+// Writes are group-committed (db.go): a mutation appends to the batch being formed and returns
+// its Ticket without I/O; one committer goroutine commits batch after batch and reports tickets
+// durable through Notify. Memory is bounded: while a commit is in progress at most 64 MiB
+// accumulate in the next batch; beyond that, mutations wait for the committer (backpressure).
+//
 // What each fsync mode can lose:
 //
 //   - FsyncAlways: a ticket is reported durable only after the WAL holding it was fsynced. Nothing

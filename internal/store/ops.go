@@ -140,10 +140,10 @@ func (s *DB) DeleteMessage(id uint64) Ticket {
 
 // LoadMessage returns the message stored under id, or ErrNotFound.
 func (s *DB) LoadMessage(id uint64) (*MessageRecord, error) {
-	defer s.readMu.RUnlock()
 	if err := s.beginRead(); err != nil {
 		return nil, err
 	}
+	defer s.endRead()
 	v, closer, err := s.pdb.Get(messageKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -161,10 +161,10 @@ func (s *DB) LoadMessage(id uint64) (*MessageRecord, error) {
 
 // MaxMessageID returns the highest stored message id, 0 if none.
 func (s *DB) MaxMessageID() (uint64, error) {
-	defer s.readMu.RUnlock()
 	if err := s.beginRead(); err != nil {
 		return 0, err
 	}
+	defer s.endRead()
 	lo, hi := kindBounds(kindMessage)
 	it, err := s.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
@@ -255,10 +255,10 @@ var errStop = errors.New("stop")
 // scan calls fn for every key in [lo, hi) in order, after the mutations issued so far are
 // committed. k and v are only valid during the call.
 func (s *DB) scan(lo, hi []byte, fn func(k, v []byte) error) error {
-	defer s.readMu.RUnlock()
 	if err := s.beginRead(); err != nil {
 		return err
 	}
+	defer s.endRead()
 	it, err := s.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)

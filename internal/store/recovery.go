@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -19,43 +21,54 @@ import (
 
 // Recovery.
 //
-// pebble replays its write-ahead logs on Open (open.go, DB.replayWAL, in pebble v2.1.7). For the
-// newest WAL it tolerates an unclean end: when the record reader returns
-// record.ErrUnexpectedEOF (a truncated or invalid chunk with no later evidence that it should
-// have been valid) replay stops there and Open succeeds. It fails Open with ErrCorruption when
-// the reader returns record.ErrInvalidChunk or record.ErrZeroedChunk, which it only does after
-// reading ahead and finding a later chunk whose "synced offset" lies beyond the bad one
-// (record.Reader.readAheadForCorruption): data that had been synced is damaged. Those synced
-// offsets exist only from format FormatWALSyncChunks on, so the store opens pebble at
-// FormatNewest. Older WALs must end cleanly (strictWALTail); a damaged older WAL fails Open.
+// pebble (v2.1.7) replays its write-ahead logs on Open (open.go, DB.replayWAL). For the newest
+// WAL it tolerates an unclean end: when its record reader returns record.ErrUnexpectedEOF,
+// replay stops there and Open succeeds, silently. It fails Open with ErrCorruption when the
+// reader returns record.ErrInvalidChunk or record.ErrZeroedChunk, which it does only when, after
+// a bad chunk, it reads ahead and finds a chunk whose "synced offset" lies beyond the bad one
+// (record.Reader.readAheadForCorruption): data that had been synced is damaged. That read-ahead
+// starts at the next 32 KiB block, so damage followed by intact synced chunks in the same block
+// is treated as a torn tail: replay stops and everything after the damage is dropped without
+// an error. Older WALs must end cleanly (strictWALTail); a damaged older WAL fails Open.
 //
-// pebble logs "WAL ... stopped reading at offset ...; replayed N keys in M batches" but not
-// what it skipped, so before opening, the store reads the newest WAL itself with pebble's own
-// reader (wal.LogicalLog.OpenForRead, the reader replay uses) and, after opening:
+// So before opening, the store reads the newest WAL itself with pebble's reader
+// (wal.LogicalLog.OpenForRead, the one replay uses), notes where reading stops, and scans the
+// rest of the file for intact chunks of the same log (header, log number and checksum valid).
+// Then:
 //
 //   - clean end: nothing to say;
-//   - unclean end (pebble tolerates it): logs a warning with the file, the offset where replay
-//     stopped, how many batches were kept and how many bytes were skipped, and whether those
-//     bytes were zeroes or leftovers of a recycled WAL file (nothing lost) or an incomplete or
-//     damaged batch (the batch being written at the crash; under FsyncAlways it was never
-//     reported durable);
-//   - damaged synced data (pebble refuses to open): keeps a copy of the file as
-//     <wal>.damaged-<time>, truncates the WAL at the start of the damaged batch, opens again and
-//     logs an error naming the file, the offset, the batches kept and the bytes dropped. The
-//     dropped batches may have been reported durable: that is disk corruption, and the error
-//     line says so. Everything before the damage is kept.
+//   - unclean end with nothing intact after it: the batch being written at a crash (torn
+//     write; under FsyncAlways it was never reported durable), a damaged end-of-log marker,
+//     zeroes or leftovers of a recycled WAL file: a warning names the file, the offset, the
+//     batches kept and the bytes skipped, and says which;
+//   - intact chunks after the stop whose synced offsets do not reach it: a torn multi-chunk
+//     batch or unsynced writes cut by a crash; a warning as above;
+//   - damage followed by chunks recording a synced offset beyond it (or pebble refusing the
+//     WAL): batches that had been synced, reported durable under FsyncAlways, are lost to disk
+//     corruption. The store opens (truncating the WAL at the damaged batch first if pebble
+//     refuses it) and logs an error with the file, offset, batches kept, bytes and chunks
+//     dropped and where the copy is. Everything before the damage is kept; replaying later
+//     batches over a gap would give a state the broker never wrote.
+//
+// Whenever intact chunks follow the stop, a copy of the WAL as found is kept next to it as
+// <wal>.damaged-<time> (pebble ignores the name) before pebble recycles the file.
 
 // walReport is what the store found in the newest WAL before pebble replayed it.
 type walReport struct {
 	path    string
+	logNum  uint32
 	size    int64
 	batches int   // complete batches before stopAt
 	stopAt  int64 // offset where reading stopped: the first byte not recovered
 	clean   bool  // the WAL ended cleanly: nothing skipped
-	damaged bool  // confirmed corruption: pebble refuses to replay it
+	refused bool  // the reader confirmed corruption: pebble will refuse to open
+	intact  int   // intact chunks of this log after stopAt: damage, not a torn tail
+	synced  int64 // highest synced offset recorded by those chunks
 	tail    string
 	err     error // reading failed for another reason (reported, not acted on)
 }
+
+func (r *walReport) damaged() bool { return r.refused || r.intact > 0 }
 
 // inspectWAL reads the newest WAL in dir with pebble's WAL reader. It returns nil when there is
 // no WAL to look at.
@@ -69,7 +82,7 @@ func inspectWAL(dir string) *walReport {
 		return nil // WAL failover is not configured; not ours to repair
 	}
 	_, path := ll.SegmentLocation(0)
-	rep := &walReport{path: path}
+	rep := &walReport{path: path, logNum: uint32(ll.Num)}
 	if st, err := os.Stat(path); err == nil {
 		rep.size = st.Size()
 	}
@@ -85,110 +98,187 @@ func inspectWAL(dir string) *walReport {
 		switch {
 		case errors.Is(err, io.EOF):
 			rep.clean = true
+			return rep
 		case errors.Is(err, record.ErrUnexpectedEOF):
-			rep.tail = describeTail(path, rep.stopAt, uint32(ll.Num))
 		case errors.Is(err, record.ErrInvalidChunk), errors.Is(err, record.ErrZeroedChunk):
-			rep.damaged = true
-			rep.err = err
+			rep.refused = true
 		default:
 			rep.err = err
+			return rep
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			rep.err = err
+			return rep
+		}
+		rep.intact, rep.synced = intactChunks(b, rep.stopAt, rep.logNum)
+		if rep.intact == 0 {
+			rep.tail = describeTail(b[min(rep.stopAt, int64(len(b))):], rep.stopAt, rep.logNum)
 		}
 		return rep
 	}
 }
 
-// describeTail says what the bytes after the last complete batch are.
-func describeTail(path string, at int64, logNum uint32) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unreadable"
+// WAL chunk format (pebble/v2/record): checksum u32 | length u16 | encoding u8 | log number
+// u32 (recyclable and sync encodings) | synced offset u64 (sync encodings) | data; chunks never
+// cross a 32 KiB block.
+const (
+	walBlockSize      = 32 << 10
+	walRecyclableHead = 11
+	walSyncHead       = 19
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// intactChunks counts the chunks of log logNum after offset from whose header and checksum are
+// valid, and returns the highest synced offset they record.
+func intactChunks(b []byte, from int64, logNum uint32) (n int, synced int64) {
+	for p := int(from) + 1; p+walRecyclableHead <= len(b); {
+		enc := b[p+6]
+		head := walRecyclableHead
+		if enc >= 9 && enc <= 12 {
+			head = walSyncHead
+		} else if enc < 5 || enc > 8 {
+			p++
+			continue
+		}
+		length := int(binary.LittleEndian.Uint16(b[p+4:]))
+		end := p + head + length
+		if end > len(b) || p%walBlockSize+head+length > walBlockSize ||
+			binary.LittleEndian.Uint32(b[p+7:]) != logNum {
+			p++
+			continue
+		}
+		c := crc32.Update(0, crcTable, b[p+6:end])
+		if binary.LittleEndian.Uint32(b[p:]) != (c>>15|c<<17)+0xa282ead8 { // pebble/v2/internal/crc: masked CRC-32C
+			p++
+			continue
+		}
+		n++
+		if head == walSyncHead {
+			synced = max(synced, int64(binary.LittleEndian.Uint64(b[p+11:])))
+		}
+		p = end
 	}
-	defer f.Close()
-	const blockSize, headerSize = 32 << 10, 11 // record.blockSize, record.recyclableHeaderSize
+	return n, synced
+}
+
+// describeTail says what the bytes after the last complete batch are, when no intact chunk of
+// this log follows them.
+func describeTail(tail []byte, at int64, logNum uint32) string {
 	// A chunk header never starts in the last bytes of a block (they are zero padding).
-	pos := at
-	if rem := blockSize - at%blockSize; rem < headerSize {
-		pos += rem
+	h := tail
+	if rem := walBlockSize - at%walBlockSize; rem < walRecyclableHead && int64(len(h)) > rem {
+		h = h[rem:]
 	}
-	var h [headerSize]byte
-	if n, _ := f.ReadAt(h[:], pos); n == headerSize {
-		enc := h[6]
-		// Recyclable and WAL-sync chunk encodings (5..12) carry the log number: another log
-		// number means bytes left over from the file's previous life as an older WAL.
-		if enc >= 5 && enc <= 12 && binary.LittleEndian.Uint32(h[7:11]) != logNum {
+	if len(h) > 7 && h[6] >= 5 && h[6] <= 12 {
+		// Recyclable and sync encodings carry the log number, little-endian, at bytes 7..10.
+		var num [4]byte
+		k := copy(num[:], h[7:min(len(h), 11)])
+		next := binary.LittleEndian.AppendUint32(nil, logNum+1) // the end-of-log trailer's number
+		own := binary.LittleEndian.AppendUint32(nil, logNum)
+		switch {
+		case bytes.Equal(num[:k], next[:k]) && len(tail) <= walSyncHead:
+			return "a damaged end-of-log marker written at close (nothing lost)"
+		case !bytes.Equal(num[:k], own[:k]) && !bytes.Equal(num[:k], next[:k]):
 			return "leftovers of a recycled WAL file (nothing lost)"
 		}
 	}
-	buf := make([]byte, 32<<10)
-	for off := at; ; {
-		n, err := f.ReadAt(buf, off)
-		for _, c := range buf[:n] {
-			if c != 0 {
-				return "an incomplete or damaged batch (torn write at a crash; not recovered)"
-			}
-		}
-		off += int64(n)
-		if err != nil {
-			return "zeroes (nothing lost)"
+	for _, c := range tail {
+		if c != 0 {
+			return "an incomplete batch: a torn write at a crash (under fsync=always it was never reported durable) or damage to the last batch; not recovered"
 		}
 	}
+	return "zeroes (nothing lost)"
 }
 
 // openPebble opens pebble in dir, reporting and (for damaged synced data in the newest WAL)
 // salvaging what recovery had to skip.
+//
+// A new store is opened twice: pebble creates the first WAL of a new database before it
+// ratchets the format to Options.FormatMajorVersion (open.go: manager.Create, then
+// ratchetFormatMajorVersionLocked), and a log writer decides once, at creation, whether to
+// write sync offsets (record.NewLogWriterWithConfig: WriteWALSyncOffsets). Without the reopen,
+// the first WAL of every new store would lack them.
 func openPebble(dir string, log *slog.Logger) (*pebble.DB, error) {
+	fresh := !hasManifest(dir)
+	pdb, err := openPebbleOnce(dir, log)
+	if err != nil || !fresh {
+		return pdb, err
+	}
+	if err := pdb.Close(); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	log.Debug("new store created; reopening so that its WAL carries sync offsets", "dir", dir,
+		"format", pebble.FormatNewest.String())
+	return openPebbleOnce(dir, log)
+}
+
+func hasManifest(dir string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	return len(m) > 0
+}
+
+func openPebbleOnce(dir string, log *slog.Logger) (*pebble.DB, error) {
 	rep := inspectWAL(dir)
-	pdb, err := pebble.Open(dir, pebbleOptions(log))
-	if err != nil && errors.Is(err, pebble.ErrCorruption) && rep != nil && rep.damaged {
-		log.Error("WAL damaged in data that had been synced; pebble refused to open it",
-			"wal", rep.path, "offset", rep.stopAt, "error", err.Error())
-		saved, serr := salvageWAL(rep)
-		if serr != nil {
-			return nil, fmt.Errorf("store: open %s: %w (salvaging the WAL failed: %v)", dir, err, serr)
+	var saved string
+	if rep != nil && rep.damaged() {
+		saved = rep.path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := copyFile(rep.path, saved); err != nil {
+			return nil, fmt.Errorf("store: open %s: keeping a copy of the damaged WAL %s: %w", dir, rep.path, err)
 		}
-		log.Error("WAL truncated at the damaged batch: everything before it is kept; the damaged batch and all after it are dropped and may include writes reported durable (disk corruption)",
-			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
-			"dropped_bytes", rep.size-rep.stopAt, "copy", saved)
+	}
+	pdb, err := pebble.Open(dir, pebbleOptions(log))
+	if err != nil && pebble.IsCorruptionError(err) && rep != nil && rep.refused {
+		log.Error("pebble refused the damaged WAL; truncating it at the damaged batch",
+			"wal", rep.path, "offset", rep.stopAt, "error", err.Error())
+		if terr := truncateFile(rep.path, rep.stopAt); terr != nil {
+			return nil, fmt.Errorf("store: open %s: %w (truncating the damaged WAL failed: %v)", dir, err, terr)
+		}
 		pdb, err = pebble.Open(dir, pebbleOptions(log))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	if rep != nil && !rep.clean && !rep.damaged {
-		if rep.err != nil {
-			log.Warn("could not check the newest WAL", "wal", rep.path, "error", rep.err.Error())
-		} else if rep.size > rep.stopAt {
-			log.Warn("WAL recovery stopped before the end of the newest WAL",
-				"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
-				"skipped_bytes", rep.size-rep.stopAt, "skipped", rep.tail)
-		}
+	switch {
+	case rep == nil || rep.clean:
+	case rep.err != nil:
+		log.Warn("could not check the newest WAL", "wal", rep.path, "error", rep.err.Error())
+	case rep.refused || rep.synced > rep.stopAt:
+		log.Error("WAL damaged: recovered everything before the damaged batch; the batches after it are lost, including writes that had been synced (reported durable under fsync=always): disk corruption",
+			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
+			"dropped_bytes", rep.size-rep.stopAt, "dropped_intact_chunks", rep.intact,
+			"synced_to", rep.synced, "copy", saved)
+	case rep.intact > 0:
+		log.Warn("WAL recovery stopped at an incomplete batch; what follows it was never synced (a torn write at a crash; under fsync=always none of it was reported durable)",
+			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
+			"skipped_bytes", rep.size-rep.stopAt, "skipped_intact_chunks", rep.intact,
+			"synced_to", rep.synced, "copy", saved)
+	case rep.size > rep.stopAt:
+		log.Warn("WAL recovery stopped before the end of the newest WAL",
+			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
+			"skipped_bytes", rep.size-rep.stopAt, "skipped", rep.tail)
 	}
 	return pdb, nil
 }
 
-// salvageWAL keeps a copy of the damaged WAL next to it, truncates the WAL at the start of the
-// damaged batch and syncs it. It returns the copy's path.
-func salvageWAL(rep *walReport) (string, error) {
-	saved := rep.path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-	if err := copyFile(rep.path, saved); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(rep.path, os.O_RDWR, 0)
+func truncateFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := f.Truncate(rep.stopAt); err != nil {
+	if err := f.Truncate(size); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return "", err
+		return err
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		return err
 	}
-	return saved, syncDir(filepath.Dir(rep.path))
+	return syncDir(filepath.Dir(path))
 }
 
 func copyFile(from, to string) error {

@@ -120,7 +120,7 @@ type Messages interface {
 	PutMessage(id uint64, m *MessageRecord) Ticket
 	DeleteMessage(id uint64) Ticket
 	LoadMessage(id uint64) (*MessageRecord, error) // ErrNotFound if absent
-	MaxMessageID() (uint64, error)                  // highest stored id, 0 if none
+	MaxMessageID() (uint64, error)                 // highest stored id, 0 if none
 	// DeleteUnreferencedMessages removes messages no queue entry refers to (run once after recovery); returns how many.
 	DeleteUnreferencedMessages() (int, error)
 }
