@@ -38,6 +38,9 @@ type Result struct {
 	Rate        float64  `json:"rate"`          // offered per publisher, 0 = unlimited
 	Offered     float64  `json:"offered_per_s"` // Rate × Publishers, 0 = unlimited
 	Seconds     float64  `json:"seconds"`
+	// DrainSeconds is how long deliveries and acknowledgements kept arriving after the window
+	// (at most Config.Drain): the broker's backlog when publishing stopped.
+	DrainSeconds float64 `json:"drain_seconds"`
 
 	Sent         int64    `json:"sent"`
 	SentRate     float64  `json:"sent_per_s"`
@@ -92,7 +95,11 @@ func (r *Result) WriteText(w io.Writer) error {
 	default:
 		p("scenario %s: %d publishers, %d subscribers, QoS %d, %d B payload, MQTT %s, rate %s\n",
 			r.Scenario, r.Publishers, r.Subscribers, r.QoS, r.Size, version, rate)
-		p("window     %.2f s\n", r.Seconds)
+		p("window     %.2f s", r.Seconds)
+		if r.DrainSeconds > 0 {
+			p(" + %.2f s draining", r.DrainSeconds)
+		}
+		p("\n")
 		if r.Publishers > 0 {
 			p("sent       %s msg/s  (%d messages", num(r.SentRate), r.Sent)
 			if r.Skipped > 0 {

@@ -27,7 +27,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	}
 	var id [4]byte
 	rand.Read(id[:])
-	d, err := newDialer(&cfg, hex.EncodeToString(id[:]))
+	d, err := newDialer(&cfg, newClock(), hex.EncodeToString(id[:]))
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 }
 
 func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r *Result) error {
-	clk := newClock()
+	clk := d.clk
 	npub, nsub := cfg.publishers(), cfg.subscribers()
 	subs := make([]*subscriber, nsub)
 	pubs := make([]*publisher, npub)
@@ -209,7 +209,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
-		s := newSubscriber(c, clk, npub)
+		s := newSubscriber(c, npub)
 		subs[i] = s
 		if err := c.subscribe(cfg.subFilter(i), cfg.QoS); err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
@@ -299,10 +299,12 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	}
 	if npub > 0 && !r.Interrupted && !settled() {
 		fmt.Fprintf(progress, "draining for up to %v\n", cfg.Drain)
-		deadline := time.Now().Add(cfg.Drain)
+		drainStart := time.Now()
+		deadline := drainStart.Add(cfg.Drain)
 		for !settled() && time.Now().Before(deadline) && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(time.Millisecond)
 		}
+		r.DrainSeconds = time.Since(drainStart).Seconds()
 	}
 	closeAll()
 	<-written

@@ -21,8 +21,7 @@ type stream struct {
 
 // subscriber is one subscribing connection; run is its only reader goroutine.
 type subscriber struct {
-	c   *conn
-	clk *clock
+	c *conn
 
 	received atomic.Int64 // bench messages received (read live by Run while draining)
 
@@ -41,10 +40,9 @@ type subscriber struct {
 
 // newSubscriber wraps c. publishers > 0 says how many in-process publishers there are: their
 // streams start at sequence 0, so a loss at the very start counts as a gap.
-func newSubscriber(c *conn, clk *clock, publishers int) *subscriber {
+func newSubscriber(c *conn, publishers int) *subscriber {
 	s := &subscriber{
 		c:       c,
-		clk:     clk,
 		hist:    new(Histogram),
 		streams: make([]stream, publishers),
 		puback:  newAckTemplate(packet.PUBACK, c.v),
@@ -85,7 +83,7 @@ func (s *subscriber) loop() error {
 			if err != nil {
 				return err
 			}
-			s.message(payload)
+			s.message(payload, c.readAt())
 			switch qos {
 			case 1:
 				s.acks = s.puback.append(s.acks, pid) // [MQTT-4.3.2-4]
@@ -107,13 +105,13 @@ func (s *subscriber) loop() error {
 	}
 }
 
-// message accounts for one received payload.
-func (s *subscriber) message(p []byte) {
+// message accounts for one payload received at now (bench clock).
+func (s *subscriber) message(p []byte, now int64) {
 	if len(p) < MinSize {
 		s.foreign++
 		return
 	}
-	s.hist.Record(time.Duration(s.clk.now() - int64(binary.BigEndian.Uint64(p[offStamp:]))))
+	s.hist.Record(time.Duration(now - int64(binary.BigEndian.Uint64(p[offStamp:]))))
 	s.received.Add(1)
 	pub := int(binary.BigEndian.Uint32(p[offPub:]))
 	seq := binary.BigEndian.Uint32(p[offSeq:])

@@ -54,14 +54,15 @@ func (c *clock) now() int64 { return c.epoch + int64(time.Since(c.start)) }
 // dialer opens bench connections: TCP or TLS, then CONNECT and CONNACK.
 type dialer struct {
 	cfg   *Config
+	clk   *clock
 	addr  string
 	tls   *tls.Config
 	keep  uint16 // Keep Alive sent in CONNECT, seconds
 	runID string
 }
 
-func newDialer(cfg *Config, runID string) (*dialer, error) {
-	d := &dialer{cfg: cfg, addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), runID: runID}
+func newDialer(cfg *Config, clk *clock, runID string) (*dialer, error) {
+	d := &dialer{cfg: cfg, clk: clk, addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), runID: runID}
 	// Long enough that no connection needs a PINGREQ during the run and its drain; brokers that
 	// cap keep alive (mosquitto's max_keepalive) refuse 0 for 3.1.1 clients.
 	d.keep = uint16(min(2*(cfg.Duration+cfg.Drain)/time.Second+60, 65535))
@@ -86,6 +87,7 @@ func newDialer(cfg *Config, runID string) (*dialer, error) {
 // serialised by wmu because a publisher's writer and its reader (sending PUBREL) share the socket.
 type conn struct {
 	nc      net.Conn
+	tr      stampReader
 	rd      *bufio.Reader
 	v       packet.Version
 	id      string
@@ -117,7 +119,8 @@ func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*co
 		}
 		nc = tc
 	}
-	c := &conn{nc: nc, rd: bufio.NewReaderSize(nc, readBuf), v: packet.Version(cfg.Version), id: clientID}
+	c := &conn{nc: nc, tr: stampReader{r: nc, clk: d.clk}, v: packet.Version(cfg.Version), id: clientID}
+	c.rd = bufio.NewReaderSize(&c.tr, readBuf)
 	cp := &packet.Connect{
 		Version:    c.v,
 		CleanStart: true,
@@ -160,6 +163,24 @@ func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*co
 	nc.SetDeadline(time.Time{})
 	return c, nil
 }
+
+// stampReader notes when each read from the socket returned: every packet in those bytes
+// arrived then, so a reader needs one clock reading per read call, not one per packet.
+type stampReader struct {
+	r   io.Reader
+	clk *clock
+	at  int64
+}
+
+func (s *stampReader) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	s.at = s.clk.now()
+	return n, err
+}
+
+// readAt is the bench-clock time at which the bytes of the last packet returned by next were
+// read from the socket.
+func (c *conn) readAt() int64 { return c.tr.at }
 
 // write writes b whole; safe from any goroutine.
 func (c *conn) write(b []byte) error {
