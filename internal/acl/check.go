@@ -1,0 +1,209 @@
+package acl
+
+import (
+	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/topic"
+)
+
+// Action is what a client asks to do.
+type Action uint8
+
+const (
+	Publish   Action = iota + 1 // PUBLISH, and a will when it is accepted at CONNECT and when it is sent
+	Subscribe                   // one filter of a SUBSCRIBE
+)
+
+func (a Action) String() string {
+	switch a {
+	case Publish:
+		return "publish"
+	case Subscribe:
+		return "subscribe"
+	}
+	return "unknown"
+}
+
+// The rules a Denial names. They are fixed strings, fit for a log key or a metric label.
+const (
+	RuleWrite        = "write on mqtt.default"     // permission: write regex vs "mqtt.default"
+	RuleRead         = "read on mqtt.default"      // permission: read regex vs "mqtt.default"
+	RuleWriteSession = "write on mqtt.<client_id>" // permission: write regex vs the session queue
+	RuleTopicWrite   = "topic write"               // topic permission: write regex vs the topic
+	RuleTopicRead    = "topic read"                // topic permission: read regex vs the filter
+	RuleGrant        = "grant"                     // no credential grant allows it
+)
+
+// Denial is the error CanPublish and CanSubscribe return when an action is refused: which
+// action, and which rule refused it. The values are shared and must not be modified.
+type Denial struct {
+	Action Action
+	Rule   string // one of the Rule constants
+}
+
+func (d *Denial) Error() string { return "acl: " + d.Action.String() + " refused by " + d.Rule }
+
+// The denials, allocated once so that a refusal allocates nothing either.
+var (
+	denyWrite        = &Denial{Publish, RuleWrite}
+	denyTopicWrite   = &Denial{Publish, RuleTopicWrite}
+	denyPublishGrant = &Denial{Publish, RuleGrant}
+	denyRead         = &Denial{Subscribe, RuleRead}
+	denyWriteSession = &Denial{Subscribe, RuleWriteSession}
+	denyTopicRead    = &Denial{Subscribe, RuleTopicRead}
+	denySubGrant     = &Denial{Subscribe, RuleGrant}
+)
+
+// CanPublish reports whether the identity may publish to topicName (a valid topic name) from
+// the client clientID: nil when allowed, or a *Denial. It checks, in order:
+//
+//   - with the permission check enabled, the write regex of (id.User, id.Vhost) against
+//     "mqtt.default" (LavinMQ); no permission entry denies;
+//   - the user's topic permission on (id.Vhost, "mqtt.default"), if any: its write regex,
+//     expanded, against the topic;
+//   - when id.Grants is not nil, a "write" grant whose pattern matches the topic.
+//
+// Wills use it too, at CONNECT and when sent. With plain (non-templated) rules it allocates
+// nothing.
+func (c *Checker) CanPublish(id *auth.Identity, clientID, topicName string) error {
+	s := c.cur.Load()
+	k := userVhost{id.User, id.Vhost}
+	if c.enabled {
+		if p := s.perms[k]; p == nil || !p.writeDefault {
+			return denyWrite
+		}
+	}
+	if t := s.topics[k][DefaultExchange]; t != nil && !c.matchRule(&t.write, id, clientID, topicName) {
+		return denyTopicWrite
+	}
+	if id.Grants != nil && !grantMatches(id.Grants, topicName) {
+		return denyPublishGrant
+	}
+	return nil
+}
+
+// CanSubscribe reports whether the identity may subscribe to filter (a valid topic filter)
+// from the client clientID: nil when allowed, or a *Denial. A shared subscription,
+// "$share/{group}/{filter}", is checked on its filter. It checks, in order:
+//
+//   - with the permission check enabled, the read regex of (id.User, id.Vhost) against
+//     "mqtt.default" and its write regex against the session queue "mqtt.<client_id>"
+//     (LavinMQ); no permission entry denies;
+//   - the user's topic permission on (id.Vhost, "mqtt.default"), if any: its read regex,
+//     expanded, against the filter;
+//   - when id.Grants is not nil, a "read" grant whose pattern covers the filter: every topic the
+//     filter matches, the pattern matches too.
+func (c *Checker) CanSubscribe(id *auth.Identity, clientID, filter string) error {
+	if _, f, shared, err := topic.ParseShared(filter); shared && err == nil {
+		filter = f
+	}
+	s := c.cur.Load()
+	k := userVhost{id.User, id.Vhost}
+	if c.enabled {
+		p := s.perms[k]
+		if p == nil || !p.readDefault {
+			return denyRead
+		}
+		if !p.matchSession(clientID) {
+			return denyWriteSession
+		}
+	}
+	if t := s.topics[k][DefaultExchange]; t != nil && !c.matchRule(&t.read, id, clientID, filter) {
+		return denyTopicRead
+	}
+	if id.Grants != nil && !grantCovers(id.Grants, filter) {
+		return denySubGrant
+	}
+	return nil
+}
+
+// matchSession matches the write regex against the session queue "mqtt.<client_id>". The
+// name is built only when a real regexp must run.
+func (p *permEntry) matchSession(clientID string) bool {
+	if p.write.kind != matchRegexp {
+		return p.write.kind == matchAlways
+	}
+	return p.write.re.MatchString(SessionPrefix + clientID)
+}
+
+// matchRule matches a topic-permission rule against s, expanding a template with the
+// identity's user and vhost and the client id. An expansion that does not compile denies.
+func (c *Checker) matchRule(r *rule, id *auth.Identity, clientID, s string) bool {
+	if r.parts == nil {
+		return r.match(s)
+	}
+	var buf [256]byte
+	re := c.cache.get(r.expand(buf[:0], id.User, id.Vhost, clientID))
+	return re != nil && re.MatchString(s)
+}
+
+// grantMatches reports whether a write grant's pattern matches the topic name.
+func grantMatches(grants []auth.Grant, name string) bool {
+	for i := range grants {
+		if grants[i].Action == "write" && topic.Match(grants[i].Pattern, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// grantCovers reports whether a read grant's pattern covers the filter.
+func grantCovers(grants []auth.Grant, filter string) bool {
+	for i := range grants {
+		if grants[i].Action == "read" && coversFilter(grants[i].Pattern, filter) {
+			return true
+		}
+	}
+	return false
+}
+
+// coversFilter reports whether every topic name that filter matches is matched by pattern too.
+// Both are valid topic filters. Level by level: '#' in the pattern covers the rest, the parent
+// level included; '+' in the pattern covers one literal or '+' level, not '#'; a literal covers
+// only the same literal. A pattern starting with a wildcard matches no '$' topic
+// [MQTT-4.7.2-1], so it covers no filter whose first level is a literal starting with '$';
+// a filter starting with a wildcard matches no '$' topic either, so that case needs no rule.
+// It does not allocate.
+func coversFilter(pattern, filter string) bool {
+	if pattern == "" || filter == "" {
+		return false
+	}
+	if (pattern[0] == '+' || pattern[0] == '#') && filter[0] == '$' {
+		return false // [MQTT-4.7.2-1]
+	}
+	for {
+		pe := indexSlash(pattern)
+		pl := pattern[:pe]
+		if pl == "#" {
+			return true
+		}
+		fe := indexSlash(filter)
+		fl := filter[:fe]
+		switch {
+		case fl == "#":
+			return false // the filter takes every level below; only a pattern '#' covers that
+		case pl == "+":
+		case pl != fl:
+			return false // a literal covers only itself; not '+', which takes any level
+		}
+		pDone, fDone := pe == len(pattern), fe == len(filter)
+		switch {
+		case pDone && fDone:
+			return true
+		case pDone:
+			return false // the filter matches deeper topics than the pattern
+		case fDone:
+			// The filter stops here; a pattern "…/#" matches this level too.
+			return pattern[pe+1:] == "#"
+		}
+		pattern, filter = pattern[pe+1:], filter[fe+1:]
+	}
+}
+
+func indexSlash(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return len(s)
+}

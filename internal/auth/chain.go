@@ -1,0 +1,150 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Denial is a provider's reason for a Deny, returned as its error. Err is ErrBadCredentials or
+// ErrNotAuthorized and picks the CONNACK code (v5 0x86 or 0x87, 3.1.1 code 4 or 5); Reason is for
+// the log: it never contains a password, a hash or a token, and the client is never told it.
+type Denial struct {
+	Provider string
+	Reason   string
+	Err      error
+}
+
+func (d *Denial) Error() string {
+	err := d.Err
+	if err == nil {
+		err = ErrBadCredentials
+	}
+	return err.Error() + ": " + d.Provider + ": " + d.Reason
+}
+
+func (d *Denial) Unwrap() error { return d.Err }
+
+func deny(provider, reason string, err error) (Decision, *Identity, error) {
+	return Deny, nil, &Denial{Provider: provider, Reason: reason, Err: err}
+}
+
+// loopbackOnly refuses user when it is the restricted (default) user and the client is not on a
+// loopback address or a unix socket. Every provider that logs in as a local user applies it, so
+// neither a certificate nor anonymous access gets around it.
+func loopbackOnly(provider, restricted, user string, c *Credentials) (Decision, *Identity, error) {
+	if restricted != "" && user == restricted && !c.Loopback() {
+		return deny(provider, "the default user may log in only from a loopback address", ErrNotAuthorized)
+	}
+	return Abstain, nil, nil
+}
+
+// Chain is the ordered list of providers configured by [main] auth_backends. It is safe for
+// concurrent use once configured.
+type Chain struct {
+	providers []Provider
+	limiter   *RateLimiter
+}
+
+// NewChain returns a chain that asks providers in order, with failed-login rate limiting at
+// DefaultRateLimitPolicy (see [RateLimiter]); WithRateLimiter changes or disables it.
+func NewChain(providers ...Provider) *Chain {
+	return &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil)}
+}
+
+// WithRateLimiter replaces the chain's rate limiter (nil: none) and returns the chain. Call it
+// before the chain is used.
+func (ch *Chain) WithRateLimiter(rl *RateLimiter) *Chain {
+	ch.limiter = rl
+	return ch
+}
+
+// RateLimiter returns the chain's rate limiter, nil when there is none.
+func (ch *Chain) RateLimiter() *RateLimiter { return ch.limiter }
+
+// Providers returns the names of the providers, in order.
+func (ch *Chain) Providers() []string {
+	names := make([]string, len(ch.providers))
+	for i, p := range ch.providers {
+		names[i] = p.Name()
+	}
+	return names
+}
+
+// Authenticate asks the providers in order. The first Allow wins and its Identity, copied, is
+// the result. A Deny stops the chain: the error is the provider's *Denial (which wraps
+// ErrBadCredentials or ErrNotAuthorized), or ErrBadCredentials wrapping the provider's own
+// failure. When every provider abstains the error wraps ErrBadCredentials.
+//
+// Before the providers are asked, the rate limiter may delay the attempt or refuse it; the error
+// then also wraps ErrRateLimited (see [RateLimiter] for the policy). The delay holds no lock and
+// ends early, with ctx's error, when ctx is done. Errors never contain a secret.
+func (ch *Chain) Authenticate(ctx context.Context, c *Credentials) (*Identity, error) {
+	rl := ch.limiter
+	limited := false
+	if rl != nil {
+		wait, err := rl.reserve(c.Remote, c.Username)
+		if err != nil {
+			return nil, err
+		}
+		if wait > 0 {
+			limited = true
+			if err := rl.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("auth: %w: gave up while delayed: %w", ErrRateLimited, err)
+			}
+		}
+	}
+	id, err := ch.run(ctx, c)
+	if rl != nil {
+		switch {
+		case err == nil:
+			rl.Success(c.Username)
+		case ctx.Err() == nil: // a client that went away did not fail a login
+			rl.Failure(c.Remote, c.Username)
+		}
+	}
+	if err != nil && limited {
+		err = fmt.Errorf("%w: %w", ErrRateLimited, err)
+	}
+	return id, err
+}
+
+func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
+	for _, p := range ch.providers {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		d, id, err := p.Authenticate(ctx, c)
+		if err != nil {
+			if errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrNotAuthorized) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: provider %s failed: %w", ErrBadCredentials, p.Name(), err)
+		}
+		switch d {
+		case Abstain:
+			continue
+		case Allow:
+			if id == nil {
+				return nil, fmt.Errorf("%w: provider %s allowed without an identity", ErrBadCredentials, p.Name())
+			}
+			snap := *id
+			snap.Tags = slices.Clone(id.Tags)
+			snap.Grants = slices.Clone(id.Grants)
+			if snap.Vhost == "" {
+				snap.Vhost = c.Vhost
+			}
+			if snap.Method == "" {
+				snap.Method = p.Name()
+			}
+			snap.Loopback = c.Loopback()
+			return &snap, nil
+		case Deny:
+			return nil, &Denial{Provider: p.Name(), Reason: "denied", Err: ErrBadCredentials}
+		default:
+			return nil, fmt.Errorf("%w: provider %s answered unknown decision %d", ErrBadCredentials, p.Name(), d)
+		}
+	}
+	return nil, &Denial{Provider: "chain", Reason: "no provider accepted the credentials", Err: ErrBadCredentials}
+}
