@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -39,7 +40,6 @@ type client struct {
 	conn     net.Conn
 	listener string
 	remote   string
-	log      *slog.Logger
 
 	// Set while handling CONNECT, read-only afterwards.
 	vhost        *Vhost
@@ -59,8 +59,9 @@ type client struct {
 	deadlineSet time.Time
 	willOnClose bool // publish the will when the connection ends
 
-	out        outQueue
-	writerDone chan struct{}
+	out           outQueue
+	writerDone    chan struct{}
+	writerStarted bool // set by the read loop once CONNECT is answered
 
 	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
 	ackMu         sync.Mutex
@@ -87,11 +88,26 @@ func newClient(srv *Server, conn net.Conn, listener string) *client {
 	c.out.wake = make(chan struct{}, 1)
 	c.flushAcksFn = c.flushAcks
 	c.out.limit = srv.limits.maxQueuedBytes
-	c.log = srv.log.With("remote", c.remote, "listener", listener)
 	return c
 }
 
 func (c *client) session() *session { return c.sess.Load() }
+
+// logf logs msg about this connection with its stable keys (remote, listener, and once
+// connected vhost and client_id). The keys are only formatted when the level is enabled: a
+// logger made with With for every connection costs more than the CONNECT itself.
+func (c *client) logf(level slog.Level, msg string, args ...any) {
+	log := c.srv.log
+	if !log.Enabled(context.Background(), level) {
+		return
+	}
+	attrs := make([]any, 0, 8+len(args))
+	attrs = append(attrs, "remote", c.remote, "listener", c.listener)
+	if c.vhost != nil {
+		attrs = append(attrs, "vhost", c.vhost.name, "client_id", c.clientID)
+	}
+	log.Log(context.Background(), level, msg, append(attrs, args...)...)
+}
 
 // close asks the connection to end for reason. For a connected v5 client with a code, a
 // DISCONNECT carrying it is queued first [MQTT-3.14.0-1]; the write loop flushes and closes
@@ -114,11 +130,38 @@ func (c *client) close(reason error, code packet.ReasonCode) {
 	})
 }
 
-// serve runs the connection until it ends.
+// serve runs the connection until it ends. The read loop answers CONNECT itself and only then
+// starts the write loop: a connection that never gets past CONNECT costs no second goroutine,
+// and the CONNACK leaves without a hand-over between goroutines.
 func (c *client) serve() {
-	go c.writeLoop()
 	c.readLoop()
-	<-c.writerDone
+	if c.writerStarted {
+		<-c.writerDone
+		return
+	}
+	c.flushSync() // a refusal's CONNACK
+	c.conn.Close()
+}
+
+// flushSync writes what is queued from the read loop, before the write loop exists.
+func (c *client) flushSync() error {
+	o := &c.out
+	o.mu.Lock()
+	buf := o.buf
+	o.buf = nil // publishers may append while buf is written: it must not share its array
+	o.mu.Unlock()
+	if len(buf) == 0 {
+		return nil
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
+	n, err := c.conn.Write(buf)
+	c.bytesOut.Add(uint64(n))
+	o.mu.Lock()
+	if o.spare == nil && cap(buf) <= maxSpareBuffer {
+		o.spare = buf[:0]
+	}
+	o.mu.Unlock()
+	return err
 }
 
 func (c *client) readLoop() {
@@ -129,6 +172,13 @@ func (c *client) readLoop() {
 		c.close(err, 0)
 		return
 	}
+	if err := c.flushSync(); err != nil {
+		c.close(errWrite{err}, 0)
+		return
+	}
+	c.writerStarted = true
+	go c.writeLoop()
+	c.wakeWriter() // whatever was queued while the CONNACK was written
 	for !c.closed.Load() {
 		if err := c.readPacket(); err != nil {
 			c.fail(err)
@@ -168,9 +218,9 @@ func (c *client) cleanup() {
 		// subscribers are disconnected at the same moment).
 		pub := c.willOnClose && !c.srv.shuttingDown.Load()
 		c.vhost.disconnect(c, pub)
-		c.log.Info("client disconnected", "reason", reason.Error())
+		c.logf(slog.LevelInfo, "client disconnected", "reason", reason.Error())
 	} else {
-		c.log.Debug("connection closed before CONNECT completed", "reason", reason.Error())
+		c.logf(slog.LevelDebug, "connection closed before CONNECT completed", "reason", reason.Error())
 	}
 }
 

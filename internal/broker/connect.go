@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -147,7 +148,6 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	c.clientID = id
 	c.keepAlive = time.Duration(ka) * time.Second
 	c.vhost = c.srv.defaultVhost
-	c.log = c.log.With("vhost", c.vhost.name, "client_id", id)
 	if c.keepAlive > 0 {
 		c.deadlineSet = time.Now()
 		c.conn.SetReadDeadline(c.deadlineSet.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
@@ -155,7 +155,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		c.conn.SetReadDeadline(time.Time{})
 	}
 	c.vhost.connect(c, cp.CleanStart, expiry, w, ack)
-	c.log.Info("client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
+	c.logf(slog.LevelInfo, "client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
 		"keepalive", ka, "session_present", ack.SessionPresent)
 	return nil
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	if strings.HasPrefix(p.Topic, "$SYS/") || p.Topic == "$SYS" {
 		// $SYS is the server's own tree; clients do not publish into it (4.7.2).
 		code = packet.NotAuthorized
-		c.log.Debug("publish to $SYS refused", "topic", p.Topic)
+		c.logf(slog.LevelDebug, "publish to $SYS refused", "topic", p.Topic)
 	} else {
 		m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, origin: s}
 		if v5 {
@@ -146,7 +147,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		if err != nil {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1, mapped by the codec
-			c.log.Debug("subscribe refused", "filter", r.Filter, "error", err.Error())
+			c.logf(slog.LevelDebug, "subscribe refused", "filter", r.Filter, "error", err.Error())
 			continue
 		}
 		if shared && r.NoLocal {
