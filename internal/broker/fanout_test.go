@@ -116,3 +116,43 @@ func BenchmarkFanoutQoS0(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConnect measures one connection's life in process: CONNECT, CONNACK, DISCONNECT and
+// the server side's teardown (guards the connect path found by profiling: logger set-up per
+// connection and the CONNACK hand-over).
+func BenchmarkConnect(b *testing.B) {
+	srv := newTestServer(b)
+	connect := (&packet.Connect{ClientID: "bench-connect", CleanStart: true, KeepAlive: 30}).Append(nil, packet.V311)
+	disconnect := (&packet.Disconnect{}).Append(nil, packet.V311)
+	var ack [4]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		cli, serverSide := net.Pipe()
+		done := make(chan struct{})
+		go func() { srv.ServeConn(serverSide, "pipe"); close(done) }()
+		cli.Write(connect)
+		if _, err := io.ReadFull(cli, ack[:]); err != nil || ack[0] != 0x20 {
+			b.Fatalf("CONNACK: %x %v", ack, err)
+		}
+		cli.Write(disconnect)
+		<-done
+		cli.Close()
+	}
+}
+
+// BenchmarkFaninQoS0 measures many publishers delivering to one subscriber at once: every
+// delivery takes that subscriber's session lock (the contention found in the fanin profile).
+func BenchmarkFaninQoS0(b *testing.B) {
+	srv := newTestServer(b)
+	pipeClient(b, srv, "sink", "fanin/+", 0)
+	v := srv.defaultVhost
+	waitSubscriptions(b, v, 1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		m := &Message{Topic: "fanin/x", Payload: make([]byte, 64)}
+		var rs routeScratch
+		for pb.Next() {
+			v.publish(m, &rs)
+		}
+	})
+}
