@@ -31,6 +31,16 @@ type Main struct {
 	DataDir       string // data_dir: directory of the embedded store; "" keeps all state in memory
 	Fsync         string // fsync: always or interval
 	FsyncInterval int    // fsync_interval: milliseconds between WAL syncs when fsync = interval
+
+	AuthBackends            string // auth_backends: ordered, comma-separated providers
+	DefaultUser             string // default_user
+	DefaultPassword         string // default_password (plaintext; hashed at start)
+	DefaultUserOnlyLoopback bool   // default_user_only_loopback
+	DefinitionsFile         string // definitions_file: RabbitMQ definitions JSON loaded at start
+	TLSCert                 string // tls_cert: PEM certificate chain for every TLS listener
+	TLSKey                  string // tls_key
+	TLSCACert               string // tls_ca_cert: CA bundle verifying client certificates
+	TLSMinVersion           string // tls_min_version: 1.2 or 1.3
 }
 
 // MQTT is the [mqtt] section: the MQTT listener and the per-session limits.
@@ -48,6 +58,17 @@ type MQTT struct {
 	MaxSessionExpiry        int64         // max_session_expiry: seconds; 0 = no cap
 	RetainAvailable         bool          // retain_available
 	AllowZeroLengthClientID bool          // allow_zero_length_clientid
+
+	DefaultVhost           string // default_vhost: vhost of a user name without a "vhost:" prefix
+	PermissionCheckEnabled bool   // permission_check_enabled: LavinMQ's exchange/queue permission checks
+	AllowAnonymous         bool   // allow_anonymous: CONNECT without a user name acts as AnonymousUser
+	AnonymousUser          string // anonymous_user
+	TLSPort                int    // tls_port: MQTT over TLS, when [main] tls_cert is set
+	WSPort                 int    // ws_port: MQTT over WebSocket, path /mqtt
+	WSSPort                int    // wss_port: MQTT over WebSocket with TLS, when [main] tls_cert is set
+	UnixPath               string // unix_path: unix socket listener when non-empty
+	TLSVerifyPeer          bool   // tls_verify_peer: require a client certificate signed by [main] tls_ca_cert
+	TLSCertLogin           bool   // tls_cert_login: the client certificate's CN is the user name
 }
 
 // Mgmt is the [mgmt] section: the HTTP management API.
@@ -65,6 +86,12 @@ func Default() *Config {
 			DataDir:       "./data",
 			Fsync:         "always",
 			FsyncInterval: 100,
+
+			AuthBackends:            "local",
+			DefaultUser:             "guest",
+			DefaultPassword:         "guest",
+			DefaultUserOnlyLoopback: true,
+			TLSMinVersion:           "1.2",
 		},
 		MQTT: MQTT{
 			Bind:                    "127.0.0.1",
@@ -80,6 +107,11 @@ func Default() *Config {
 			MaxSessionExpiry:        0,
 			RetainAvailable:         true,
 			AllowZeroLengthClientID: true,
+			DefaultVhost:            "/",
+			AnonymousUser:           "anonymous",
+			TLSPort:                 8883,
+			WSPort:                  8083,
+			WSSPort:                 8084,
 		},
 		Mgmt: Mgmt{
 			Bind: "127.0.0.1",

@@ -47,8 +47,11 @@ func TestParseGoodFile(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := &Config{
-		Main: Main{LogLevel: "debug", LogFormat: "json", DataDir: "/var/lib/turnstile", Fsync: "interval", FsyncInterval: 250},
+		Main: Main{LogLevel: "debug", LogFormat: "json", DataDir: "/var/lib/turnstile", Fsync: "interval", FsyncInterval: 250,
+			AuthBackends: "local", DefaultUser: "guest", DefaultPassword: "guest", DefaultUserOnlyLoopback: true,
+			TLSMinVersion: "1.2"},
 		MQTT: MQTT{
+			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 8083, WSSPort: 8084,
 			Bind:                    "0.0.0.0",
 			Port:                    11883,
 			MaxInflightMessages:     100,
@@ -81,8 +84,11 @@ func TestParseGoodFile(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	c := Default()
 	want := Config{
-		Main: Main{LogLevel: "info", LogFormat: "text", DataDir: "./data", Fsync: "always", FsyncInterval: 100},
+		Main: Main{LogLevel: "info", LogFormat: "text", DataDir: "./data", Fsync: "always", FsyncInterval: 100,
+			AuthBackends: "local", DefaultUser: "guest", DefaultPassword: "guest", DefaultUserOnlyLoopback: true,
+			TLSMinVersion: "1.2"},
 		MQTT: MQTT{
+			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 8083, WSSPort: 8084,
 			Bind:                    "127.0.0.1",
 			Port:                    1883,
 			MaxInflightMessages:     65535,
@@ -190,7 +196,7 @@ func TestParseErrors(t *testing.T) {
 		{"bind bracketed", "mqtt", "bind = [::1]", `t.ini:3: [mqtt] bind: "[::1]" is not an IP address or "localhost"`, "bind"},
 
 		{"unknown key", "mqtt", "prot = 1883", `t.ini:3: [mqtt] prot: unknown key (did you mean "port"?)`, "prot"},
-		{"unknown key far", "mqtt", "tls_port = 8883", `t.ini:3: [mqtt] tls_port: unknown key`, "tls_port"},
+		{"unknown key far", "mqtt", "zzz_unheard_of = 8883", `t.ini:3: [mqtt] zzz_unheard_of: unknown key`, "zzz_unheard_of"},
 		{"key in wrong section", "main", "max_packet_size = 10", `t.ini:3: [main] max_packet_size: unknown key (it belongs in [mqtt])`, "max_packet_size"},
 		{"key case", "mqtt", "Port = 1883", `t.ini:3: [mqtt] Port: unknown key (did you mean "port"?)`, "Port"},
 		{"no equals", "mqtt", "port 1883", `t.ini:3: [mqtt] expected "key = value", "[section]" or a comment, found "port 1883"`, ""},
@@ -412,7 +418,9 @@ func TestKeysCoverEveryField(t *testing.T) {
 		if d.Section == "" || d.Key == "" || strings.TrimSpace(d.Description) == "" {
 			t.Errorf("Keys(): incomplete entry %+v", d)
 		}
-		if d.Default == "" && d.Key != "bind" {
+		// Keys whose empty default means "off" (a path or file not configured) may be empty.
+		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true}
+		if d.Default == "" && d.Key != "bind" && !emptyOK[d.Key] {
 			t.Errorf("Keys(): [%s] %s has no default", d.Section, d.Key)
 		}
 	}
@@ -441,6 +449,12 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 	want := map[string]string{
 		"main.log_level": "info", "main.log_format": "text",
 		"main.data_dir": "./data", "main.fsync": "always", "main.fsync_interval": "100",
+		"main.auth_backends": "local", "main.default_user": "guest", "main.default_password": "guest",
+		"main.default_user_only_loopback": "true", "main.definitions_file": "", "main.tls_cert": "",
+		"main.tls_key": "", "main.tls_ca_cert": "", "main.tls_min_version": "1.2",
+		"mqtt.default_vhost": "/", "mqtt.permission_check_enabled": "false", "mqtt.allow_anonymous": "false",
+		"mqtt.anonymous_user": "anonymous", "mqtt.tls_port": "8883", "mqtt.ws_port": "8083", "mqtt.wss_port": "8084",
+		"mqtt.unix_path": "", "mqtt.tls_verify_peer": "false", "mqtt.tls_cert_login": "false",
 		"mqtt.bind": "127.0.0.1", "mqtt.port": "1883", "mqtt.max_inflight_messages": "65535",
 		"mqtt.max_packet_size": "268435455", "mqtt.max_keepalive": "0", "mqtt.receive_maximum": "1024",
 		"mqtt.max_queued_messages": "1000", "mqtt.max_queued_bytes": "16777216", "mqtt.max_topic_alias": "1024",

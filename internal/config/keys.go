@@ -35,6 +35,24 @@ var keys = []key{
 		"always: a QoS 1/2 message is acknowledged after its group commit is synced to disk; interval: after it is written, with the log synced every fsync_interval."},
 	{"main", "fsync_interval", func(c *Config) any { return &c.Main.FsyncInterval }, intRange(1, 60000),
 		"Milliseconds between log syncs when fsync = interval."},
+	{"main", "auth_backends", func(c *Config) any { return &c.Main.AuthBackends }, backendList,
+		"Ordered, comma-separated authentication providers; today: local."},
+	{"main", "default_user", func(c *Config) any { return &c.Main.DefaultUser }, nonEmpty,
+		"Name of the administrator created on first start, with full permissions on vhost /."},
+	{"main", "default_password", func(c *Config) any { return &c.Main.DefaultPassword }, nil,
+		"Password of the default user (stored only as a bcrypt hash); empty creates no default user."},
+	{"main", "default_user_only_loopback", func(c *Config) any { return &c.Main.DefaultUserOnlyLoopback }, nil,
+		"Whether the default user may log in only from a loopback address or the unix socket, on every listener."},
+	{"main", "definitions_file", func(c *Config) any { return &c.Main.DefinitionsFile }, nil,
+		"RabbitMQ definitions JSON (users, vhosts, permissions, topic permissions) imported at start."},
+	{"main", "tls_cert", func(c *Config) any { return &c.Main.TLSCert }, nil,
+		"PEM certificate chain for the TLS listeners; reloaded on SIGHUP."},
+	{"main", "tls_key", func(c *Config) any { return &c.Main.TLSKey }, nil,
+		"PEM private key for tls_cert; reloaded on SIGHUP."},
+	{"main", "tls_ca_cert", func(c *Config) any { return &c.Main.TLSCACert }, nil,
+		"PEM CA bundle that verifies client certificates."},
+	{"main", "tls_min_version", func(c *Config) any { return &c.Main.TLSMinVersion }, oneOf("1.2", "1.3"),
+		"Lowest TLS version accepted: 1.2, or 1.3 for TLS 1.3 only."},
 
 	{"mqtt", "bind", func(c *Config) any { return &c.MQTT.Bind }, bindAddr,
 		"Address the MQTT listener binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
@@ -62,6 +80,26 @@ var keys = []key{
 		"Whether the server supports retained messages (MQTT 5 Retain Available)."},
 	{"mqtt", "allow_zero_length_clientid", func(c *Config) any { return &c.MQTT.AllowZeroLengthClientID }, nil,
 		"Whether a client may connect with an empty client id and be given one by the server."},
+	{"mqtt", "default_vhost", func(c *Config) any { return &c.MQTT.DefaultVhost }, nonEmpty,
+		"Vhost of a user name without a vhost: prefix."},
+	{"mqtt", "permission_check_enabled", func(c *Config) any { return &c.MQTT.PermissionCheckEnabled }, nil,
+		"Publishing needs write on mqtt.default; subscribing needs read on mqtt.default and write on mqtt.<client_id>."},
+	{"mqtt", "allow_anonymous", func(c *Config) any { return &c.MQTT.AllowAnonymous }, nil,
+		"Whether a CONNECT without a user name is accepted, acting as anonymous_user."},
+	{"mqtt", "anonymous_user", func(c *Config) any { return &c.MQTT.AnonymousUser }, nonEmpty,
+		"The user whose permissions anonymous clients get."},
+	{"mqtt", "tls_port", func(c *Config) any { return &c.MQTT.TLSPort }, intRange(-1, 65535),
+		"Port of MQTT over TLS, served when [main] tls_cert is set; 0 or -1 disables it."},
+	{"mqtt", "ws_port", func(c *Config) any { return &c.MQTT.WSPort }, intRange(-1, 65535),
+		"Port of MQTT over WebSocket (path /mqtt, subprotocol mqtt); 0 or -1 disables it."},
+	{"mqtt", "wss_port", func(c *Config) any { return &c.MQTT.WSSPort }, intRange(-1, 65535),
+		"Port of MQTT over secure WebSocket, served when [main] tls_cert is set; 0 or -1 disables it."},
+	{"mqtt", "unix_path", func(c *Config) any { return &c.MQTT.UnixPath }, nil,
+		"Path of a unix socket listener; empty disables it."},
+	{"mqtt", "tls_verify_peer", func(c *Config) any { return &c.MQTT.TLSVerifyPeer }, nil,
+		"Require a client certificate signed by [main] tls_ca_cert on the TLS listeners."},
+	{"mqtt", "tls_cert_login", func(c *Config) any { return &c.MQTT.TLSCertLogin }, nil,
+		"Log in with the verified client certificate's Common Name as the user name, as RabbitMQ's EXTERNAL."},
 
 	{"mgmt", "bind", func(c *Config) any { return &c.Mgmt.Bind }, bindAddr,
 		"Address the HTTP management API binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
@@ -222,6 +260,27 @@ func seconds(d time.Duration) string {
 }
 
 // oneOf accepts *string fields holding one of the given words, exactly.
+func nonEmpty(v any) error {
+	if *v.(*string) == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	return nil
+}
+
+// backendList checks a comma-separated list of known authentication providers.
+func backendList(v any) error {
+	s := *v.(*string)
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("must name at least one provider")
+	}
+	for _, name := range strings.Split(s, ",") {
+		if n := strings.TrimSpace(name); n != "local" {
+			return fmt.Errorf("unknown authentication provider %q (known: local)", n)
+		}
+	}
+	return nil
+}
+
 func oneOf(words ...string) func(any) error {
 	return func(v any) error {
 		s := *v.(*string)

@@ -118,20 +118,22 @@ func appendSession(b []byte, r *SessionRecord) []byte {
 	}
 	w := r.Will
 	if w == nil {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = appendString(b, w.Topic)
+		b = appendBytes(b, w.Payload)
+		b = append(b, w.QoS, appendBool(appendBool(0, w.Retain, flagRetain), w.HasExpiry, flagHasExpiry))
+		b = appendBytes(b, w.Props)
+		b = binary.AppendUvarint(b, uint64(w.Delay))
+		b = binary.AppendUvarint(b, uint64(w.ExpiryInterval))
+		b = binary.AppendVarint(b, w.DueAt)
 	}
-	b = append(b, 1)
-	b = appendString(b, w.Topic)
-	b = appendBytes(b, w.Payload)
-	b = append(b, w.QoS, appendBool(appendBool(0, w.Retain, flagRetain), w.HasExpiry, flagHasExpiry))
-	b = appendBytes(b, w.Props)
-	b = binary.AppendUvarint(b, uint64(w.Delay))
-	b = binary.AppendUvarint(b, uint64(w.ExpiryInterval))
-	return binary.AppendVarint(b, w.DueAt)
+	return appendString(b, r.User)
 }
 
 func sessionSize(r *SessionRecord) int {
-	n := 32
+	n := 32 + len(r.User)
 	for i := range r.Subscriptions {
 		n += 24 + len(r.Subscriptions[i].Filter) + len(r.Subscriptions[i].Group)
 	}
@@ -374,6 +376,7 @@ func decodeSession(b []byte, r *SessionRecord) error {
 	default:
 		d.fail("Will", errors.New("presence byte not 0 or 1"))
 	}
+	r.User = d.str("User")
 	return d.finish()
 }
 

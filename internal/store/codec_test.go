@@ -30,7 +30,7 @@ var sessionCases = []struct {
 }{
 	{"zero", SessionRecord{}},
 	{"empty subscriptions", SessionRecord{Version: 4, Subscriptions: []SubscriptionRecord{}}},
-	{"one subscription", SessionRecord{Version: 5, ExpiryInterval: 3600, DisconnectedAt: 1_700_000_000_000_000_000,
+	{"one subscription", SessionRecord{Version: 5, User: "alice", ExpiryInterval: 3600, DisconnectedAt: 1_700_000_000_000_000_000,
 		Subscriptions: []SubscriptionRecord{{Filter: "a/#", Group: "", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2, ID: math.MaxUint32}}}},
 	{"many subscriptions", SessionRecord{Version: 5, ExpiryInterval: math.MaxUint32, Subscriptions: manySubscriptions(1000)}},
 	{"will nil fields", SessionRecord{Version: 5, Will: &WillRecord{Topic: "w"}}},
@@ -113,7 +113,7 @@ func TestDecodeTruncatedNamesField(t *testing.T) {
 	}
 
 	// The field named is the one cut.
-	sess := SessionRecord{Version: 5, Subscriptions: []SubscriptionRecord{{Filter: "first/filter"}, {Filter: "second/filter", ID: 9}},
+	sess := SessionRecord{Version: 5, User: "", Subscriptions: []SubscriptionRecord{{Filter: "first/filter"}, {Filter: "second/filter", ID: 9}},
 		Will: &WillRecord{Topic: "will/topic", Payload: []byte("bye"), DueAt: 123456789}}
 	encS := appendSession(nil, &sess)
 	msg := MessageRecord{Topic: "msg/topic", Payload: []byte("payload"), Expiry: 1 << 40}
@@ -132,7 +132,8 @@ func TestDecodeTruncatedNamesField(t *testing.T) {
 		{encS, bytes.Index(encS, []byte("second")) + 3, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "Subscriptions[1].Filter"},
 		{encS, bytes.Index(encS, []byte("will/topic")) + 2, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "Will.Topic"},
 		{encS, bytes.Index(encS, []byte("bye")) + 1, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "Will.Payload"},
-		{encS, len(encS) - 1, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "Will.DueAt"},
+		{encS, len(encS) - 2, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "Will.DueAt"},
+		{encS, len(encS) - 1, func(b []byte) error { return decodeSession(b, &SessionRecord{}) }, "SessionRecord", "User"},
 		{encM, bytes.Index(encM, []byte("payload")) + 4, func(b []byte) error { return decodeMessage(b, &MessageRecord{}) }, "MessageRecord", "Payload"},
 		{encM, len(encM) - 1, func(b []byte) error { return decodeMessage(b, &MessageRecord{}) }, "MessageRecord", "Expiry"},
 		{encQ, len(encQ) - 2 - 1 - 1, func(b []byte) error { return decodeQueueEntry(b, &QueueEntry{}) }, "QueueEntry", "SubIDs[2].value"},

@@ -613,3 +613,28 @@ func TestNestedReadDuringClose(t *testing.T) {
 		t.Fatal("Close did not return after the scan ended")
 	}
 }
+
+func TestDefinitionsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LoadDefinitions(); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LoadDefinitions on a new store: %v, want ErrNotFound", err)
+	}
+	db.PutDefinitions([]byte(`{"users":[]}`))
+	db.PutDefinitions([]byte(`{"users":[{"name":"a"}]}`))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(dir, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got, err := db.LoadDefinitions()
+	if err != nil || string(got) != `{"users":[{"name":"a"}]}` {
+		t.Fatalf("LoadDefinitions after reopen = %q, %v", got, err)
+	}
+}

@@ -21,6 +21,7 @@ const (
 	kindInbound  = 'i'
 	kindMessage  = 'm'
 	kindRetained = 'r'
+	kindDefs     = 'd'
 )
 
 // clientPrefix is kind | len(vhost) vhost | len(clientID) clientID, with room for extra bytes.

@@ -278,3 +278,29 @@ func (s *DB) scan(lo, hi []byte, fn func(k, v []byte) error) error {
 	}
 	return errors.Join(err, it.Close())
 }
+
+// definitionsKey is the single key of the definitions document.
+var definitionsKey = []byte{kindDefs}
+
+// PutDefinitions replaces the stored definitions document.
+func (s *DB) PutDefinitions(doc []byte) Ticket {
+	v := append([]byte(nil), doc...)
+	return s.mutate("PutDefinitions", func(b *pebble.Batch) { _ = b.Set(definitionsKey, v, nil) })
+}
+
+// LoadDefinitions returns the stored definitions document, or ErrNotFound.
+func (s *DB) LoadDefinitions() ([]byte, error) {
+	if err := s.beginRead(); err != nil {
+		return nil, err
+	}
+	defer s.endRead()
+	v, closer, err := s.pdb.Get(definitionsKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer closer.Close()
+	return append([]byte(nil), v...), nil
+}

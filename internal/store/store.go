@@ -68,6 +68,9 @@ type SessionRecord struct {
 	DisconnectedAt  int64  // unix nanos; 0 = connected when last written
 	Subscriptions   []SubscriptionRecord
 	Will            *WillRecord
+	// User is the user name the session's last connection proved at CONNECT: a will is
+	// authorized against it when it is sent, also after a restart.
+	User string
 }
 
 // MessageRecord is a stored message: one referenced by queue entries, or a retained one.
@@ -132,12 +135,21 @@ type Retained interface {
 	LoadRetained(fn func(vhost string, m *MessageRecord) error) error
 }
 
+// Definitions persists the security definitions (users with their password hashes and tags,
+// vhosts, permissions, topic permissions) as one opaque document, written whole on each change:
+// they change at an operator's pace, and a whole-document write keeps them consistent.
+type Definitions interface {
+	PutDefinitions(doc []byte) Ticket
+	LoadDefinitions() ([]byte, error) // ErrNotFound when none was ever stored
+}
+
 // Store is the whole durable store.
 type Store interface {
 	Sessions
 	Queues
 	Messages
 	Retained
+	Definitions
 	// Notify calls fn once every operation with ticket <= t is durable (committed, and synced
 	// under FsyncAlways). fn runs on the committer goroutine and must not block. If t is already
 	// durable, fn runs before Notify returns (on the caller's goroutine).
