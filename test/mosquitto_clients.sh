@@ -16,9 +16,13 @@ fail() { echo "FAIL: $*"; echo "--- broker log"; cat "$tmp/broker.log"; exit 1; 
 go build -o "$tmp/turnstile" ./cmd/turnstile
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$tmp/turnstile.ini" <<INI
+[main]
+data_dir = $tmp/data
 [mqtt]
 port = $port
 sys_interval = 1
+allow_anonymous = true
+ws_port = -1
 INI
 "$tmp/turnstile" validate-config --config "$tmp/turnstile.ini" >/dev/null
 "$tmp/turnstile" serve --config "$tmp/turnstile.ini" 2>"$tmp/broker.log" &

@@ -19,6 +19,8 @@ func startBroker(t *testing.T) int {
 	t.Helper()
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	cfg.Main.DataDir = t.TempDir()
 	srv, err := broker.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

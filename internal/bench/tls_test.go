@@ -1,6 +1,11 @@
 package bench
 
 import (
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/turnstilemq/turnstile/internal/acl"
+	"github.com/turnstilemq/turnstile/internal/auth"
+
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -51,9 +56,20 @@ func startTLSBroker(t *testing.T) (int, string) {
 	}
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	cfg.Main.DataDir = t.TempDir()
 	srv, err := broker.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The run logs in as bench/secret: the user exists with full permissions on vhost /.
+	u, err := auth.NewUser("bench", []byte("secret"), auth.Hasher{BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.PutUser(u)
+	if err := srv.SetPermission(acl.Permission{User: "bench", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

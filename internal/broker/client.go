@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
@@ -46,8 +47,9 @@ type client struct {
 	version      packet.Version
 	clientID     string
 	keepAlive    time.Duration
-	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
-	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
+	identity     *auth.Identity // proven at CONNECT; never re-validated
+	receiveMax   uint16         // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
+	maxPacketOut uint32         // client's Maximum Packet Size, 0 = none
 	sess         atomic.Pointer[session]
 
 	// Owned by the read loop.
@@ -105,6 +107,9 @@ func (c *client) logf(level slog.Level, msg string, args ...any) {
 	attrs = append(attrs, "remote", c.remote, "listener", c.listener)
 	if c.vhost != nil {
 		attrs = append(attrs, "vhost", c.vhost.name, "client_id", c.clientID)
+	}
+	if c.identity != nil {
+		attrs = append(attrs, "user", c.identity.User)
 	}
 	log.Log(context.Background(), level, msg, append(attrs, args...)...)
 }

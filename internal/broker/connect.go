@@ -145,9 +145,18 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 	}
 
+	ident, v, code, why := c.authenticate(cp, id)
+	if code != packet.Success {
+		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", why) // never the password
+		return c.refuse(code, why)
+	}
+	if w != nil {
+		w.identity, w.clientID = ident, id
+	}
+	c.identity = ident
 	c.clientID = id
 	c.keepAlive = time.Duration(ka) * time.Second
-	c.vhost = c.srv.defaultVhost
+	c.vhost = v
 	if c.keepAlive > 0 {
 		c.deadlineSet = time.Now()
 		c.conn.SetReadDeadline(c.deadlineSet.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]

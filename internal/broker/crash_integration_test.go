@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 func runChildBroker(dir string) {
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	cfg.Main.DataDir = dir
 	// The subscriber stays offline across rounds: the limits must not drop what the test counts.
 	cfg.MQTT.MaxQueuedMessages = 1 << 20

@@ -43,6 +43,8 @@ func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	cfg.Main.DataDir = "" // QoS 0 fan-out does not touch the store
 	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

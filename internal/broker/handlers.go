@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -67,6 +68,11 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		// $SYS is the server's own tree; clients do not publish into it (4.7.2).
 		code = packet.NotAuthorized
 		c.logf(slog.LevelDebug, "publish to $SYS refused", "topic", p.Topic)
+	} else if err := c.srv.sec.checker.CanPublish(c.identity, c.clientID, p.Topic); err != nil {
+		// Refused: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledges without delivering, which
+		// [MQTT-3.3.5-2] allows. Checked per PUBLISH, so a permission change applies at once.
+		code = packet.NotAuthorized
+		c.srv.deny(c, acl.Publish, p.Topic, err)
 	} else {
 		m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, origin: s}
 		if v5 {
@@ -148,6 +154,11 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		if err != nil {
 			codes[i] = packet.TopicFilterInvalid // 0x80 for 3.1.1, mapped by the codec
 			c.logf(slog.LevelDebug, "subscribe refused", "filter", r.Filter, "error", err.Error())
+			continue
+		}
+		if err := c.srv.sec.checker.CanSubscribe(c.identity, c.clientID, r.Filter); err != nil {
+			codes[i] = packet.NotAuthorized // v5 SUBACK 0x87; 3.1.1 0x80, mapped by the codec
+			c.srv.deny(c, acl.Subscribe, r.Filter, err)
 			continue
 		}
 		if shared && r.NoLocal {

@@ -54,6 +54,8 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *broker.Server
 	cfg := config.Default()
 	cfg.MQTT.Port = 0
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	cfg.Main.DataDir = t.TempDir() // every integration test runs with the store, as a user would
 	if mod != nil {
 		mod(cfg)

@@ -121,6 +121,9 @@ func (s *session) persistent() bool { return s.vhost.srv.persist != nil && s.exp
 func (s *session) saveLocked() store.Ticket {
 	r := &store.SessionRecord{Vhost: s.vhost.name, ClientID: s.id, Version: byte(s.version),
 		ExpiryInterval: s.expiry, Subscriptions: subscriptionRecords(s.subs)}
+	if s.identity != nil {
+		r.User = s.identity.User
+	}
 	switch {
 	case s.client != nil:
 		r.Will = willRecord(s.will, 0)

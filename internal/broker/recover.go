@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
-// vhostFor returns the named vhost, creating it. Until vhosts are managed objects, the store is
-// the authority on which exist.
+// vhostFor returns the named vhost, creating it.
 func (s *Server) vhostFor(name string) *Vhost {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -37,7 +37,12 @@ func (s *Server) recover() error {
 			return nil
 		}
 		m.Retain = true
-		s.vhostFor(vhost).retained.Set(m.Topic, m)
+		v := s.Vhost(vhost)
+		if v == nil { // the vhost was deleted while its state was being written
+			p.st.DeleteRetained(vhost, m.Topic)
+			return nil
+		}
+		v.retained.Set(m.Topic, m)
 		retained++
 		return nil
 	})
@@ -60,6 +65,11 @@ func (s *Server) recover() error {
 	var wills []func()
 	now := time.Now()
 	for _, r := range records {
+		if s.Vhost(r.Vhost) == nil {
+			s.log.Warn("stored session of a vhost that no longer exists; removed", "vhost", r.Vhost, "client_id", r.ClientID)
+			p.st.DeleteSession(r.Vhost, r.ClientID)
+			continue
+		}
 		n, w, err := s.recoverSession(r, now)
 		if err != nil {
 			return fmt.Errorf("session %q in vhost %q: %w", r.ClientID, r.Vhost, err)
@@ -90,6 +100,10 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	v := s.vhostFor(r.Vhost)
 	ss := newSession(v, r.ClientID)
 	ss.version, ss.expiry, ss.stored = packet.Version(r.Version), r.ExpiryInterval, true
+	if r.User != "" {
+		// The identity proven at the last CONNECT: a recovered will is authorized against it.
+		ss.identity = &auth.Identity{User: r.User, Vhost: r.Vhost, Method: "recovered"}
+	}
 	for _, sr := range r.Subscriptions {
 		sub := topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,
 			RetainAsPublished: sr.RetainAsPublished, RetainHandling: sr.RetainHandling, ID: sr.ID}
@@ -157,6 +171,8 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 		if w, err = willFromRecord(r.Will); err != nil {
 			s.log.Error("stored will unreadable; dropped", "vhost", r.Vhost, "client_id", r.ClientID, "error", err.Error())
 			w = nil
+		} else {
+			w.identity, w.clientID = ss.identity, ss.id
 		}
 		due = now.Add(min(w.delayOr0(), time.Duration(r.ExpiryInterval)*time.Second))
 		if r.Will.DueAt != 0 {

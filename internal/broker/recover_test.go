@@ -37,6 +37,8 @@ func BenchmarkStartup100k(b *testing.B) {
 	cfg := config.Default()
 	cfg.Main.DataDir = dir
 	cfg.MQTT.SysInterval = 0
+	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
+	cfg.MQTT.WSPort = 0
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.ResetTimer()
 	for range b.N {

@@ -44,6 +44,8 @@ type Server struct {
 
 	defaultVhost *Vhost
 	persist      *persister // nil when [main] data_dir is empty: state lives in memory only
+	sec          *security
+	defMu        sync.Mutex // serialises changes of users, vhosts and permissions
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -83,8 +85,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		clients:   make(map[*client]struct{}),
 		stop:      make(chan struct{}),
 	}
-	s.defaultVhost = newVhost(s, DefaultVhost)
-	s.vhosts[DefaultVhost] = s.defaultVhost
+	sec, err := newSecurity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.sec = sec
 	if dir := cfg.Main.DataDir; dir != "" {
 		opts := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
 			Logger: log.With("component", "store")}
@@ -96,16 +101,31 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("[main] data_dir %q: %w", dir, err)
 		}
 		s.persist = newPersister(st, log.With("component", "persist"))
+	}
+	if err := s.loadDefinitions(); err != nil {
+		s.closeStore()
+		return nil, err
+	}
+	s.defaultVhost = s.Vhost(DefaultVhost)
+	if s.persist != nil {
 		if err := s.recover(); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("recovering state from %q: %w", dir, err)
+			s.closeStore()
+			return nil, fmt.Errorf("recovering state from %q: %w", cfg.Main.DataDir, err)
 		}
 	}
+	// A permission change re-checks every live subscription at once.
+	s.sec.checker.OnChange(s.recheckSubscriptions)
 	if m.SysInterval > 0 {
 		s.bg.Add(1)
 		go s.sysLoop(m.SysInterval)
 	}
 	return s, nil
+}
+
+func (s *Server) closeStore() {
+	if s.persist != nil {
+		s.persist.st.Close()
+	}
 }
 
 // Vhost returns the named vhost, or nil.

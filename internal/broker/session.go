@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -33,6 +34,10 @@ type outFlight struct {
 
 // will is a Will Message waiting for its connection to end (3.1.2.5).
 type will struct {
+	// identity and clientID are the ones proven at CONNECT: the will is authorized against them
+	// when it is sent, never by re-validating the credential (which may have expired since).
+	identity       *auth.Identity
+	clientID       string
 	msg            *Message
 	delay          time.Duration // Will Delay Interval (v5)
 	expiryInterval uint32        // Message Expiry Interval, counted from publication
@@ -53,7 +58,8 @@ type session struct {
 	online atomic.Bool  // client != nil, readable without mu (shared-subscription choice)
 
 	mu       sync.Mutex
-	client   *client // attached connection; nil while offline
+	client   *client        // attached connection; nil while offline
+	identity *auth.Identity // of the last connection: live permission re-checks and wills use it
 	version  packet.Version
 	ended    bool   // removed from its vhost; deliveries are ignored
 	stored   bool   // a record of it may be in the store
@@ -339,6 +345,9 @@ func (s *session) unsubscribeLocked(group, filter string) bool {
 // its record in the store. The caller removes it from the vhost's map and publishes the pending
 // will it returns, if any. Vhost.mu and mu held.
 func (s *session) endLocked() *will {
+	if s.ended {
+		return nil
+	}
 	if s.stored {
 		s.dropStoredLocked()
 	}

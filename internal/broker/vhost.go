@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -254,7 +255,7 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 		v.sessions[c.clientID] = s
 		s.mu.Lock()
 	}
-	s.client, s.expiry, s.will, s.version = c, expiry, w, c.version
+	s.client, s.expiry, s.will, s.version, s.identity = c, expiry, w, c.version, c.identity
 	s.online.Store(true)
 	s.disconnectedAt = 0
 	if s.persistent() {
@@ -407,8 +408,16 @@ func (v *Vhost) forgetPendingWill(s *session) {
 	s.mu.Unlock()
 }
 
-// publishWill sends a Will Message. Its Message Expiry Interval counts from now.
+// publishWill sends a Will Message, if the identity proven at CONNECT may still publish to its
+// topic under the permissions in force now. Its Message Expiry Interval counts from now.
 func (v *Vhost) publishWill(w *will) {
+	if w.identity != nil {
+		if err := v.srv.sec.checker.CanPublish(w.identity, w.clientID, w.msg.Topic); err != nil {
+			v.srv.sec.denied[acl.Publish].Add(1)
+			v.log.Warn("will not published: not authorized", "client_id", w.clientID, "user", w.identity.User, "rule", err.Error())
+			return
+		}
+	}
 	m := *w.msg
 	if w.hasExpiry {
 		m.Expiry = time.Now().Add(time.Duration(w.expiryInterval) * time.Second).UnixNano()
