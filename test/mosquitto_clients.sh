@@ -14,15 +14,31 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- broker log"; cat "$tmp/broker.log"; exit 1; }
 
 go build -o "$tmp/turnstile" ./cmd/turnstile
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(freeport)
+tlsport=$(freeport)
+
+# A throwaway CA and a server certificate for 127.0.0.1, for the TLS listener.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
+  -days 1 -subj /CN=turnstile-test-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/server.key" -out "$tmp/server.csr" \
+  -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tmp/ext"
+openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+  -out "$tmp/server.pem" -days 1 -extfile "$tmp/ext" 2>/dev/null
+
 cat >"$tmp/turnstile.ini" <<INI
 [main]
 data_dir = $tmp/data
+tls_cert = $tmp/server.pem
+tls_key = $tmp/server.key
 [mqtt]
 port = $port
+tls_port = $tlsport
 sys_interval = 1
 allow_anonymous = true
 ws_port = -1
+wss_port = -1
 INI
 "$tmp/turnstile" validate-config --config "$tmp/turnstile.ini" >/dev/null
 "$tmp/turnstile" serve --config "$tmp/turnstile.ini" 2>"$tmp/broker.log" &
@@ -89,6 +105,26 @@ case "$got" in turnstile*) ;; *) fail "\$SYS/broker/version: '$got'";; esac
 got=$(mosquitto_sub -p "$port" -t '$SYS/broker/uptime' -C 1 -W 5)
 case "$got" in *seconds) ;; *) fail "\$SYS/broker/uptime: '$got'";; esac
 echo "ok   \$SYS/broker tree"; pass=$((pass+1))
+
+# TLS with --cafile, as the default user (allowed from loopback on every listener).
+out="$tmp/tls-sub"
+mosquitto_sub --cafile "$tmp/ca.pem" -h 127.0.0.1 -p "$tlsport" -u guest -P guest -t tls/x -C 1 -W 10 >"$out" &
+tsub=$!
+for _ in $(seq 50); do
+  mosquitto_pub --cafile "$tmp/ca.pem" -h 127.0.0.1 -p "$tlsport" -u guest -P guest -t tls/x -m "over tls"
+  [ -s "$out" ] && break
+  sleep 0.1
+done
+wait "$tsub" || fail "TLS subscriber got nothing"
+[ "$(cat "$out")" = "over tls" ] || fail "TLS payload: $(cat "$out")"
+echo "ok   TLS with --cafile as guest"; pass=$((pass+1))
+
+# A wrong password is refused: return code 4 (bad user name or password).
+if mosquitto_pub -h 127.0.0.1 -p "$port" -u guest -P wrong -t x -m x 2>"$tmp/refused"; then
+  fail "wrong password accepted"
+fi
+grep -qi "bad user name or password\|not authori" "$tmp/refused" || fail "refusal reason: $(cat "$tmp/refused")"
+echo "ok   wrong password refused"; pass=$((pass+1))
 
 # Graceful shutdown on SIGTERM.
 kill -TERM "$pid"

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/config"
@@ -92,7 +95,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.sec = sec
 	if dir := cfg.Main.DataDir; dir != "" {
 		opts := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
-			Logger: log.With("component", "store")}
+			Logger: log}
 		if cfg.Main.Fsync == "interval" {
 			opts.Fsync = store.FsyncInterval
 		}
@@ -235,28 +238,48 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // Run starts a broker with the configured listeners and blocks until ctx is cancelled, then shuts
-// it down gracefully.
+// it down gracefully. SIGHUP reloads the TLS certificate and key.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	s, err := New(cfg, log)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
-	if cfg.MQTT.Port > 0 {
-		ln, err := net.Listen("tcp", cfg.MQTTAddr())
-		if err != nil {
-			s.Close(context.Background())
-			return fmt.Errorf("[mqtt] bind/port: %w", err)
-		}
-		go func() { errc <- s.Serve(ln, "tcp") }()
-	} else {
-		log.Warn("no MQTT listener configured ([mqtt] port <= 0)")
+	lns, certs, err := openListeners(cfg)
+	if err != nil {
+		s.Close(context.Background())
+		return err
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if err != nil {
-			log.Error("listener failed", "error", err.Error())
+	if len(lns) == 0 {
+		log.Warn("no MQTT listener configured")
+	}
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() { errc <- s.Serve(l.ln, l.name) }()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case err := <-errc:
+			if err != nil {
+				log.Error("listener failed", "error", err.Error())
+				running = false
+			}
+		case <-hup:
+			if certs == nil {
+				log.Info("SIGHUP: no TLS certificate to reload")
+				continue
+			}
+			if err := certs.Reload(); err != nil {
+				log.Error("SIGHUP: TLS certificate reload failed; the previous one stays in use", "error", err.Error())
+				continue
+			}
+			if leaf := certs.Leaf(); leaf != nil {
+				log.Info("SIGHUP: TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+			}
 		}
 	}
 	log.Info("shutting down")
