@@ -31,6 +31,7 @@ var (
 	errNormalClose  = errors.New("client sent DISCONNECT")
 	errKeepAlive    = errors.New("keep alive timeout")
 	errShuttingDown = errors.New("server shutting down")
+	errAdminClosed  = errors.New("closed by an administrator")
 	errNotConnect   = errors.New("first packet is not CONNECT") // [MQTT-3.1.0-1]
 )
 
@@ -48,8 +49,9 @@ type client struct {
 	clientID     string
 	keepAlive    time.Duration
 	identity     *auth.Identity // proven at CONNECT; never re-validated
-	receiveMax   uint16         // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
-	maxPacketOut uint32         // client's Maximum Packet Size, 0 = none
+	connectedAt  time.Time
+	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
+	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
 	sess         atomic.Pointer[session]
 
 	// Owned by the read loop.

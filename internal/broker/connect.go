@@ -46,6 +46,7 @@ func (c *client) readConnect() error {
 
 // refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7]).
 func (c *client) refuse(code packet.ReasonCode, why string) error {
+	c.srv.countRefusal(code)
 	c.sendConnack(&packet.Connack{ReasonCode: code}) // 3.1.1 return codes are mapped by the codec
 	return &packet.Error{Code: code, Field: "CONNECT", Err: errors.New(why)}
 }
@@ -154,6 +155,8 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		w.identity, w.clientID = ident, id
 	}
 	c.identity = ident
+	c.connectedAt = time.Now()
+	c.srv.connects.Add(1)
 	c.clientID = id
 	c.keepAlive = time.Duration(ka) * time.Second
 	c.vhost = v

@@ -55,6 +55,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	clients   map[*client]struct{} // every open connection, connected or not
 
+	connects     atomic.Uint64 // successful CONNECTs
+	refused      refusalCounter
 	conns        sync.WaitGroup
 	shuttingDown atomic.Bool
 	stop         chan struct{}

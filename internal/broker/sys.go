@@ -40,6 +40,8 @@ type SysStats struct {
 	Dropped          uint64
 	Retained         int
 	Subscriptions    int
+	Queued           int               // QoS 1/2 messages waiting in sessions, in memory and in the store
+	DroppedBy        map[string]uint64 // Dropped by reason
 }
 
 // Stats sums the counters of the ended connections and of the live ones.
@@ -53,9 +55,18 @@ func (v *Vhost) Stats() SysStats {
 		Retained:         v.retained.Len(),
 		Subscriptions:    v.index.Len(),
 	}
+	st.DroppedBy = make(map[string]uint64, numDropReasons)
+	for r := range numDropReasons {
+		st.DroppedBy[r.String()] = v.stats.dropped[r].Load()
+	}
 	v.mu.Lock()
 	st.ClientsConnected = len(v.clients)
 	st.Sessions = len(v.sessions)
+	for _, ss := range v.sessions {
+		ss.mu.Lock()
+		st.Queued += ss.qlen() + ss.spilled
+		ss.mu.Unlock()
+	}
 	for c := range v.clients {
 		st.MessagesReceived += c.msgsIn.Load()
 		st.BytesReceived += c.bytesIn.Load()

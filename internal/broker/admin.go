@@ -1,0 +1,322 @@
+package broker
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/topic"
+)
+
+// The query and command methods the management API is a thin layer over. They are tested
+// without HTTP (admin_test.go).
+
+// ConnectionInfo describes one open, connected MQTT connection.
+type ConnectionInfo struct {
+	Name             string // "<peer> -> <local>", LavinMQ's naming; the key of CloseConnection
+	Vhost            string
+	User             string
+	ClientID         string
+	Protocol         string // "MQTT 3.1", "MQTT 3.1.1" or "MQTT 5.0"
+	Peer             string
+	Listener         string // tcp, tls, ws, wss, unix
+	TLS              bool
+	ConnectedAt      time.Time
+	AuthMethod       string
+	CredentialExpiry time.Time // zero: none
+	KeepAlive        int       // seconds
+	MessagesIn       uint64
+	MessagesOut      uint64
+	BytesIn          uint64
+	BytesOut         uint64
+}
+
+func (c *client) info() ConnectionInfo {
+	ci := ConnectionInfo{
+		Name:        c.remote + " -> " + c.conn.LocalAddr().String(),
+		ClientID:    c.clientID,
+		Protocol:    "MQTT " + c.version.String(),
+		Peer:        c.remote,
+		Listener:    c.listener,
+		TLS:         c.listener == "tls" || c.listener == "wss",
+		ConnectedAt: c.connectedAt,
+		KeepAlive:   int(c.keepAlive / time.Second),
+		MessagesIn:  c.msgsIn.Load(),
+		BytesIn:     c.bytesIn.Load(),
+		BytesOut:    c.bytesOut.Load(),
+	}
+	if c.vhost != nil {
+		ci.Vhost = c.vhost.name
+	}
+	if id := c.identity; id != nil {
+		ci.User, ci.AuthMethod, ci.CredentialExpiry = id.User, id.Method, id.Expiry
+	}
+	c.out.mu.Lock()
+	ci.MessagesOut = c.out.msgsOut
+	c.out.mu.Unlock()
+	return ci
+}
+
+// Connections lists the connected clients of a vhost, or of every vhost when vhost is "",
+// sorted by name.
+func (s *Server) Connections(vhost string) []ConnectionInfo {
+	var out []ConnectionInfo
+	for _, v := range s.vhostList() {
+		if vhost != "" && v.name != vhost {
+			continue
+		}
+		v.mu.Lock()
+		for c := range v.clients {
+			out = append(out, c.info())
+		}
+		v.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// CloseConnection closes the named connection with v5 DISCONNECT 0x98 (Administrative action);
+// its will is published, as for any close the client did not ask for.
+func (s *Server) CloseConnection(name string) bool {
+	found := false
+	for _, v := range s.vhostList() {
+		v.mu.Lock()
+		for c := range v.clients {
+			if c.remote+" -> "+c.conn.LocalAddr().String() == name {
+				c.close(errAdminClosed, packet.AdministrativeAction)
+				found = true
+			}
+		}
+		v.mu.Unlock()
+	}
+	return found
+}
+
+// SubscriptionInfo is one subscription of a session.
+type SubscriptionInfo struct {
+	Filter            string // with the $share/{group}/ prefix for a shared subscription
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	ID                uint32
+}
+
+// SessionInfo describes one session, listed as LavinMQ lists it: a queue "mqtt.<client_id>".
+type SessionInfo struct {
+	Name           string // "mqtt.<client_id>"
+	Vhost          string
+	ClientID       string
+	Connected      bool
+	Durable        bool   // outlives its connection (expiry > 0)
+	ExpiryInterval uint32 // seconds; 4294967295 = never
+	ExpiresAt      time.Time
+	Queued         int // messages waiting (in memory and in the store)
+	Inflight       int // sent, not yet acknowledged
+	Subscriptions  []SubscriptionInfo
+}
+
+func (ss *session) info() SessionInfo {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	si := SessionInfo{Name: "mqtt." + ss.id, Vhost: ss.vhost.name, ClientID: ss.id, Connected: ss.client != nil,
+		Durable: ss.expiry > 0, ExpiryInterval: ss.expiry, Queued: ss.qlen() + ss.spilled, Inflight: len(ss.inflight)}
+	if ss.client == nil && ss.expiry != expiryNever && ss.disconnectedAt != 0 {
+		si.ExpiresAt = time.Unix(0, ss.disconnectedAt).Add(time.Duration(ss.expiry) * time.Second)
+	}
+	for _, sub := range ss.subs {
+		f := sub.Filter
+		if sub.Group != "" {
+			f = topic.SharePrefix + sub.Group + "/" + sub.Filter
+		}
+		si.Subscriptions = append(si.Subscriptions, SubscriptionInfo{Filter: f, QoS: sub.QoS, NoLocal: sub.NoLocal,
+			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, ID: sub.ID})
+	}
+	slices.SortFunc(si.Subscriptions, func(a, b SubscriptionInfo) int {
+		switch {
+		case a.Filter < b.Filter:
+			return -1
+		case a.Filter > b.Filter:
+			return 1
+		}
+		return 0
+	})
+	return si
+}
+
+// Sessions lists a vhost's sessions sorted by client id; ok is false when the vhost does not exist.
+func (s *Server) Sessions(vhost string) (out []SessionInfo, ok bool) {
+	v := s.Vhost(vhost)
+	if v == nil {
+		return nil, false
+	}
+	v.mu.Lock()
+	list := make([]*session, 0, len(v.sessions))
+	for _, ss := range v.sessions {
+		list = append(list, ss)
+	}
+	v.mu.Unlock()
+	for _, ss := range list {
+		out = append(out, ss.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ClientID < out[j].ClientID })
+	return out, true
+}
+
+// DeleteSession removes a session: its client, if connected, gets DISCONNECT 0x98 and its state
+// is removed from memory and the store. Its will is published, as when a session ends.
+func (s *Server) DeleteSession(vhost, clientID string) bool {
+	v := s.Vhost(vhost)
+	if v == nil {
+		return false
+	}
+	var w *will
+	v.mu.Lock()
+	ss := v.sessions[clientID]
+	if ss != nil {
+		ss.mu.Lock()
+		if c := ss.client; c != nil {
+			ss.client = nil
+			ss.online.Store(false)
+			c.close(errAdminClosed, packet.AdministrativeAction)
+			w, ss.will = ss.will, nil
+		}
+		if pw := ss.endLocked(); pw != nil {
+			w = pw
+		}
+		ss.mu.Unlock()
+		delete(v.sessions, clientID)
+	}
+	v.mu.Unlock()
+	if w != nil {
+		v.publishWill(w)
+	}
+	return ss != nil
+}
+
+// RetainedInfo is one retained message.
+type RetainedInfo struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Expiry  time.Time // zero: none
+}
+
+// Retained lists the retained messages of a vhost matching filter ("#" for all), sorted by topic,
+// at most limit of them (limit <= 0: all); ok is false when the vhost does not exist.
+func (s *Server) Retained(vhost, filter string, limit int) (out []RetainedInfo, ok bool) {
+	v := s.Vhost(vhost)
+	if v == nil {
+		return nil, false
+	}
+	now := time.Now().UnixNano()
+	v.retained.Match(filter, func(name string, m *Message) bool {
+		if m.expired(now) {
+			return true
+		}
+		ri := RetainedInfo{Topic: name, Payload: m.Payload, QoS: m.QoS}
+		if m.Expiry != 0 {
+			ri.Expiry = time.Unix(0, m.Expiry)
+		}
+		out = append(out, ri)
+		return limit <= 0 || len(out) < limit
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Topic < out[j].Topic })
+	return out, true
+}
+
+// DeleteRetained removes the retained message of a topic, in memory and in the store.
+func (s *Server) DeleteRetained(vhost, topicName string) bool {
+	v := s.Vhost(vhost)
+	if v == nil {
+		return false
+	}
+	v.retainMu.Lock()
+	ok := v.retained.Delete(topicName)
+	if ok && s.persist != nil {
+		s.persist.st.DeleteRetained(vhost, topicName)
+	}
+	v.retainMu.Unlock()
+	return ok
+}
+
+// Overview sums the statistics of every vhost.
+type Overview struct {
+	Version   string
+	Uptime    time.Duration
+	Vhosts    int
+	Users     int
+	Totals    SysStats
+	PerVhost  map[string]SysStats
+	DeniedPub uint64
+	DeniedSub uint64
+	Connects  uint64 // successful CONNECTs since start
+	Refused   map[string]uint64
+}
+
+// Overview reports the server's statistics.
+func (s *Server) Overview() Overview {
+	o := Overview{Version: Version, Uptime: time.Since(s.started), PerVhost: map[string]SysStats{},
+		Users: len(s.sec.users.List()), Connects: s.connects.Load(), Refused: s.refusals()}
+	o.DeniedPub, o.DeniedSub = s.Denied()
+	for _, v := range s.vhostList() {
+		st := v.Stats()
+		o.PerVhost[v.name] = st
+		o.Vhosts++
+		t := &o.Totals
+		t.ClientsConnected += st.ClientsConnected
+		t.Sessions += st.Sessions
+		t.MessagesReceived += st.MessagesReceived
+		t.MessagesSent += st.MessagesSent
+		t.BytesReceived += st.BytesReceived
+		t.BytesSent += st.BytesSent
+		t.Dropped += st.Dropped
+		t.Retained += st.Retained
+		t.Subscriptions += st.Subscriptions
+		t.Queued += st.Queued
+		for r, n := range st.DroppedBy {
+			if t.DroppedBy == nil {
+				t.DroppedBy = map[string]uint64{}
+			}
+			t.DroppedBy[r] += n
+		}
+	}
+	return o
+}
+
+func (s *Server) vhostList() []*Vhost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := make([]*Vhost, 0, len(s.vhosts))
+	for _, v := range s.vhosts {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// refusalCounter counts refused CONNECTs by reason (the CONNACK reason's name).
+type refusalCounter struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (s *Server) countRefusal(code packet.ReasonCode) {
+	s.refused.mu.Lock()
+	if s.refused.n == nil {
+		s.refused.n = map[string]uint64{}
+	}
+	s.refused.n[code.Error()]++
+	s.refused.mu.Unlock()
+}
+
+func (s *Server) refusals() map[string]uint64 {
+	s.refused.mu.Lock()
+	defer s.refused.mu.Unlock()
+	m := make(map[string]uint64, len(s.refused.n))
+	for k, v := range s.refused.n {
+		m[k] = v
+	}
+	return m
+}
