@@ -55,12 +55,13 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	clients   map[*client]struct{} // every open connection, connected or not
 
-	connects     atomic.Uint64 // successful CONNECTs
-	refused      refusalCounter
-	conns        sync.WaitGroup
-	shuttingDown atomic.Bool
-	stop         chan struct{}
-	bg           sync.WaitGroup // background goroutines ($SYS)
+	connects      atomic.Uint64 // successful CONNECTs
+	commitLatency latencyHistogram
+	refused       refusalCounter
+	conns         sync.WaitGroup
+	shuttingDown  atomic.Bool
+	stop          chan struct{}
+	bg            sync.WaitGroup // background goroutines ($SYS)
 }
 
 // New builds a server from a validated configuration. It starts nothing: hand listeners to Serve.
@@ -97,7 +98,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.sec = sec
 	if dir := cfg.Main.DataDir; dir != "" {
 		opts := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
-			Logger: log}
+			Logger: log, OnCommit: s.commitLatency.observe}
 		if cfg.Main.Fsync == "interval" {
 			opts.Fsync = store.FsyncInterval
 		}

@@ -71,6 +71,7 @@ type DB struct {
 	fire  []waiter // callbacks being run
 
 	commits  atomic.Uint64
+	onCommit func(time.Duration, bool)
 	walSyncs atomic.Uint64
 	refused  atomic.Bool // a refused mutation was logged
 
@@ -114,6 +115,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		pdb:        pdb,
 		log:        log,
 		syncAlways: opts.Fsync == FsyncAlways,
+		onCommit:   opts.OnCommit,
 		maxPending: maxPendingBytes,
 		pending:    pdb.NewBatch(),
 		pendingT:   1,
@@ -191,7 +193,9 @@ func (s *DB) commit(forceSync bool) error {
 		wo = pebble.Sync
 	}
 	size := b.Len()
+	start := time.Now()
 	err := b.Commit(wo)
+	took := time.Since(start)
 	_ = b.Close()
 	if err != nil {
 		err = fmt.Errorf("store: commit of ticket %d (%d bytes): %w", t, size, err)
@@ -199,6 +203,9 @@ func (s *DB) commit(forceSync bool) error {
 		return err
 	}
 	s.commits.Add(1)
+	if s.onCommit != nil {
+		s.onCommit(took, sync)
+	}
 	if sync {
 		s.dirty = false
 		s.walSyncs.Add(1)

@@ -638,3 +638,24 @@ func TestDefinitionsRoundTrip(t *testing.T) {
 		t.Fatalf("LoadDefinitions after reopen = %q, %v", got, err)
 	}
 }
+
+func TestOnCommitObservesEachCommit(t *testing.T) {
+	var n atomic.Int64
+	db, err := Open(t.TempDir(), Options{Logger: slog.New(slog.DiscardHandler), OnCommit: func(d time.Duration, synced bool) {
+		if d < 0 || !synced {
+			t.Errorf("OnCommit(%v, %v): want a non-negative duration, synced under FsyncAlways", d, synced)
+		}
+		n.Add(1)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.PutDefinitions([]byte("x"))
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() == 0 {
+		t.Fatal("OnCommit was not called for a commit")
+	}
+}
