@@ -240,9 +240,13 @@ func (s *Server) Close(ctx context.Context) error {
 	return err
 }
 
-// Run starts a broker with the configured listeners and blocks until ctx is cancelled, then shuts
-// it down gracefully. SIGHUP reloads the TLS certificate and key.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// Component runs beside the broker, such as the management API: it starts once the broker's
+// listeners are open and must return soon after ctx is done. An error ends the broker.
+type Component func(ctx context.Context, s *Server) error
+
+// Run starts a broker with the configured listeners and components and blocks until ctx is
+// cancelled, then shuts it down gracefully. SIGHUP reloads the TLS certificate and key.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, components ...Component) error {
 	s, err := New(cfg, log)
 	if err != nil {
 		return err
@@ -255,10 +259,22 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if len(lns) == 0 {
 		log.Warn("no MQTT listener configured")
 	}
-	errc := make(chan error, len(lns))
+	errc := make(chan error, len(lns)+len(components))
 	for _, l := range lns {
 		go func() { errc <- s.Serve(l.ln, l.name) }()
 	}
+	cctx, stopComponents := context.WithCancel(ctx)
+	var cwg sync.WaitGroup
+	for _, run := range components {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			if err := run(cctx, s); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	defer func() { stopComponents(); cwg.Wait() }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -268,7 +284,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			running = false
 		case err := <-errc:
 			if err != nil {
-				log.Error("listener failed", "error", err.Error())
+				log.Error("listener or component failed", "error", err.Error())
 				running = false
 			}
 		case <-hup:
