@@ -17,11 +17,19 @@ type Credentials struct {
 	Listener string     // "tcp", "tls", "ws", "wss", "unix"
 	// PeerCN is the verified client certificate's Common Name, "" when there is none.
 	PeerCN string
+	// FromBrowser is set for a WebSocket whose upgrade carried an Origin header: a web page.
+	// Through DNS rebinding a remote page can reach a loopback listener, so such a connection
+	// never counts as loopback.
+	FromBrowser bool
 }
 
 // Loopback reports whether the client connects from the loopback address range or a unix
-// socket: the same test on every listener, TLS and WebSocket included.
+// socket: the same test on every listener, TLS and WebSocket included. A browser's connection
+// is never loopback (see FromBrowser).
 func (c *Credentials) Loopback() bool {
+	if c.FromBrowser {
+		return false
+	}
 	return c.Listener == "unix" || (c.Remote.IsValid() && c.Remote.Unmap().IsLoopback())
 }
 

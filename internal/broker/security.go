@@ -449,7 +449,8 @@ func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identi
 		vname, user = cp.Username[:i], cp.Username[i+1:]
 	}
 	creds := &auth.Credentials{Username: user, Vhost: vname, Password: cp.Password, ClientID: clientID,
-		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: peerCN(c.conn)}
+		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: peerCN(c.conn),
+		FromBrowser: listener.WebSocketOrigin(c.conn) != ""}
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
 	id, err := sec.chain.Authenticate(ctx, creds)
