@@ -119,7 +119,7 @@ func TestLavinMQRules(t *testing.T) {
 		pubOff, subOff, noAccess bool
 	}{
 		{name: "full", perm: &Permission{Configure: ".*", Write: ".*", Read: ".*"}, clientID: "c1"},
-		{name: "no entry", clientID: "c1", pubOn: RuleWrite, subOn: RuleRead, noAccess: true},
+		{name: "no entry", clientID: "c1", pubOn: RuleVhostAccess, subOn: RuleVhostAccess, noAccess: true},
 		{name: "empty regexes", perm: &Permission{}, clientID: "c1", pubOn: RuleWrite, subOn: RuleRead},
 		{name: "^$", perm: &Permission{Configure: "^$", Write: "^$", Read: "^$"}, clientID: "c1", pubOn: RuleWrite, subOn: RuleRead},
 		{name: "read only", perm: &Permission{Read: ".*"}, clientID: "c1", pubOn: RuleWrite, subOn: RuleWriteSession},
@@ -157,7 +157,7 @@ func TestLavinMQRules(t *testing.T) {
 				}
 				id := ident("u", "/")
 				wantPub, wantSub := tt.pubOn, tt.subOn
-				if !enabled {
+				if !enabled && !tt.noAccess { // without an entry there is no access, checked or not
 					wantPub, wantSub = "", ""
 				}
 				if got := denied(t, c.CanPublish(id, tt.clientID, "a/b")); got != wantPub {
@@ -329,6 +329,7 @@ func TestParseTemplate(t *testing.T) {
 func TestExprCacheBounded(t *testing.T) {
 	c := NewChecker(false)
 	c.cache.init(8 * cacheShards)
+	must(t, c.SetPermission(Permission{User: "u", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}))
 	must(t, c.SetTopicPermission(TopicPermission{User: "u", Vhost: "/", Exchange: DefaultExchange, Write: "^{client_id}/", Read: ".*"}))
 	for i := range 1000 {
 		id := fmt.Sprint(i)
@@ -656,6 +657,7 @@ func TestCanPublishAllocs(t *testing.T) {
 
 func TestDenialError(t *testing.T) {
 	c := NewChecker(true)
+	must(t, c.SetPermission(Permission{User: "u", Vhost: "/", Configure: ".*", Write: ".*", Read: "^$"}))
 	err := c.CanSubscribe(ident("u", "/"), "c", "a")
 	if err == nil || err.Error() != "acl: subscribe refused by read on mqtt.default" {
 		t.Errorf("error %v", err)

@@ -31,6 +31,7 @@ const (
 	RuleTopicWrite   = "topic write"               // topic permission: write regex vs the topic
 	RuleTopicRead    = "topic read"                // topic permission: read regex vs the filter
 	RuleGrant        = "grant"                     // no credential grant allows it
+	RuleVhostAccess  = "access to the vhost"       // no permission entry on the vhost at all
 )
 
 // Denial is the error CanPublish and CanSubscribe return when an action is refused: which
@@ -45,6 +46,8 @@ func (d *Denial) Error() string { return "acl: " + d.Action.String() + " refused
 // The denials, allocated once so that a refusal allocates nothing either.
 var (
 	denyWrite        = &Denial{Publish, RuleWrite}
+	denyPublishVhost = &Denial{Publish, RuleVhostAccess}
+	denySubVhost     = &Denial{Subscribe, RuleVhostAccess}
 	denyTopicWrite   = &Denial{Publish, RuleTopicWrite}
 	denyPublishGrant = &Denial{Publish, RuleGrant}
 	denyRead         = &Denial{Subscribe, RuleRead}
@@ -67,10 +70,14 @@ var (
 func (c *Checker) CanPublish(id *auth.Identity, clientID, topicName string) error {
 	s := c.cur.Load()
 	k := userVhost{id.User, id.Vhost}
-	if c.enabled {
-		if p := s.perms[k]; p == nil || !p.writeDefault {
-			return denyWrite
-		}
+	p := s.perms[k]
+	if p == nil {
+		// Access to the vhost, required at CONNECT, is required at every action too: a
+		// permission deleted while the client is connected takes effect at once.
+		return denyPublishVhost
+	}
+	if c.enabled && !p.writeDefault {
+		return denyWrite
 	}
 	if t := s.topics[k][DefaultExchange]; t != nil && !c.matchRule(&t.write, id, clientID, topicName) {
 		return denyTopicWrite
@@ -98,9 +105,12 @@ func (c *Checker) CanSubscribe(id *auth.Identity, clientID, filter string) error
 	}
 	s := c.cur.Load()
 	k := userVhost{id.User, id.Vhost}
+	p := s.perms[k]
+	if p == nil {
+		return denySubVhost // see CanPublish
+	}
 	if c.enabled {
-		p := s.perms[k]
-		if p == nil || !p.readDefault {
+		if !p.readDefault {
 			return denyRead
 		}
 		if !p.matchSession(clientID) {

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -247,5 +248,33 @@ func TestRunErrors(t *testing.T) {
 	cfg = testConfig(port, Pairs, 1, 0)
 	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "subscriber 0") {
 		t.Errorf("Run against a closed port: %v", err)
+	}
+}
+
+// TestOfflineDrain: persistent subscribers leave, their queues fill in the broker's store, and
+// every message reaches them after they come back (3.1.1 and 5.0).
+func TestOfflineDrain(t *testing.T) {
+	port := startBroker(t)
+	for _, v := range []byte{4, 5} {
+		cfg := testConfig(port, Offline, 2, 1)
+		cfg.Version = v
+		cfg.Topic = fmt.Sprintf("offline%d", v)
+		r := run(t, cfg)
+		if r.Sent == 0 || r.Received != r.Sent || r.Gaps != 0 {
+			t.Fatalf("v%d: sent %d, received %d after reconnecting (gaps %d)", v, r.Sent, r.Received, r.Gaps)
+		}
+		if r.DrainRate <= 0 {
+			t.Fatalf("v%d: no drain rate reported: %+v", v, r)
+		}
+	}
+}
+
+func TestPersistentPairs(t *testing.T) {
+	port := startBroker(t)
+	cfg := testConfig(port, Pairs, 2, 1)
+	cfg.Persistent = true
+	r := run(t, cfg)
+	if r.Received == 0 || *r.Loss != 0 {
+		t.Fatalf("persistent pairs: received %d, loss %v", r.Received, *r.Loss)
 	}
 }

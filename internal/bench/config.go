@@ -29,10 +29,14 @@ const (
 	FanOut Scenario = "fanout"
 	// Pairs runs Clients publisher/subscriber pairs, pair i on <prefix>/<i>.
 	Pairs Scenario = "pairs"
+	// Offline is pairs with persistent subscribers that subscribe and disconnect: the
+	// publishers fill their offline queues for Duration, then the subscribers come back and the
+	// report gives how fast the broker drains the queues to them (drain_per_s).
+	Offline Scenario = "offline"
 )
 
 // Scenarios lists every scenario in the order of the help text.
-var Scenarios = []Scenario{Conn, Pub, Sub, FanIn, FanOut, Pairs}
+var Scenarios = []Scenario{Conn, Pub, Sub, FanIn, FanOut, Pairs, Offline}
 
 // MinSize is the smallest payload: the send time, the publisher index and the sequence number.
 const MinSize = 16
@@ -58,6 +62,9 @@ type Config struct {
 	Insecure    bool   // skip TLS certificate verification
 	Version     byte   // MQTT protocol level: 3 (3.1), 4 (3.1.1) or 5 (5.0)
 	Concurrency int    // connections being opened at the same time
+	// Persistent subscribers keep their session: clean session 0 (3.1.1) or Clean Start 0 with
+	// a Session Expiry Interval of an hour (5.0). The offline scenario always uses it.
+	Persistent bool
 }
 
 // DefaultConfig returns the defaults of `turnstile bench`.
@@ -134,7 +141,7 @@ func (c *Config) Validate() error {
 // publishers and subscribers are the client counts of each role in c's scenario.
 func (c *Config) publishers() int {
 	switch c.Scenario {
-	case Pub, FanIn, Pairs:
+	case Pub, FanIn, Pairs, Offline:
 		return c.Clients
 	case FanOut:
 		return 1
@@ -144,7 +151,7 @@ func (c *Config) publishers() int {
 
 func (c *Config) subscribers() int {
 	switch c.Scenario {
-	case Sub, FanOut, Pairs:
+	case Sub, FanOut, Pairs, Offline:
 		return c.Clients
 	case FanIn:
 		return 1
@@ -167,7 +174,7 @@ func (c *Config) subFilter(i int) string {
 		return c.Topic + "/+"
 	case FanOut:
 		return c.Topic + "/0"
-	case Pairs:
+	case Pairs, Offline:
 		return fmt.Sprintf("%s/%d", c.Topic, i)
 	}
 	return c.Topic + "/#"
@@ -177,7 +184,7 @@ func (c *Config) subFilter(i int) string {
 // scenario has no subscribers of its own.
 func (c *Config) receiversPerMessage() int {
 	switch c.Scenario {
-	case FanIn, Pairs:
+	case FanIn, Pairs, Offline:
 		return 1
 	case FanOut:
 		return c.Clients

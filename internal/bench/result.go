@@ -41,6 +41,9 @@ type Result struct {
 	// DrainSeconds is how long deliveries and acknowledgements kept arriving after the window
 	// (at most Config.Drain): the broker's backlog when publishing stopped.
 	DrainSeconds float64 `json:"drain_seconds"`
+	// DrainRate is, for the offline scenario, the messages delivered per second from the
+	// subscribers' reconnection until their queues were empty.
+	DrainRate float64 `json:"drain_per_s,omitempty"`
 
 	Sent         int64    `json:"sent"`
 	SentRate     float64  `json:"sent_per_s"`
@@ -116,6 +119,9 @@ func (r *Result) WriteText(w io.Writer) error {
 		if r.Expected > 0 || r.Subscribers > 0 {
 			p("expected   %s msg/s  (%d messages)\n", num(r.ExpectedRate), r.Expected)
 			p("received   %s msg/s  (%d messages)\n", num(r.ReceivedRate), r.Received)
+		}
+		if r.DrainRate > 0 {
+			p("drained    %s msg/s  (%d messages in %.2f s after the subscribers came back)\n", num(r.DrainRate), r.Received, r.DrainSeconds)
 		}
 		if r.Loss != nil {
 			p("loss       %.3f %%  (%d gaps, %d duplicates)\n", *r.Loss, r.Gaps, r.Duplicates)

@@ -204,8 +204,10 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	}()
 
 	fmt.Fprintf(progress, "connecting %d subscribers and %d publishers\n", nsub, npub)
+	offline := cfg.Scenario == Offline
+	persistent := cfg.Persistent || offline
 	err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
-		c, err := d.connect(ctx, d.clientID("s", i), subReadBuffer)
+		c, err := d.connectSession(ctx, d.clientID("s", i), subReadBuffer, persistent)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
@@ -213,6 +215,9 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		subs[i] = s
 		if err := c.subscribe(cfg.subFilter(i), cfg.QoS); err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
+		}
+		if offline { // the session stays; its queue fills while the subscriber is away
+			c.close()
 		}
 		return nil
 	})
@@ -234,8 +239,10 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	if err != nil {
 		return err
 	}
-	for _, s := range subs {
-		readers.Go(func() { s.run(&closing) })
+	if !offline {
+		for _, s := range subs {
+			readers.Go(func() { s.run(&closing) })
+		}
 	}
 	for _, p := range pubs {
 		readers.Go(func() { p.read(&closing) })
@@ -297,7 +304,31 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		}
 		return true
 	}
-	if npub > 0 && !r.Interrupted && !settled() {
+	if offline && !r.Interrupted {
+		// The subscribers come back to their sessions; the drain is timed from here.
+		<-written
+		fmt.Fprintf(progress, "reconnecting %d subscribers to drain their queues\n", nsub)
+		drainStart := time.Now()
+		err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
+			c, err := d.connectSession(ctx, d.clientID("s", i), subReadBuffer, true)
+			if err != nil {
+				return fmt.Errorf("subscriber %d reconnecting: %w", i, err)
+			}
+			subs[i] = newSubscriber(c, npub)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			readers.Go(func() { s.run(&closing) })
+		}
+		deadline := drainStart.Add(cfg.Drain)
+		for !settled() && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		r.DrainSeconds = time.Since(drainStart).Seconds()
+	} else if npub > 0 && !r.Interrupted && !settled() {
 		fmt.Fprintf(progress, "draining for up to %v\n", cfg.Drain)
 		drainStart := time.Now()
 		deadline := drainStart.Add(cfg.Drain)
@@ -339,6 +370,9 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	r.SentRate = float64(r.Sent) / secs
 	r.ExpectedRate = float64(r.Expected) / secs
 	r.ReceivedRate = float64(r.Received) / secs
+	if offline && r.DrainSeconds > 0 {
+		r.DrainRate = float64(r.Received) / r.DrainSeconds
+	}
 	if r.Expected > 0 {
 		loss := max(0, float64(r.Expected-r.Received)) / float64(r.Expected) * 100
 		if cfg.Scenario == Sub {

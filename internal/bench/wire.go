@@ -100,8 +100,14 @@ type conn struct {
 	wmu sync.Mutex
 }
 
-// connect dials and completes CONNECT/CONNACK for clientID.
+// connect dials and completes CONNECT/CONNACK for clientID, with a clean session.
 func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*conn, error) {
+	return d.connectSession(ctx, clientID, readBuf, false)
+}
+
+// connectSession is connect with a choice of a persistent session (clean session 0, and for 5.0
+// a Session Expiry Interval of an hour).
+func (d *dialer) connectSession(ctx context.Context, clientID string, readBuf int, persistent bool) (*conn, error) {
 	cfg := d.cfg
 	nd := net.Dialer{Timeout: handshakeTimeout}
 	nc, err := nd.DialContext(ctx, "tcp", d.addr)
@@ -123,7 +129,7 @@ func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*co
 	c.rd = bufio.NewReaderSize(&c.tr, readBuf)
 	cp := &packet.Connect{
 		Version:    c.v,
-		CleanStart: true,
+		CleanStart: !persistent,
 		KeepAlive:  d.keep,
 		ClientID:   clientID,
 		Username:   cfg.Username,
@@ -132,6 +138,9 @@ func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*co
 	if c.v == packet.V5 {
 		// Let the broker keep as many QoS 1/2 messages in flight to us as it likes.
 		cp.Props.ReceiveMaximum, cp.Props.HasReceiveMaximum = 65535, true
+		if persistent {
+			cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 3600, true
+		}
 	}
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := c.write(cp.Append(nil, c.v)); err != nil {

@@ -177,7 +177,13 @@ func (s *Server) bootstrapDefinitions() (*definitions.Definitions, error) {
 func (s *Server) applyDefinitions(d *definitions.Definitions) error {
 	users := make([]auth.User, 0, len(d.Users))
 	for i, u := range d.Users {
-		alg, err := auth.ImportHash(u.HashingAlgorithm, u.PasswordHash, definitions.DefaultImportAlgorithm)
+		alg := u.HashingAlgorithm
+		if alg == definitions.DefaultImportAlgorithm && strings.HasPrefix(u.PasswordHash, "$") {
+			// The file named no algorithm (Parse filled in RabbitMQ's MD5 default), but a "$"
+			// string is a bcrypt or argon2id hash, never base64: let ImportHash recognise it.
+			alg = ""
+		}
+		alg, err := auth.ImportHash(alg, u.PasswordHash, definitions.DefaultImportAlgorithm)
 		if err != nil {
 			return fmt.Errorf("users[%d] (%s): %w", i, u.Name, err)
 		}

@@ -39,6 +39,8 @@ Scenarios (topics are <topic>/<i>):
   fanin   --clients publishers to one subscriber on <topic>/+
   fanout  one publisher to --clients subscribers
   pairs   --clients publisher/subscriber pairs, each on its own topic
+  offline pairs whose persistent subscribers are away while the publishers publish for --duration;
+          then they come back, and the drain of their queues is timed (raise --drain for big queues)
 
 --rate is per publisher; 0 publishes as fast as the broker takes it (QoS 1/2 within --inflight
 unacknowledged messages per publisher).`,
@@ -97,6 +99,7 @@ unacknowledged messages per publisher).`,
 	f.BoolVar(&cfg.TLS, "tls", false, "connect with TLS")
 	f.StringVar(&cfg.CAFile, "cafile", "", "PEM `file` of CA certificates to verify the broker (system roots when empty)")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the broker's TLS certificate")
+	f.BoolVar(&cfg.Persistent, "persistent", false, "subscribers keep their sessions (clean session 0; 5.0: Session Expiry an hour)")
 	f.Uint8Var(&version, "mqtt-version", cfg.Version, "protocol level: 3 (3.1), 4 (3.1.1) or 5 (5.0)")
 	f.BoolVar(&jsonOut, "json", false, "print the result as one line of JSON")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench itself to `file`")

@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 		Version:       Version,
 	}
 	root.SetVersionTemplate("turnstile {{.Version}}\n")
-	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd(), newBenchCmd())
+	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd(), newBenchCmd(), newCtlCmd(), newPasswdCmd())
 	return root
 }
 

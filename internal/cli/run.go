@@ -6,9 +6,11 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/mgmt"
 )
 
-// runServe starts the broker and blocks until ctx is cancelled, then shuts it down gracefully.
+// runServe starts the broker with its management API and blocks until ctx is cancelled, then
+// shuts it down gracefully.
 func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return broker.Run(ctx, cfg, log)
+	return broker.Run(ctx, cfg, log, mgmt.Component(cfg, log))
 }

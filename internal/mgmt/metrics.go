@@ -1,0 +1,126 @@
+package mgmt
+
+import (
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+// collector is the broker's Prometheus collector: it reads the broker at scrape time
+// (Overview, CommitLatency), so nothing on the broker's hot path touches Prometheus.
+type collector struct {
+	srv *broker.Server
+
+	buildInfo, uptime, vhosts, users                    *prometheus.Desc
+	connections, vhostConnections, sessions             *prometheus.Desc
+	connects, refused, authFailures                     *prometheus.Desc
+	msgsIn, msgsOut, bytesIn, bytesOut, dropped, denied *prometheus.Desc
+	retained, subscriptions, queued                     *prometheus.Desc
+	commitLatency                                       *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*collector)(nil)
+
+func newCollector(srv *broker.Server) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("turnstile_"+name, help, labels, nil)
+	}
+	return &collector{
+		srv:              srv,
+		buildInfo:        d("build_info", "Always 1; the version label is the broker's version.", "version"),
+		uptime:           d("uptime_seconds", "Seconds since the broker started."),
+		vhosts:           d("vhosts", "Number of vhosts."),
+		users:            d("users", "Number of local users."),
+		connections:      d("connections", "Connected MQTT clients, in every vhost."),
+		vhostConnections: d("vhost_connections", "Connected MQTT clients of a vhost.", "vhost"),
+		sessions:         d("sessions", "Sessions of a vhost, connected or not.", "vhost"),
+		connects:         d("connects_total", "Successful CONNECTs since the broker started."),
+		refused:          d("connects_refused_total", "Refused CONNECTs, by CONNACK reason.", "reason"),
+		authFailures: d("authentication_failures_total",
+			"Refused CONNECTs whose reason is an authentication or authorization failure, by reason.", "reason"),
+		msgsIn:        d("received_messages_total", "PUBLISH packets received from clients.", "vhost"),
+		msgsOut:       d("sent_messages_total", "PUBLISH packets sent to clients.", "vhost"),
+		bytesIn:       d("received_bytes_total", "Bytes received from clients.", "vhost"),
+		bytesOut:      d("sent_bytes_total", "Bytes sent to clients.", "vhost"),
+		dropped:       d("dropped_messages_total", "Messages not delivered, by reason.", "vhost", "reason"),
+		denied:        d("authorization_denials_total", "Publishes (wills included) and subscribes refused by permissions.", "action"),
+		retained:      d("retained_messages", "Retained messages of a vhost.", "vhost"),
+		subscriptions: d("subscriptions", "Subscriptions of a vhost.", "vhost"),
+		queued:        d("queued_messages", "QoS 1 and 2 messages waiting in the sessions of a vhost.", "vhost"),
+		commitLatency: d("store_commit_latency_seconds", "Latency of the store's group commits."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.vhosts, c.users, c.connections, c.vhostConnections,
+		c.sessions, c.connects, c.refused, c.authFailures, c.msgsIn, c.msgsOut, c.bytesIn, c.bytesOut, c.dropped, c.denied,
+		c.retained, c.subscriptions, c.queued, c.commitLatency} {
+		ch <- d
+	}
+}
+
+// authFailureReasons are the CONNACK reasons that count as failed authentications.
+var authFailureReasons = map[string]bool{
+	packet.BadUserNameOrPassword.Error():   true,
+	packet.NotAuthorized.Error():           true,
+	packet.BadAuthenticationMethod.Error(): true,
+	packet.Banned.Error():                  true,
+}
+
+// labelValue turns a reason's name into a label value: "bad user name or password" becomes
+// "bad_user_name_or_password".
+func labelValue(reason string) string { return strings.ReplaceAll(strings.ToLower(reason), " ", "_") }
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	o := c.srv.Overview()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(c.buildInfo, 1, o.Version)
+	gauge(c.uptime, o.Uptime.Seconds())
+	gauge(c.vhosts, float64(o.Vhosts))
+	gauge(c.users, float64(o.Users))
+	gauge(c.connections, float64(o.Totals.ClientsConnected))
+	counter(c.connects, o.Connects)
+	for _, r := range []string{packet.BadUserNameOrPassword.Error(), packet.NotAuthorized.Error()} {
+		if _, ok := o.Refused[r]; !ok { // the usual reasons exist from the start, at 0
+			o.Refused[r] = 0
+		}
+	}
+	for reason, n := range o.Refused {
+		counter(c.refused, n, labelValue(reason))
+		if authFailureReasons[reason] {
+			counter(c.authFailures, n, labelValue(reason))
+		}
+	}
+	counter(c.denied, o.DeniedPub, "publish")
+	counter(c.denied, o.DeniedSub, "subscribe")
+	for vhost, st := range o.PerVhost {
+		gauge(c.vhostConnections, float64(st.ClientsConnected), vhost)
+		gauge(c.sessions, float64(st.Sessions), vhost)
+		counter(c.msgsIn, st.MessagesReceived, vhost)
+		counter(c.msgsOut, st.MessagesSent, vhost)
+		counter(c.bytesIn, st.BytesReceived, vhost)
+		counter(c.bytesOut, st.BytesSent, vhost)
+		for reason, n := range st.DroppedBy {
+			counter(c.dropped, n, vhost, reason)
+		}
+		gauge(c.retained, float64(st.Retained), vhost)
+		gauge(c.subscriptions, float64(st.Subscriptions), vhost)
+		gauge(c.queued, float64(st.Queued), vhost)
+	}
+	cum, sum, count := c.srv.CommitLatency()
+	buckets := make(map[float64]uint64, len(cum))
+	for i, ub := range broker.CommitBuckets {
+		buckets[ub] = cum[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(c.commitLatency, count, sum, buckets)
+}

@@ -1,0 +1,108 @@
+package mgmt
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/turnstilemq/turnstile/internal/auth"
+)
+
+// userBody is a user as listed; the password hash is shown to administrators only.
+type userBody struct {
+	Name             string   `json:"name"`
+	Tags             []string `json:"tags"`
+	HashingAlgorithm string   `json:"hashing_algorithm,omitempty"`
+	PasswordHash     *string  `json:"password_hash,omitempty"`
+}
+
+func userOut(u auth.User, c *caller) userBody {
+	b := userBody{Name: u.Name, Tags: tagStrings(u.Tags)}
+	if c.admin() {
+		b.HashingAlgorithm, b.PasswordHash = u.HashAlgorithm, &u.PasswordHash
+	}
+	return b
+}
+
+// GET /api/users
+func (h *handler) listUsers(w http.ResponseWriter, _ *http.Request, c *caller) error {
+	out := []userBody{}
+	for _, u := range h.srv.ExportDefinitions().Users {
+		out = append(out, userOut(auth.User{Name: u.Name, HashAlgorithm: u.HashingAlgorithm, PasswordHash: u.PasswordHash,
+			Tags: toTags(u.Tags)}, c))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GET /api/users/{name}
+func (h *handler) getUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	u, ok := h.srv.User(r.PathValue("name"))
+	if !ok {
+		return notFound("user %s not found", r.PathValue("name"))
+	}
+	writeJSON(w, http.StatusOK, userOut(u, c))
+	return nil
+}
+
+// putUserBody is the body of PUT /api/users/{name}: a password, or a password hash with its
+// algorithm (SHA-256 when missing, as LavinMQ assumes), and tags. For an existing user, a field
+// left out keeps its value; a new user without either has no password and cannot log in with one.
+type putUserBody struct {
+	Password         *string  `json:"password"`
+	PasswordHash     *string  `json:"password_hash"`
+	HashingAlgorithm string   `json:"hashing_algorithm"`
+	Tags             *tagList `json:"tags"`
+}
+
+// PUT /api/users/{name}: 201 created, 204 updated.
+func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	name := r.PathValue("name")
+	if err := checkName("user", name); err != nil {
+		return err
+	}
+	var b putUserBody
+	if err := decodeBody(w, r, &b); err != nil {
+		return err
+	}
+	if b.Password != nil && b.PasswordHash != nil {
+		return badRequest("password, password_hash: give one of them, not both")
+	}
+	u, exists := h.srv.User(name)
+	if !exists {
+		u = auth.User{Name: name}
+	}
+	switch {
+	case b.Password != nil:
+		alg, hash, err := h.hasher.Hash([]byte(*b.Password))
+		if err != nil {
+			return badRequest("password: %s", strings.TrimPrefix(err.Error(), "auth: "))
+		}
+		u.HashAlgorithm, u.PasswordHash = alg, hash
+	case b.PasswordHash != nil:
+		alg, err := auth.ImportHash(b.HashingAlgorithm, *b.PasswordHash, auth.AlgSHA256)
+		if err != nil {
+			return badRequest("%s", strings.TrimPrefix(err.Error(), "auth: "))
+		}
+		u.HashAlgorithm, u.PasswordHash = alg, *b.PasswordHash
+	}
+	if b.Tags != nil {
+		u.Tags = toTags(*b.Tags)
+	}
+	h.srv.PutUser(u)
+	h.log.Info("user saved", "user", c.user.Name, "name", name, "created", !exists, "tags", strings.Join(tagStrings(u.Tags), ","))
+	if !exists {
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	}
+	return noContent(w)
+}
+
+// DELETE /api/users/{name}
+func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) error {
+	name := r.PathValue("name")
+	if !h.srv.DeleteUser(name) {
+		return notFound("user %s not found", name)
+	}
+	h.log.Info("user deleted", "user", c.user.Name, "name", name)
+	return noContent(w)
+}
