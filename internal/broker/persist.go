@@ -160,10 +160,17 @@ func (s *session) forgetLocked(d *delivery) {
 func (s *session) reloadLocked() {
 	p := s.vhost.srv.persist
 	n := 0
-	err := p.st.LoadQueue(s.vhost.name, s.id, s.memTailSeq, memQueueWindow, func(e *store.QueueEntry) error {
+	// Spilled entries are usually long durable: then neither the queue nor the message reads
+	// wait for a group commit in progress (an fsync under fsync=always).
+	committed := p.st.Durable(s.spillTicket)
+	load := p.st.LoadQueue
+	if committed {
+		load = p.st.LoadQueueCommitted
+	}
+	err := load(s.vhost.name, s.id, s.memTailSeq, memQueueWindow, func(e *store.QueueEntry) error {
 		n++
 		s.memTailSeq = e.Seq
-		d, err := p.deliveryFromEntry(e)
+		d, err := p.deliveryFromEntry(e, committed)
 		if err != nil {
 			p.log.Error("stored queue entry unreadable; skipped", "vhost", s.vhost.name, "client_id", s.id, "seq", e.Seq, "error", err.Error())
 			return nil
@@ -182,8 +189,12 @@ func (s *session) reloadLocked() {
 	s.queued.Store(int32(s.qlen()))
 }
 
-func (p *persister) deliveryFromEntry(e *store.QueueEntry) (delivery, error) {
-	r, err := p.st.LoadMessage(e.MsgID)
+func (p *persister) deliveryFromEntry(e *store.QueueEntry, committed bool) (delivery, error) {
+	load := p.st.LoadMessage
+	if committed {
+		load = p.st.LoadMessageCommitted
+	}
+	r, err := load(e.MsgID)
 	if err != nil {
 		return delivery{}, err
 	}

@@ -212,7 +212,7 @@ func (p *persister) deliveryFromEntryCached(e *store.QueueEntry, cache map[uint6
 		}
 		return d, nil
 	}
-	d, err := p.deliveryFromEntry(e)
+	d, err := p.deliveryFromEntry(e, false)
 	if err == nil {
 		cache[e.MsgID] = d.msg
 	}

@@ -81,6 +81,7 @@ type session struct {
 	memTailSeq   uint64
 	spilled      int
 	spilledBytes int
+	spillTicket  store.Ticket // of the newest spilled entry: once durable, reloads need not wait
 
 	will           *will       // Will of the attached connection
 	pendingWill    *will       // Will of a closed connection, waiting for its delay or session end
@@ -152,10 +153,12 @@ func (s *session) deliver(d delivery, now int64) store.Ticket {
 		}
 	}
 	if persist {
-		t = max(t, s.putEntryLocked(&d, byte(queued), 0))
+		et := s.putEntryLocked(&d, byte(queued), 0)
+		t = max(t, et)
 		if s.spilled > 0 || s.qlen() >= memQueueWindow {
 			s.spilled++ // deep queues live in the store
 			s.spilledBytes += d.size()
+			s.spillTicket = et
 			return t
 		}
 		s.memTailSeq = d.seq

@@ -406,11 +406,22 @@ func (s *DB) Close() error {
 
 // beginRead registers a read and waits until every mutation issued so far is committed
 // (read-your-writes). On success the caller must call endRead when done.
-func (s *DB) beginRead() error {
+func (s *DB) beginRead() error { return s.beginReadWait(true) }
+
+// beginReadWait is beginRead; without wait, the read sees what is committed now and does not
+// wait for writes still pending (see LoadQueueCommitted).
+func (s *DB) beginReadWait(wait bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if !wait {
+		if s.failed != nil {
+			return s.failed
+		}
+		s.readers++
+		return nil
 	}
 	target := s.pendingT - 1
 	if !s.pending.Empty() {

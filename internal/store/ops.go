@@ -66,13 +66,25 @@ func (s *DB) DeleteQueueEntry(vhost, clientID string, seq uint64) Ticket {
 // LoadQueue calls fn for entries with Seq > afterSeq, in Seq order, at most limit of them
 // (limit <= 0: all).
 func (s *DB) LoadQueue(vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error {
+	return s.loadQueue(true, vhost, clientID, afterSeq, limit, fn)
+}
+
+// LoadQueueCommitted is LoadQueue without waiting for writes still pending: it sees every write
+// whose ticket is durable, and maybe later ones. A caller that knows the entries it needs are
+// durable (Durable(t) of their last write) reads them without waiting for a group commit in
+// progress, which under FsyncAlways is an fsync.
+func (s *DB) LoadQueueCommitted(vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error {
+	return s.loadQueue(false, vhost, clientID, afterSeq, limit, fn)
+}
+
+func (s *DB) loadQueue(wait bool, vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error {
 	if afterSeq == ^uint64(0) {
 		return nil
 	}
 	p := clientPrefix(kindQueue, vhost, clientID, 0)
 	lo, hi := queueKey(vhost, clientID, afterSeq+1), prefixEnd(p)
 	n := 0
-	err := s.scan(lo, hi, func(k, v []byte) error {
+	err := s.scanWait(wait, lo, hi, func(k, v []byte) error {
 		_, _, seq, err := parseQueueKey(k)
 		if err != nil {
 			return err
@@ -139,8 +151,14 @@ func (s *DB) DeleteMessage(id uint64) Ticket {
 }
 
 // LoadMessage returns the message stored under id, or ErrNotFound.
-func (s *DB) LoadMessage(id uint64) (*MessageRecord, error) {
-	if err := s.beginRead(); err != nil {
+func (s *DB) LoadMessage(id uint64) (*MessageRecord, error) { return s.loadMessage(true, id) }
+
+// LoadMessageCommitted is LoadMessage without waiting for writes still pending (see
+// LoadQueueCommitted).
+func (s *DB) LoadMessageCommitted(id uint64) (*MessageRecord, error) { return s.loadMessage(false, id) }
+
+func (s *DB) loadMessage(wait bool, id uint64) (*MessageRecord, error) {
+	if err := s.beginReadWait(wait); err != nil {
 		return nil, err
 	}
 	defer s.endRead()
@@ -255,7 +273,11 @@ var errStop = errors.New("stop")
 // scan calls fn for every key in [lo, hi) in order, after the mutations issued so far are
 // committed. k and v are only valid during the call.
 func (s *DB) scan(lo, hi []byte, fn func(k, v []byte) error) error {
-	if err := s.beginRead(); err != nil {
+	return s.scanWait(true, lo, hi, fn)
+}
+
+func (s *DB) scanWait(wait bool, lo, hi []byte, fn func(k, v []byte) error) error {
+	if err := s.beginReadWait(wait); err != nil {
 		return err
 	}
 	defer s.endRead()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/record"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/wal"
@@ -228,14 +229,17 @@ func openPebbleOnce(dir string, log *slog.Logger) (*pebble.DB, error) {
 			return nil, fmt.Errorf("store: open %s: keeping a copy of the damaged WAL %s: %w", dir, rep.path, err)
 		}
 	}
-	pdb, err := pebble.Open(dir, pebbleOptions(log))
+	opts := pebbleOptions(log)
+	// pebble holds its own reference to the block cache; ours goes once it is open (or not).
+	defer opts.Cache.Unref()
+	pdb, err := pebble.Open(dir, opts)
 	if err != nil && pebble.IsCorruptionError(err) && rep != nil && rep.refused {
 		log.Error("pebble refused the damaged WAL; truncating it at the damaged batch",
 			"wal", rep.path, "offset", rep.stopAt, "error", err.Error())
 		if terr := truncateFile(rep.path, rep.stopAt); terr != nil {
 			return nil, fmt.Errorf("store: open %s: %w (truncating the damaged WAL failed: %v)", dir, err, terr)
 		}
-		pdb, err = pebble.Open(dir, pebbleOptions(log))
+		pdb, err = pebble.Open(dir, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
@@ -312,13 +316,20 @@ func syncDir(dir string) error {
 }
 
 // pebbleOptions configures pebble: its log lines and events go to log.
+// blockCacheSize is the size of pebble's block cache.
+const blockCacheSize = 64 << 20
+
 func pebbleOptions(log *slog.Logger) *pebble.Options {
 	plog := pebbleLogger{log: log.With("engine", "pebble")}
-	return &pebble.Options{
+	o := &pebble.Options{
 		// WAL sync chunks (FormatWALSyncChunks and later) let replay tell a torn tail from
 		// damaged synced data; see above.
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             plog,
+		// Reading a spilled queue back looks up each entry's message by key: bloom filters let
+		// a point lookup skip the tables that cannot hold the key, and the block cache keeps
+		// the decompressed blocks of a queue being drained (pebble's default is 8 MiB, no filters).
+		Cache:  pebble.NewCache(blockCacheSize),
+		Logger: plog,
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) { plog.log.Error("background error", "error", err.Error()) },
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
@@ -333,6 +344,10 @@ func pebbleOptions(log *slog.Logger) *pebble.Options {
 			},
 		},
 	}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
 }
 
 // pebbleLogger routes pebble's log lines to slog.

@@ -198,7 +198,9 @@ func TestRecoverDamagedWAL(t *testing.T) {
 				// What pebble alone does with this directory.
 				probe := filepath.Join(t.TempDir(), "probe")
 				copyDir(t, dir, probe)
-				pdb, err := pebble.Open(probe, pebbleOptions(slog.New(slog.NewTextHandler(io.Discard, nil))))
+				po := pebbleOptions(slog.New(slog.NewTextHandler(io.Discard, nil)))
+				pdb, err := pebble.Open(probe, po)
+				po.Cache.Unref()
 				if c.pebbleRefuses {
 					if !pebble.IsCorruptionError(err) {
 						t.Fatalf("pebble.Open: %v, want ErrCorruption", err)

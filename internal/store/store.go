@@ -116,6 +116,9 @@ type Queues interface {
 	DeleteQueueEntry(vhost, clientID string, seq uint64) Ticket
 	// LoadQueue calls fn for entries with Seq > afterSeq, in Seq order, at most limit of them (limit <= 0: all).
 	LoadQueue(vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error
+	// LoadQueueCommitted is LoadQueue for entries known to be durable: it does not wait for a
+	// group commit in progress.
+	LoadQueueCommitted(vhost, clientID string, afterSeq uint64, limit int, fn func(*QueueEntry) error) error
 	PutInbound(vhost, clientID string, pid uint16) Ticket // inbound QoS 2 packet id awaiting PUBREL
 	DeleteInbound(vhost, clientID string, pid uint16) Ticket
 	LoadInbound(vhost, clientID string) ([]uint16, error)
@@ -126,7 +129,9 @@ type Messages interface {
 	PutMessage(id uint64, m *MessageRecord) Ticket
 	DeleteMessage(id uint64) Ticket
 	LoadMessage(id uint64) (*MessageRecord, error) // ErrNotFound if absent
-	MaxMessageID() (uint64, error)                 // highest stored id, 0 if none
+	// LoadMessageCommitted is LoadMessage for a message known to be durable (no waiting).
+	LoadMessageCommitted(id uint64) (*MessageRecord, error)
+	MaxMessageID() (uint64, error) // highest stored id, 0 if none
 	// DeleteUnreferencedMessages removes messages no queue entry refers to (run once after recovery); returns how many.
 	DeleteUnreferencedMessages() (int, error)
 }
