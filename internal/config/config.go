@@ -73,8 +73,9 @@ type MQTT struct {
 
 // Mgmt is the [mgmt] section: the HTTP management API.
 type Mgmt struct {
-	Bind string // bind: an IP address or "localhost"
-	Port int    // port: -1..65535; <= 0 disables the HTTP listener
+	Bind    string // bind: an IP address or "localhost"
+	Port    int    // port: -1..65535; <= 0 disables the HTTP listener
+	TLSPort int    // [mgmt] tls_port: HTTPS, when [main] tls_cert is set
 }
 
 // Default returns the configuration used when no file is given; Load and Parse decode over it.
@@ -114,8 +115,9 @@ func Default() *Config {
 			WSSPort:                 8084,
 		},
 		Mgmt: Mgmt{
-			Bind: "127.0.0.1",
-			Port: 15672,
+			Bind:    "127.0.0.1",
+			Port:    15672,
+			TLSPort: 15671,
 		},
 	}
 }

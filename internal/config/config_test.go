@@ -66,7 +66,7 @@ func TestParseGoodFile(t *testing.T) {
 			RetainAvailable:         false,
 			AllowZeroLengthClientID: false,
 		},
-		Mgmt:   Mgmt{Bind: "::1", Port: -1},
+		Mgmt:   Mgmt{Bind: "::1", Port: -1, TLSPort: 15671},
 		Source: "turnstile.ini",
 	}
 	want.lines = c.lines // positions are checked by the error tests
@@ -103,7 +103,7 @@ func TestDefaults(t *testing.T) {
 			RetainAvailable:         true,
 			AllowZeroLengthClientID: true,
 		},
-		Mgmt: Mgmt{Bind: "127.0.0.1", Port: 15672},
+		Mgmt: Mgmt{Bind: "127.0.0.1", Port: 15672, TLSPort: 15671},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Default:\n got %+v\nwant %+v", *c, want)
@@ -459,7 +459,7 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 		"mqtt.max_packet_size": "268435455", "mqtt.max_keepalive": "0", "mqtt.receive_maximum": "1024",
 		"mqtt.max_queued_messages": "1000", "mqtt.max_queued_bytes": "16777216", "mqtt.max_topic_alias": "1024",
 		"mqtt.sys_interval": "10", "mqtt.max_session_expiry": "0", "mqtt.retain_available": "true",
-		"mqtt.allow_zero_length_clientid": "true", "mgmt.bind": "127.0.0.1", "mgmt.port": "15672",
+		"mqtt.allow_zero_length_clientid": "true", "mgmt.bind": "127.0.0.1", "mgmt.port": "15672", "mgmt.tls_port": "15671",
 	}
 	for _, d := range Keys() {
 		if got := d.Default; got != want[d.Section+"."+d.Key] {

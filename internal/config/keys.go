@@ -105,6 +105,8 @@ var keys = []key{
 		"Address the HTTP management API binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
 	{"mgmt", "port", func(c *Config) any { return &c.Mgmt.Port }, intRange(-1, 65535),
 		"TCP port of the HTTP management API; 0 or -1 disables it."},
+	{"mgmt", "tls_port", func(c *Config) any { return &c.Mgmt.TLSPort }, intRange(-1, 65535),
+		"Port of the management API over HTTPS, served when [main] tls_cert is set; 0 or -1 disables it."},
 }
 
 // KeyDoc describes one configuration key, for generated documentation.

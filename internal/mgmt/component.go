@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/listener"
 )
 
 // shutdownTimeout bounds how long in-flight requests may run once the broker stops.
@@ -25,16 +30,68 @@ const shutdownTimeout = 5 * time.Second
 // failure is its error.
 func Component(cfg *config.Config, log *slog.Logger) broker.Component {
 	return func(ctx context.Context, srv *broker.Server) error {
-		if cfg.Mgmt.Port <= 0 {
+		useTLS := cfg.Main.TLSCert != "" && cfg.Mgmt.TLSPort > 0
+		if cfg.Mgmt.Port <= 0 && !useTLS {
 			return nil
 		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		ln, err := net.Listen("tcp", cfg.MgmtAddr())
-		if err != nil {
-			return fmt.Errorf("[mgmt] port: %w", err)
+		h := New(srv, cfg, log, reg)
+		var lns []net.Listener
+		closeAll := func() {
+			for _, ln := range lns {
+				ln.Close()
+			}
 		}
-		return serve(ctx, ln, New(srv, cfg, log, reg), log)
+		if cfg.Mgmt.Port > 0 {
+			ln, err := net.Listen("tcp", cfg.MgmtAddr())
+			if err != nil {
+				return fmt.Errorf("[mgmt] port: %w", err)
+			}
+			lns = append(lns, ln)
+		}
+		if useTLS {
+			// HTTPS on tls_port with the broker's certificate; SIGHUP reloads it here too.
+			tlsCfg, certs, err := listener.TLSConfig(listener.TLSOptions{CertFile: cfg.Main.TLSCert, KeyFile: cfg.Main.TLSKey,
+				MinVersion: cfg.Main.TLSMinVersion})
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("[mgmt] tls_port: %w", err)
+			}
+			tlsCfg.NextProtos = []string{"http/1.1"}
+			ln, err := listener.TLS(net.JoinHostPort(cfg.Mgmt.Bind, strconv.Itoa(cfg.Mgmt.TLSPort)), tlsCfg)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("[mgmt] tls_port: %w", err)
+			}
+			lns = append(lns, ln)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						if err := certs.Reload(); err != nil {
+							log.Error("SIGHUP: management API certificate reload failed", "error", err.Error())
+						}
+					}
+				}
+			}()
+		}
+		errc := make(chan error, len(lns))
+		for _, ln := range lns {
+			go func() { errc <- serve(ctx, ln, h, log) }()
+		}
+		var first error
+		for range lns {
+			if err := <-errc; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
 	}
 }
 
