@@ -158,3 +158,50 @@ func BenchmarkFaninQoS0(b *testing.B) {
 		}
 	})
 }
+
+// TestReadBufferGrowsWithoutLoss sends well over busyPackets PUBLISH packets in one write, so
+// bytes are buffered when the read buffer is replaced: every message still arrives, in order.
+func TestReadBufferGrowsWithoutLoss(t *testing.T) {
+	srv := newTestServer(t)
+	sub, subSide := net.Pipe()
+	go srv.ServeConn(subSide, "pipe")
+	t.Cleanup(func() { sub.Close() })
+	rd := bufio.NewReader(sub)
+	next := func() packet.Packet {
+		h, err := packet.ReadFixedHeader(rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, h.Remaining)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			t.Fatal(err)
+		}
+		p, err := packet.Decode(h, body, packet.V311)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sub.Write((&packet.Connect{ClientID: "counter", CleanStart: true}).Append(nil, packet.V311))
+	next()
+	sub.Write((&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "grow/#"}}}).Append(nil, packet.V311))
+	next()
+
+	pub, pubSide := net.Pipe()
+	go srv.ServeConn(pubSide, "pipe")
+	t.Cleanup(func() { pub.Close() })
+	go io.Copy(io.Discard, pub)
+	burst := (&packet.Connect{ClientID: "burst", CleanStart: true}).Append(nil, packet.V311)
+	const n = 3 * busyPackets
+	for i := range n {
+		burst = (&packet.Publish{Topic: "grow/x", Payload: fmt.Appendf(nil, "%05d", i)}).Append(burst, packet.V311)
+	}
+	go pub.Write(burst)
+	sub.SetReadDeadline(time.Now().Add(10 * time.Second)) // a lost message fails, not hangs
+	for i := range n {
+		p, ok := next().(*packet.Publish)
+		if !ok || string(p.Payload) != fmt.Sprintf("%05d", i) {
+			t.Fatalf("message %d: got %+v", i, p)
+		}
+	}
+}
