@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
@@ -67,6 +69,25 @@ func (c *client) waitDurable(ticket store.Ticket) {
 	c.store().Notify(ticket, func() { close(done) })
 	<-done
 	c.flushAcks()
+}
+
+// limitPendingAcks bounds the acknowledgements held for the store to receive_maximum: a v5
+// client with that many QoS 1/2 messages unacknowledged has exceeded the server's Receive
+// Maximum (DISCONNECT 0x93 [MQTT-3.3.4-7]); a 3.1.1 client, which was told no limit, is slowed
+// instead: the read loop waits until the held acknowledgements are durable and sent.
+func (c *client) limitPendingAcks() error {
+	c.ackMu.Lock()
+	n, newest := len(c.acks), c.ackWaitingFor
+	c.ackMu.Unlock()
+	if n < c.srv.limits.receiveMax {
+		return nil
+	}
+	if c.version == packet.V5 {
+		return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH",
+			Err: errors.New("more QoS 1/2 messages unacknowledged than Receive Maximum")}
+	}
+	c.waitDurable(newest)
+	return nil
 }
 
 func (c *client) store() store.Store {

@@ -41,6 +41,11 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	if p.Retain && !lim.retainAvailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
 	}
+	if p.QoS > 0 {
+		if err := c.limitPendingAcks(); err != nil {
+			return err
+		}
+	}
 	s := c.session()
 	var ticket store.Ticket
 	if p.QoS == 2 {
