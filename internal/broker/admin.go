@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -134,15 +135,7 @@ func (ss *session) info() SessionInfo {
 		si.Subscriptions = append(si.Subscriptions, SubscriptionInfo{Filter: f, QoS: sub.QoS, NoLocal: sub.NoLocal,
 			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, ID: sub.ID})
 	}
-	slices.SortFunc(si.Subscriptions, func(a, b SubscriptionInfo) int {
-		switch {
-		case a.Filter < b.Filter:
-			return -1
-		case a.Filter > b.Filter:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(si.Subscriptions, func(a, b SubscriptionInfo) int { return cmp.Compare(a.Filter, b.Filter) })
 	return si
 }
 

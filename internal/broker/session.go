@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -280,15 +281,7 @@ func (s *session) resendLocked(c *client) {
 	for pid, f := range s.inflight {
 		all = append(all, entry{pid, f})
 	}
-	slices.SortFunc(all, func(a, b entry) int {
-		switch {
-		case a.f.order < b.f.order:
-			return -1
-		case a.f.order > b.f.order:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.f.order, b.f.order) })
 	now := time.Now().UnixNano()
 	for _, e := range all {
 		if e.f.state == awaitPubcomp {
