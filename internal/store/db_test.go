@@ -659,3 +659,30 @@ func TestOnCommitObservesEachCommit(t *testing.T) {
 		t.Fatal("OnCommit was not called for a commit")
 	}
 }
+
+func TestRecordsNamespaces(t *testing.T) {
+	s, _ := openTest(t, t.TempDir(), FsyncAlways)
+	s.PutRecord("keys", "b", []byte("2"))
+	s.PutRecord("keys", "a", []byte("1"))
+	s.PutRecord("keysx", "a", []byte("other namespace"))
+	s.PutRecord("bans", "a", []byte("x"))
+	s.DeleteRecord("bans", "a")
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.LoadRecords("keys", func(k string, v []byte) error {
+		got = append(got, k+"="+string(v))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "a=1,b=2" {
+		t.Fatalf("LoadRecords(keys) = %v, want a=1,b=2 (a namespace must not see a longer one's records)", got)
+	}
+	n := 0
+	s.LoadRecords("bans", func(string, []byte) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("deleted record still loaded")
+	}
+}

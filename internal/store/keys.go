@@ -15,6 +15,8 @@ import (
 //	'i' vhost clientID pid(2)       -> version byte only
 //	'm' id(8)                       -> MessageRecord
 //	'r' vhost topic(rest of key)    -> MessageRecord (Topic included)
+//	'd'                             -> the definitions document
+//	'k' namespace key(rest of key)  -> an opaque record of a namespace (access keys, revocations, bans)
 const (
 	kindSession  = 's'
 	kindQueue    = 'q'
@@ -22,6 +24,7 @@ const (
 	kindMessage  = 'm'
 	kindRetained = 'r'
 	kindDefs     = 'd'
+	kindRecord   = 'k'
 )
 
 // clientPrefix is kind | len(vhost) vhost | len(clientID) clientID, with room for extra bytes.
@@ -118,4 +121,18 @@ func parseRetainedKey(key []byte) (vhost, topic string, err error) {
 	d := keyReader(key)
 	vhost = d.str("vhost")
 	return vhost, string(d.b), d.err
+}
+
+// recordKey is kind | len(ns) ns | key.
+func recordKey(ns, key string) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(ns)+len(key))
+	b = append(b, kindRecord)
+	b = appendString(b, ns)
+	return append(b, key...)
+}
+
+// recordPrefix is the key prefix of every record of namespace ns.
+func recordPrefix(ns string) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen32+len(ns))
+	return appendString(append(b, kindRecord), ns)
 }

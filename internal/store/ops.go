@@ -326,3 +326,24 @@ func (s *DB) LoadDefinitions() ([]byte, error) {
 	defer closer.Close()
 	return append([]byte(nil), v...), nil
 }
+
+// PutRecord stores val under (ns, key), replacing what was there.
+func (s *DB) PutRecord(ns, key string, val []byte) Ticket {
+	k := recordKey(ns, key)
+	v := append([]byte(nil), val...)
+	return s.mutate("PutRecord", func(b *pebble.Batch) { _ = b.Set(k, v, nil) })
+}
+
+// DeleteRecord removes the record (ns, key).
+func (s *DB) DeleteRecord(ns, key string) Ticket {
+	k := recordKey(ns, key)
+	return s.mutate("DeleteRecord", func(b *pebble.Batch) { _ = b.Delete(k, nil) })
+}
+
+// LoadRecords calls fn for every record of namespace ns, in key order. key and val are copies.
+func (s *DB) LoadRecords(ns string, fn func(key string, val []byte) error) error {
+	lo := recordPrefix(ns)
+	return s.scan(lo, prefixEnd(lo), func(k, v []byte) error {
+		return fn(string(k[len(lo):]), append([]byte(nil), v...))
+	})
+}

@@ -151,6 +151,17 @@ type Definitions interface {
 	LoadDefinitions() ([]byte, error) // ErrNotFound when none was ever stored
 }
 
+// Records persists small opaque records by namespace and key: the state of components beside
+// the broker (access keys, token and credential revocations, bans). A namespace is a short
+// fixed name owned by one component; keys are unique within it. Values are the owner's
+// encoding; the store never interprets them.
+type Records interface {
+	PutRecord(ns, key string, val []byte) Ticket
+	DeleteRecord(ns, key string) Ticket
+	// LoadRecords calls fn for every record of ns, in key order.
+	LoadRecords(ns string, fn func(key string, val []byte) error) error
+}
+
 // Store is the whole durable store.
 type Store interface {
 	Sessions
@@ -158,6 +169,7 @@ type Store interface {
 	Messages
 	Retained
 	Definitions
+	Records
 	// Notify calls fn once every operation with ticket <= t is durable (committed, and synced
 	// under FsyncAlways). fn runs on the committer goroutine and must not block. If t is already
 	// durable, fn runs before Notify returns (on the caller's goroutine).
