@@ -35,13 +35,14 @@ func (a *Anonymous) Authenticate(_ context.Context, c *Credentials) (Decision, *
 	if d, id, err := loopbackOnly(a.Name(), a.DefaultUserOnlyLoopback, a.User, c); d != Abstain {
 		return d, id, err
 	}
-	id := &Identity{User: a.User, Vhost: c.Vhost, Method: "anonymous", Loopback: c.Loopback()}
+	id := &Identity{User: a.User, Issuer: IssuerLocal, Vhost: c.Vhost, Method: "anonymous", Loopback: c.Loopback()}
 	if a.Users != nil {
 		u, ok := a.Users.Get(a.User)
 		if !ok {
 			return deny(a.Name(), "the anonymous user does not exist", ErrBadCredentials)
 		}
 		id.Tags = slices.Clone(u.Tags)
+		id.Subject = u.ID
 	}
 	return Allow, id, nil
 }

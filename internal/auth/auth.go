@@ -53,28 +53,69 @@ const (
 	TagPolicymaker   Tag = "policymaker"
 )
 
-// Grant is a permission carried by the credential itself (an OAuth2 scope, a token's topics),
-// as opposed to the user's stored permissions. Grants are fixed for the life of the credential.
+// Grant is a permission carried by the credential itself (a token's topics), as opposed to the
+// user's stored permissions. Grants are fixed for the life of the credential.
 type Grant struct {
 	Action  string // "read" or "write"
 	Pattern string // MQTT topic filter the grant covers
 }
 
+// Issuers of subjects that are not JWTs.
+const (
+	IssuerLocal = "local" // a local user: Subject is the user's ID
+)
+
 // Identity is the immutable result of a successful login: who the client is, in which vhost,
-// with which tags and credential-scoped grants, until when. Nothing in it changes after CONNECT;
-// the will is authorized against it at send time, never by re-validating the credential.
+// with which tags and credential-scoped grants, until when. Nothing changes an Identity once the
+// chain has returned it: a re-authentication replaces it whole (with a higher Generation). It
+// holds no secret: never a password, a hash or a token, only the token's id and key id, so it
+// may be stored with a session and logged.
+//
+// Authorization is judged later, at each action, against the current policy; the credential is
+// never verified again (docs/design.md, "Identity and authorization").
 type Identity struct {
-	User     string
-	Vhost    string
-	Tags     []Tag
-	Method   string    // provider that allowed it: "local", "anonymous", "cert", "oauth", "token"
-	Expiry   time.Time // credential expiry; zero means none (local users)
-	Grants   []Grant   // nil: permissions come from the user's stored permissions only
-	Loopback bool
+	User string // the name permissions are matched by (local user name, or the JWT's preferred claim)
+	// Subject and Issuer are the stable identity: they own sessions. For a local user Issuer is
+	// IssuerLocal and Subject the user's ID, so a user deleted and created again under the same
+	// name is a different subject. For a JWT they are its sub and iss.
+	Subject string
+	Issuer  string
+	Vhost   string
+	Tags    []Tag
+	Method  string // provider that allowed it: "local", "anonymous", "cert", "oauth", "token"
+	// GrantsSource says where the permissions of this identity come from: "" for the user's
+	// stored permissions, or the provider whose credential carries them ("oauth", "token").
+	GrantsSource string
+	Grants       []Grant // nil: permissions come from the user's stored permissions only
+	// NotBefore and Expiry bound the credential's validity; zero means unbounded (local users).
+	NotBefore, Expiry time.Time
+	KeyID, TokenID    string // the credential's signing key id and its id (JWT kid and jti), if any
+	// Generation counts re-authentications of one connection: 0 at CONNECT, +1 for each
+	// successful AUTH or token upload.
+	Generation uint64
+	Loopback   bool
 }
 
-// Expired reports whether the credential has expired at now.
-func (id *Identity) Expired(now time.Time) bool { return !id.Expiry.IsZero() && !now.Before(id.Expiry) }
+// Owner is the key of the subject that owns a session: Issuer and Subject, or the user name for
+// an identity without a subject.
+func (id *Identity) Owner() string {
+	if id.Subject == "" {
+		return id.Issuer + "\x00user:" + id.User
+	}
+	return id.Issuer + "\x00" + id.Subject
+}
+
+// ValidAt reports whether the credential is valid at t, given the clock skew leeway allowed:
+// NotBefore - leeway <= t <= Expiry + leeway. An identity without bounds is always valid.
+func (id *Identity) ValidAt(t time.Time, leeway time.Duration) bool {
+	if !id.NotBefore.IsZero() && t.Before(id.NotBefore.Add(-leeway)) {
+		return false
+	}
+	return id.Expiry.IsZero() || !t.After(id.Expiry.Add(leeway))
+}
+
+// Expires reports whether the credential has an expiry.
+func (id *Identity) Expires() bool { return !id.Expiry.IsZero() }
 
 // HasTag reports whether the identity carries tag t.
 func (id *Identity) HasTag(t Tag) bool {

@@ -39,5 +39,5 @@ func (p *Cert) Authenticate(_ context.Context, c *Credentials) (Decision, *Ident
 	if d, id, err := loopbackOnly(p.Name(), p.DefaultUserOnlyLoopback, cn, c); d != Abstain {
 		return d, id, err
 	}
-	return Allow, &Identity{User: u.Name, Vhost: c.Vhost, Tags: slices.Clone(u.Tags), Method: "cert", Loopback: c.Loopback()}, nil
+	return Allow, &Identity{User: u.Name, Subject: u.ID, Issuer: IssuerLocal, Vhost: c.Vhost, Tags: slices.Clone(u.Tags), Method: "cert", Loopback: c.Loopback()}, nil
 }

@@ -129,7 +129,7 @@ func (l *Local) Authenticate(ctx context.Context, c *Credentials) (Decision, *Id
 }
 
 func (l *Local) identity(u User, c *Credentials) *Identity {
-	return &Identity{User: u.Name, Vhost: c.Vhost, Tags: slices.Clone(u.Tags), Method: "local", Loopback: c.Loopback()}
+	return &Identity{User: u.Name, Subject: u.ID, Issuer: IssuerLocal, Vhost: c.Vhost, Tags: slices.Clone(u.Tags), Method: "local", Loopback: c.Loopback()}
 }
 
 // check runs one password verification under the concurrency bound.

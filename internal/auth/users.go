@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"strings"
 	"sync"
@@ -9,6 +11,10 @@ import (
 // User is a local user as stored: a name, a password hash with its algorithm, and tags. An empty
 // PasswordHash means the user cannot log in with a password (certificate login still works).
 type User struct {
+	// ID tells users of the same name apart over time: it is drawn when the user is first
+	// created and kept by every change (a new password, new tags, a re-import), so a user deleted
+	// and created again under the same name is a different subject and inherits nothing.
+	ID            string
 	Name          string
 	HashAlgorithm string // see AlgBcrypt and friends; "" reads as MD5 (RabbitMQ's default)
 	PasswordHash  string
@@ -51,16 +57,32 @@ type Users struct {
 // NewUsers returns an empty registry.
 func NewUsers() *Users { return &Users{users: make(map[string]User)} }
 
-// Put adds or replaces the user named u.Name.
-func (r *Users) Put(u User) {
+// NewUserID draws a new user ID.
+func NewUserID() string {
+	var b [12]byte
+	rand.Read(b[:]) // never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Put adds or replaces the user named u.Name and returns the user as stored. A user without an
+// ID keeps the ID of the user it replaces, or gets a new one when the name is new.
+func (r *Users) Put(u User) User {
 	u = u.clone()
 	r.mu.Lock()
 	if r.users == nil {
 		r.users = make(map[string]User)
 	}
+	if u.ID == "" {
+		if old, ok := r.users[u.Name]; ok && old.ID != "" {
+			u.ID = old.ID
+		} else {
+			u.ID = NewUserID()
+		}
+	}
 	r.users[u.Name] = u
 	r.version++
 	r.mu.Unlock()
+	return u.clone()
 }
 
 // Delete removes the named user and reports whether it existed.
