@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/turnstilemq/turnstile/internal/auth"
 )
 
 // DefaultExchange is the exchange MQTT publishes to, in LavinMQ's model: permissions and topic
@@ -345,6 +347,16 @@ func (c *Checker) TopicPermissions() []TopicPermission {
 		return cmp.Or(cmp.Compare(a.Vhost, b.Vhost), cmp.Compare(a.User, b.User), cmp.Compare(a.Exchange, b.Exchange))
 	})
 	return out
+}
+
+// Admits reports whether the identity may use its vhost: with OAuth2 scopes (GrantsOAuth), when
+// they give any permission there; otherwise when the user has a permission entry on it
+// (HasAccess). Whether the vhost exists is the caller's check.
+func (c *Checker) Admits(id *auth.Identity) bool {
+	if id.GrantsSource == auth.GrantsOAuth {
+		return id.Scoped != nil
+	}
+	return c.HasAccess(id.User, id.Vhost)
 }
 
 // HasAccess reports whether user may connect to vhost: a permission entry exists for the pair,

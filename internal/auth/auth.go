@@ -83,17 +83,71 @@ type Identity struct {
 	Vhost   string
 	Tags    []Tag
 	Method  string // provider that allowed it: "local", "anonymous", "cert", "oauth", "token"
-	// GrantsSource says where the permissions of this identity come from: "" for the user's
-	// stored permissions, or the provider whose credential carries them ("oauth", "token").
+	// GrantsSource says where the permissions of this identity come from besides the user's
+	// stored permissions: "" for none, GrantsOAuth when the credential's scopes replace the
+	// stored permissions (Scoped), GrantsToken when token resources narrow them (Grants).
 	GrantsSource string
-	Grants       []Grant // nil: permissions come from the user's stored permissions only
+	Grants       []Grant            // topic filters a token allows; nil: no narrowing
+	Scoped       *ScopedPermissions // with GrantsOAuth: the permissions the scopes give; nil: none
 	// NotBefore and Expiry bound the credential's validity; zero means unbounded (local users).
+	// With several credentials (Alibaba's R and W tokens) Expiry is the earliest.
 	NotBefore, Expiry time.Time
-	KeyID, TokenID    string // the credential's signing key id and its id (JWT kid and jti), if any
+	// Creds names the verified credentials behind this identity (never their bytes), for
+	// revocation by id, subject or key.
+	Creds []CredentialRef
 	// Generation counts re-authentications of one connection: 0 at CONNECT, +1 for each
 	// successful AUTH or token upload.
 	Generation uint64
 	Loopback   bool
+}
+
+// Where an identity's permissions come from (Identity.GrantsSource).
+const (
+	GrantsOAuth = "oauth" // OAuth2 scopes replace the stored permissions
+	GrantsToken = "token" // token resources narrow the stored permissions of the token's owner
+)
+
+// ScopedPermissions are the permissions an OAuth2 token's scopes give on the identity's vhost,
+// in RabbitMQ's regex form, so that package acl applies them as it applies stored ones:
+// Configure, Write and Read are matched against resource names ("mqtt.default",
+// "mqtt.<client_id>"); TopicWrite and TopicRead, built from the scopes' routing-key parts, are
+// matched against MQTT topics and filters ("" = no topic restriction). Unlike stored topic
+// permissions they take no {variables}. "" or "^$" in Configure, Write or Read denies.
+type ScopedPermissions struct {
+	Configure, Write, Read string
+	TopicWrite, TopicRead  string
+}
+
+// CredentialRef names one verified credential without any of its bytes.
+type CredentialRef struct {
+	Kind    string    // "jwt" or "token"
+	Type    string    // token type for Alibaba tokens: "R", "W" or "RW"; "" otherwise
+	ID      string    // jti
+	KeyID   string    // kid of the signing key
+	Subject string    // the credential's own subject (for revocation by subject)
+	Expiry  time.Time // this credential's exp
+	// Hash is the SHA-256 of the credential, to recognise the same token again; never the token.
+	Hash [32]byte
+}
+
+// HasCredentialID reports whether one of the identity's credentials has id jti.
+func (id *Identity) HasCredentialID(jti string) bool {
+	for i := range id.Creds {
+		if id.Creds[i].ID == jti {
+			return true
+		}
+	}
+	return false
+}
+
+// HasKeyID reports whether one of the identity's credentials was signed with key kid.
+func (id *Identity) HasKeyID(kid string) bool {
+	for i := range id.Creds {
+		if id.Creds[i].KeyID == kid {
+			return true
+		}
+	}
+	return false
 }
 
 // Owner is the key of the subject that owns a session: Issuer and Subject, or the user name for

@@ -132,6 +132,11 @@ func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
 			snap := *id
 			snap.Tags = slices.Clone(id.Tags)
 			snap.Grants = slices.Clone(id.Grants)
+			snap.Creds = slices.Clone(id.Creds)
+			if id.Scoped != nil {
+				sp := *id.Scoped
+				snap.Scoped = &sp
+			}
 			if snap.Vhost == "" {
 				snap.Vhost = c.Vhost
 			}
