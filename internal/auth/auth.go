@@ -17,6 +17,10 @@ type Credentials struct {
 	Listener string     // "tcp", "tls", "ws", "wss", "unix"
 	// PeerCN is the verified client certificate's Common Name, "" when there is none.
 	PeerCN string
+	// AuthMethod and AuthData are the MQTT 5 Authentication Method and Data of CONNECT (or of
+	// an AUTH re-authentication), "" and nil when absent (3.1.2.11.9, 3.1.2.11.10).
+	AuthMethod string
+	AuthData   []byte
 	// FromBrowser is set for a WebSocket whose upgrade carried an Origin header: a web page.
 	// Through DNS rebinding a remote page can reach a loopback listener, so such a connection
 	// never counts as loopback.
