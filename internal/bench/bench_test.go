@@ -11,35 +11,45 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/config"
 )
 
-// startBroker runs a Turnstile broker on an ephemeral loopback port for the test.
-func startBroker(t *testing.T) int {
+// startApp runs a whole Turnstile (through the composition root) with its MQTT TCP listener on
+// an ephemeral loopback port, anonymous access on, for the test.
+func startApp(t *testing.T) *app.App {
 	t.Helper()
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
 	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
 	cfg.MQTT.WSPort = 0
+	cfg.Mgmt.Port = 0
 	cfg.Main.DataDir = t.TempDir()
-	srv, err := broker.New(cfg, slog.New(slog.DiscardHandler))
+	a, err := app.New(cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Ephemeral: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln, "tcp")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("broker close: %v", err)
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("broker: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the broker did not stop")
 		}
 	})
-	return ln.Addr().(*net.TCPAddr).Port
+	return a
+}
+
+// startBroker runs a Turnstile on an ephemeral loopback port and returns the port.
+func startBroker(t *testing.T) int {
+	t.Helper()
+	return startApp(t).Addr("tcp").(*net.TCPAddr).Port
 }
 
 // testConfig is a short, slow run: a low fixed rate that any broker carries without loss.

@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -24,7 +23,6 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/broker"
-	"github.com/turnstilemq/turnstile/internal/config"
 )
 
 // startTLSBroker serves a broker behind a TLS listener with a fresh self-signed certificate for
@@ -54,22 +52,16 @@ func startTLSBroker(t *testing.T) (int, string) {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.MQTT.SysInterval = 0
-	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
-	cfg.MQTT.WSPort = 0
-	cfg.Main.DataDir = t.TempDir()
-	srv, err := broker.New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := startApp(t)
 	// The run logs in as bench/secret: the user exists with full permissions on vhost /.
 	u, err := auth.NewUser("bench", []byte("secret"), auth.Hasher{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.PutUser(u)
-	if err := srv.SetPermission(acl.Permission{User: "bench", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+	if _, err := a.Directory().PutUser(u); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Directory().SetPermission(acl.Permission{User: "bench", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,12 +69,8 @@ func startTLSBroker(t *testing.T) (int, string) {
 		t.Fatal(err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	go srv.Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}), "tls")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Close(ctx)
-	})
+	// An extra TLS listener served by the same broker; it stops when the broker does.
+	go a.Broker().Serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}), broker.Listener{Name: "tls"})
 	return ln.Addr().(*net.TCPAddr).Port, caFile
 }
 

@@ -79,7 +79,7 @@ func (c *client) limitPendingAcks() error {
 	c.ackMu.Lock()
 	n, newest := len(c.acks), c.ackWaitingFor
 	c.ackMu.Unlock()
-	if n < c.srv.limits.receiveMax {
+	if n < c.srv.limits.ReceiveMax {
 		return nil
 	}
 	if c.version == packet.V5 {

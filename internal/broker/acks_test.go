@@ -2,11 +2,9 @@ package broker
 
 import (
 	"errors"
-	"log/slog"
 	"net"
 	"testing"
 
-	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
@@ -14,11 +12,9 @@ import (
 // v5 client over the limit is disconnected with 0x93 [MQTT-3.3.4-7]; a 3.1.1 client waits until
 // the held acknowledgements are durable and sent.
 func TestPendingAcksBounded(t *testing.T) {
-	cfg := config.Default()
-	cfg.MQTT.SysInterval = 0
-	cfg.MQTT.ReceiveMaximum = 4
-	cfg.Main.DataDir = t.TempDir()
-	srv, err := New(cfg, slog.New(slog.DiscardHandler))
+	o := testOptions(t, t.TempDir())
+	o.Limits.ReceiveMax = 4
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +23,7 @@ func TestPendingAcksBounded(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		c := newClient(srv, a, "pipe")
+		c := newClient(srv, a, pipeListener)
 		c.version = v
 		t0 := srv.persist.st.PutDefinitions([]byte("{}"))
 		for i := range 3 {

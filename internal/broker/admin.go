@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -204,7 +203,7 @@ func (s *Server) Retained(vhost, filter string, limit int) (out []RetainedInfo, 
 	if v == nil {
 		return nil, false
 	}
-	now := time.Now().UnixNano()
+	now := s.now().UnixNano()
 	v.retained.Match(filter, func(name string, m *Message) bool {
 		if m.expired(now) {
 			return true
@@ -235,25 +234,19 @@ func (s *Server) DeleteRetained(vhost, topicName string) bool {
 	return ok
 }
 
-// Overview sums the statistics of every vhost.
+// Overview sums the statistics of every vhost. Counts of logins, refusals and denials are
+// events (package event), counted by their observers.
 type Overview struct {
-	Version   string
-	Uptime    time.Duration
-	Vhosts    int
-	Users     int
-	Totals    SysStats
-	PerVhost  map[string]SysStats
-	DeniedPub uint64
-	DeniedSub uint64
-	Connects  uint64 // successful CONNECTs since start
-	Refused   map[string]uint64
+	Version  string
+	Uptime   time.Duration
+	Vhosts   int
+	Totals   SysStats
+	PerVhost map[string]SysStats
 }
 
 // Overview reports the server's statistics.
 func (s *Server) Overview() Overview {
-	o := Overview{Version: Version, Uptime: time.Since(s.started), PerVhost: map[string]SysStats{},
-		Users: len(s.sec.users.List()), Connects: s.connects.Load(), Refused: s.refusals()}
-	o.DeniedPub, o.DeniedSub = s.Denied()
+	o := Overview{Version: s.opts.Version, Uptime: s.now().Sub(s.started), PerVhost: map[string]SysStats{}}
 	for _, v := range s.vhostList() {
 		st := v.Stats()
 		o.PerVhost[v.name] = st
@@ -289,27 +282,11 @@ func (s *Server) vhostList() []*Vhost {
 	return vs
 }
 
-// refusalCounter counts refused CONNECTs by reason (the CONNACK reason's name).
-type refusalCounter struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (s *Server) countRefusal(code packet.ReasonCode) {
-	s.refused.mu.Lock()
-	if s.refused.n == nil {
-		s.refused.n = map[string]uint64{}
+// VhostStats returns the statistics of one vhost; ok is false when it does not exist.
+func (s *Server) VhostStats(name string) (st SysStats, ok bool) {
+	v := s.Vhost(name)
+	if v == nil {
+		return SysStats{}, false
 	}
-	s.refused.n[code.Error()]++
-	s.refused.mu.Unlock()
-}
-
-func (s *Server) refusals() map[string]uint64 {
-	s.refused.mu.Lock()
-	defer s.refused.mu.Unlock()
-	m := make(map[string]uint64, len(s.refused.n))
-	for k, v := range s.refused.n {
-		m[k] = v
-	}
-	return m
+	return v.Stats(), true
 }

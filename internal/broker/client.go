@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
@@ -48,6 +49,8 @@ type client struct {
 	conn     net.Conn
 	listener string
 	remote   string
+	inspect  func(net.Conn) ConnMeta // the listener's; called once CONNECT is read (TLS handshake done)
+	meta     ConnMeta                // what the listener knows of the connection, once CONNECT is read
 
 	// Set while handling CONNECT, read-only afterwards.
 	vhost        *Vhost
@@ -87,18 +90,19 @@ type client struct {
 	msgsIn, bytesIn, bytesOut atomic.Uint64
 }
 
-func newClient(srv *Server, conn net.Conn, listener string) *client {
+func newClient(srv *Server, conn net.Conn, l Listener) *client {
 	c := &client{
 		srv:         srv,
 		conn:        conn,
-		listener:    listener,
+		listener:    l.Name,
 		remote:      conn.RemoteAddr().String(),
 		willOnClose: true,
 		writerDone:  make(chan struct{}),
 	}
+	c.inspect = l.Inspect
 	c.out.wake = make(chan struct{}, 1)
 	c.flushAcksFn = c.flushAcks
-	c.out.limit = srv.limits.maxQueuedBytes
+	c.out.limit = srv.limits.MaxQueuedBytes
 	return c
 }
 
@@ -217,6 +221,30 @@ func (c *client) fail(err error) {
 	c.close(err, code)
 }
 
+// closeReason names why a connection closed, for metrics and the audit log.
+func closeReason(err error) string {
+	var code packet.ReasonCode
+	switch {
+	case errors.Is(err, errNormalClose):
+		return "client_disconnect"
+	case errors.Is(err, errClientClosed):
+		return "connection_lost"
+	case errors.Is(err, errKeepAlive):
+		return "keepalive_timeout"
+	case errors.Is(err, errTakenOver):
+		return "taken_over"
+	case errors.Is(err, errShuttingDown):
+		return "server_shutdown"
+	case errors.Is(err, errAdminClosed), errors.Is(err, errVhostDeleted), errors.Is(err, errUserDeleted):
+		return "administrative_action"
+	case errors.As(err, new(errWrite)):
+		return "write_error"
+	case errors.As(err, &code):
+		return labelOf(code)
+	}
+	return "other"
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -233,6 +261,8 @@ func (c *client) cleanup() {
 		pub := c.willOnClose && !c.srv.shuttingDown.Load()
 		c.vhost.disconnect(c, pub)
 		c.logf(slog.LevelInfo, "client disconnected", "reason", reason.Error())
+		c.srv.observe(event.Event{Kind: event.Disconnected, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
+			ClientID: c.clientID, User: c.identity.User, Identity: c.identity, Reason: closeReason(reason), Detail: reason.Error()})
 	} else {
 		c.logf(slog.LevelDebug, "connection closed before CONNECT completed", "reason", reason.Error())
 	}
@@ -242,7 +272,7 @@ func (c *client) cleanup() {
 // max_packet_size before anything is allocated [MQTT-3.2.2-?] (STYLE practice 4). A PUBLISH
 // gets a buffer of its own (it becomes the message's shared payload); other packets reuse one.
 func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
-	if total := h.Size() + h.Remaining; total > c.srv.limits.maxPacket {
+	if total := h.Size() + h.Remaining; total > c.srv.limits.MaxPacket {
 		return nil, &packet.Error{Code: packet.PacketTooLarge, Field: h.Type.String(),
 			Err: errors.New("larger than max_packet_size")}
 	}

@@ -3,7 +3,11 @@ package broker
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/event"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -44,12 +48,22 @@ func (c *client) readConnect() error {
 	return c.handleConnect(cp)
 }
 
-// refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7]).
+// refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7])
+// for a reason other than the client's credentials or rights.
 func (c *client) refuse(code packet.ReasonCode, why string) error {
-	c.srv.countRefusal(code)
+	return c.refuseAs(event.Refused, code, labelOf(code), why, "")
+}
+
+// refuseAs answers CONNECT with a failure CONNACK and reports it as an event of kind k.
+func (c *client) refuseAs(k event.Kind, code packet.ReasonCode, reason, why, user string) error {
+	c.srv.observe(event.Event{Kind: k, Listener: c.listener, Remote: c.remote, ClientID: c.clientID, User: user,
+		Code: byte(code), Reason: reason, Detail: why})
 	c.sendConnack(&packet.Connack{ReasonCode: code}) // 3.1.1 return codes are mapped by the codec
 	return &packet.Error{Code: code, Field: "CONNECT", Err: errors.New(why)}
 }
+
+// labelOf turns a reason code's name into a label: "quota exceeded" becomes "quota_exceeded".
+func labelOf(code packet.ReasonCode) string { return event.CodeLabel(byte(code)) }
 
 func (c *client) handleConnect(cp *packet.Connect) error {
 	lim := &c.srv.limits
@@ -62,7 +76,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		switch {
 		case c.version == packet.V31:
 			return c.refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 requires a client identifier")
-		case !lim.allowEmptyClientID:
+		case !lim.AllowEmptyClientID:
 			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier not allowed")
 		case !v5 && !cp.CleanStart:
 			return c.refuse(packet.ClientIdentifierNotValid, "empty client identifier with clean session 0") // [MQTT-3.1.3-8]
@@ -78,7 +92,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	}
 
 	ka := cp.KeepAlive
-	if m := lim.maxKeepalive; m > 0 && (ka == 0 || int(ka) > m) {
+	if m := lim.MaxKeepalive; m > 0 && (ka == 0 || int(ka) > m) {
 		if !v5 {
 			// 3.1.1 cannot be told another keep alive; refuse as mosquitto does.
 			return c.refuse(packet.ClientIdentifierNotValid, "keep alive above max_keepalive")
@@ -92,7 +106,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		if err := topic.ValidName(cp.Will.Topic); err != nil {
 			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
 		}
-		if cp.Will.Retain && !lim.retainAvailable {
+		if cp.Will.Retain && !lim.RetainAvailable {
 			return c.refuse(packet.RetainNotSupported, "will retain not available") // [MQTT-3.2.2-12]
 		}
 		w = &will{msg: &Message{Topic: cp.Will.Topic, Payload: cp.Will.Payload, QoS: cp.Will.QoS, Retain: cp.Will.Retain}}
@@ -112,7 +126,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	case !cp.CleanStart:
 		expiry = expiryNever
 	}
-	if m := lim.maxSessionExpiry; m > 0 && int64(expiry) > m {
+	if m := lim.MaxSessionExpiry; m > 0 && int64(expiry) > m {
 		expiry = uint32(m)
 		if v5 {
 			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true // [MQTT-3.2.2-?]
@@ -132,16 +146,16 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 			c.out.aliasMax = p.TopicAliasMaximum
 			c.out.aliases = make(map[string]uint16)
 		}
-		if lim.receiveMax < 65535 {
-			ack.Props.ReceiveMaximum, ack.Props.HasReceiveMaximum = uint16(lim.receiveMax), true
+		if lim.ReceiveMax < 65535 {
+			ack.Props.ReceiveMaximum, ack.Props.HasReceiveMaximum = uint16(lim.ReceiveMax), true
 		}
-		if lim.maxPacket < packet.MaxPacketSize {
-			ack.Props.MaximumPacketSize, ack.Props.HasMaximumPacketSize = uint32(lim.maxPacket), true
+		if lim.MaxPacket < packet.MaxPacketSize {
+			ack.Props.MaximumPacketSize, ack.Props.HasMaximumPacketSize = uint32(lim.MaxPacket), true
 		}
-		if lim.maxTopicAlias > 0 {
-			ack.Props.TopicAliasMaximum, ack.Props.HasTopicAliasMaximum = uint16(lim.maxTopicAlias), true
+		if lim.MaxTopicAlias > 0 {
+			ack.Props.TopicAliasMaximum, ack.Props.HasTopicAliasMaximum = uint16(lim.MaxTopicAlias), true
 		}
-		if !lim.retainAvailable {
+		if !lim.RetainAvailable {
 			ack.Props.RetainAvailable, ack.Props.HasRetainAvailable = 0, true
 		}
 	}
@@ -149,14 +163,20 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	ident, v, code, why := c.authenticate(cp, id)
 	if code != packet.Success {
 		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", why) // never the password
-		return c.refuse(code, why)
+		reason := event.ReasonBadCredentials
+		if code == packet.NotAuthorized {
+			reason = event.ReasonNotAuthorized
+		}
+		if strings.Contains(why, auth.ErrRateLimited.Error()) {
+			reason = event.ReasonRateLimited
+		}
+		return c.refuseAs(event.LoginFailed, code, reason, why, cp.Username)
 	}
 	if w != nil {
 		w.identity, w.clientID = ident, id
 	}
 	c.identity = ident
-	c.connectedAt = time.Now()
-	c.srv.connects.Add(1)
+	c.connectedAt = c.srv.now()
 	c.clientID = id
 	c.keepAlive = time.Duration(ka) * time.Second
 	c.vhost = v
@@ -169,5 +189,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	c.vhost.connect(c, cp.CleanStart, expiry, w, ack)
 	c.logf(slog.LevelInfo, "client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
 		"keepalive", ka, "session_present", ack.SessionPresent)
+	c.srv.observe(event.Event{Kind: event.Connected, Listener: c.listener, Remote: c.remote, Vhost: v.name,
+		ClientID: id, User: ident.User, Identity: ident})
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/config"
 )
 
@@ -40,18 +39,15 @@ func runChildBroker(dir string) {
 	// The subscriber stays offline across rounds: the limits must not drop what the test counts.
 	cfg.MQTT.MaxQueuedMessages = 1 << 20
 	cfg.MQTT.MaxQueuedBytes = 1 << 30
-	srv, err := broker.New(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Mgmt.Port = 0
+	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true})
 	if err != nil {
 		fmt.Println("ERROR", err)
 		os.Exit(1)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Println("ERROR", err)
-		os.Exit(1)
-	}
-	fmt.Println("LISTEN", ln.Addr().String())
-	srv.Serve(ln, "tcp")
+	fmt.Println("LISTEN", a.Addr("tcp").String())
+	a.Run(context.Background())
 }
 
 // childBroker is a broker process on dir, for killing.

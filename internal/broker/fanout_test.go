@@ -5,12 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
@@ -19,7 +17,7 @@ import (
 func pipeClient(tb testing.TB, srv *Server, id, filter string, qos byte) {
 	tb.Helper()
 	cli, serverSide := net.Pipe()
-	go srv.ServeConn(serverSide, "pipe")
+	go srv.ServeConn(serverSide, pipeListener)
 	tb.Cleanup(func() { cli.Close() })
 	rd := bufio.NewReader(cli)
 	expect := func(t packet.Type) {
@@ -41,12 +39,7 @@ func pipeClient(tb testing.TB, srv *Server, id, filter string, qos byte) {
 
 func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
-	cfg := config.Default()
-	cfg.MQTT.SysInterval = 0
-	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
-	cfg.MQTT.WSPort = 0
-	cfg.Main.DataDir = "" // QoS 0 fan-out does not touch the store
-	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(testOptions(tb, "")) // QoS 0 fan-out does not touch the store
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -78,7 +71,7 @@ func TestFanoutQoS0DoesNotAllocate(t *testing.T) {
 	for i := range subs {
 		pipeClient(t, srv, fmt.Sprintf("sub-%d", i), "bench/+/x", 0)
 	}
-	v := srv.defaultVhost
+	v := srv.Vhost(DefaultVhost)
 	waitSubscriptions(t, v, subs)
 	m := &Message{Topic: "bench/a/x", Payload: make([]byte, 64)}
 	var rs routeScratch
@@ -105,7 +98,7 @@ func BenchmarkFanoutQoS0(b *testing.B) {
 			for i := range subs {
 				pipeClient(b, srv, fmt.Sprintf("sub-%d", i), "bench/#", 0)
 			}
-			v := srv.defaultVhost
+			v := srv.Vhost(DefaultVhost)
 			waitSubscriptions(b, v, subs)
 			m := &Message{Topic: "bench/a/x", Payload: make([]byte, 64)}
 			var rs routeScratch
@@ -131,7 +124,7 @@ func BenchmarkConnect(b *testing.B) {
 	for b.Loop() {
 		cli, serverSide := net.Pipe()
 		done := make(chan struct{})
-		go func() { srv.ServeConn(serverSide, "pipe"); close(done) }()
+		go func() { srv.ServeConn(serverSide, pipeListener); close(done) }()
 		cli.Write(connect)
 		if _, err := io.ReadFull(cli, ack[:]); err != nil || ack[0] != 0x20 {
 			b.Fatalf("CONNACK: %x %v", ack, err)
@@ -147,7 +140,7 @@ func BenchmarkConnect(b *testing.B) {
 func BenchmarkFaninQoS0(b *testing.B) {
 	srv := newTestServer(b)
 	pipeClient(b, srv, "sink", "fanin/+", 0)
-	v := srv.defaultVhost
+	v := srv.Vhost(DefaultVhost)
 	waitSubscriptions(b, v, 1)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -164,7 +157,7 @@ func BenchmarkFaninQoS0(b *testing.B) {
 func TestReadBufferGrowsWithoutLoss(t *testing.T) {
 	srv := newTestServer(t)
 	sub, subSide := net.Pipe()
-	go srv.ServeConn(subSide, "pipe")
+	go srv.ServeConn(subSide, pipeListener)
 	t.Cleanup(func() { sub.Close() })
 	rd := bufio.NewReader(sub)
 	next := func() packet.Packet {
@@ -188,7 +181,7 @@ func TestReadBufferGrowsWithoutLoss(t *testing.T) {
 	next()
 
 	pub, pubSide := net.Pipe()
-	go srv.ServeConn(pubSide, "pipe")
+	go srv.ServeConn(pubSide, pipeListener)
 	t.Cleanup(func() { pub.Close() })
 	go io.Copy(io.Discard, pub)
 	burst := (&packet.Connect{ClientID: "burst", CleanStart: true}).Append(nil, packet.V311)

@@ -22,7 +22,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	}
 	if v5 && p.Props.HasTopicAlias {
 		a := p.Props.TopicAlias
-		if int(a) > lim.maxTopicAlias { // [MQTT-3.3.2-9]
+		if int(a) > lim.MaxTopicAlias { // [MQTT-3.3.2-9]
 			return &packet.Error{Code: packet.TopicAliasInvalid, Field: "PUBLISH topic alias", Err: errors.New("above Topic Alias Maximum")}
 		}
 		if p.Topic == "" {
@@ -38,7 +38,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 			c.aliasIn[a] = p.Topic // [MQTT-3.3.2-12]
 		}
 	}
-	if p.Retain && !lim.retainAvailable {
+	if p.Retain && !lim.RetainAvailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
 	}
 	if p.QoS > 0 {
@@ -52,7 +52,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
 		if !dup {
-			if len(s.inQoS2) >= lim.receiveMax { // [MQTT-3.3.4-7]
+			if len(s.inQoS2) >= lim.ReceiveMax { // [MQTT-3.3.4-7]
 				s.mu.Unlock()
 				return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
 			}
@@ -73,7 +73,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		// $SYS is the server's own tree; clients do not publish into it (4.7.2).
 		code = packet.NotAuthorized
 		c.logf(slog.LevelDebug, "publish to $SYS refused", "topic", p.Topic)
-	} else if err := c.srv.sec.checker.CanPublish(c.identity, c.clientID, p.Topic); err != nil {
+	} else if err := c.srv.opts.Authorizer.CanPublish(c.identity, c.clientID, p.Topic); err != nil {
 		// Refused: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledges without delivering, which
 		// [MQTT-3.3.5-2] allows. Checked per PUBLISH, so a permission change applies at once.
 		code = packet.NotAuthorized
@@ -83,7 +83,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		if v5 {
 			m.Props = forwardProps(&p.Props)
 			if p.Props.HasMessageExpiry {
-				m.Expiry = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
+				m.Expiry = c.srv.now().Add(time.Duration(p.Props.MessageExpiry) * time.Second).UnixNano()
 			}
 		}
 		if c.vhost.publish(m, &c.rs) == 0 && v5 {
@@ -147,7 +147,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	var retained []delivery
-	now := time.Now().UnixNano()
+	now := c.srv.now().UnixNano()
 	s := c.session()
 	c.vhost.retainMu.Lock() // see Vhost.retainMu: retained messages are read with the subscription added
 	s.mu.Lock()
@@ -161,7 +161,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			c.logf(slog.LevelDebug, "subscribe refused", "filter", r.Filter, "error", err.Error())
 			continue
 		}
-		if err := c.srv.sec.checker.CanSubscribe(c.identity, c.clientID, r.Filter); err != nil {
+		if err := c.srv.opts.Authorizer.CanSubscribe(c.identity, c.clientID, r.Filter); err != nil {
 			codes[i] = packet.NotAuthorized // v5 SUBACK 0x87; 3.1.1 0x80, mapped by the codec
 			c.srv.deny(c, acl.Subscribe, r.Filter, err)
 			continue
@@ -235,7 +235,7 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 				Err: errors.New("set on a session that had expiry 0")} // [MQTT-3.14.2-?]
 		}
 		s.expiry = p.Props.SessionExpiry
-		if m := c.srv.limits.maxSessionExpiry; m > 0 && int64(s.expiry) > m {
+		if m := c.srv.limits.MaxSessionExpiry; m > 0 && int64(s.expiry) > m {
 			s.expiry = uint32(m)
 		}
 		if s.persistent() {

@@ -33,8 +33,11 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/directory"
+	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
@@ -46,16 +49,44 @@ const (
 // ---------------------------------------------------------------------------------------------
 // Broker
 
-// startBroker starts a broker with the default configuration, $SYS off, changed by mod (may be
-// nil), listening on an ephemeral port. It is closed when the test ends. Set TURNSTILE_TEST_LOG=1
-// to see the broker's debug log in the test output.
-func startBroker(t *testing.T, mod func(*config.Config)) (string, *broker.Server) {
+// testBroker is a whole Turnstile started through the composition root, seen as its broker:
+// the broker's methods, plus the directory for user and permission changes. Close stops the
+// whole program (broker, listeners, store), so a test can start another on the same data
+// directory.
+type testBroker struct {
+	*broker.Server
+	app  *app.App
+	stop func(ctx context.Context) error
+}
+
+// Dir is the directory of users, vhosts and permissions.
+func (b *testBroker) Dir() *directory.Directory { return b.app.Directory() }
+
+// Denied returns the authorization denials reported so far: publishes (wills included) and
+// subscribes.
+func (b *testBroker) Denied() (publish, subscribe uint64) {
+	d := b.app.Counters().ByReason(event.Denied)
+	return d["publish"], d["subscribe"]
+}
+
+// WillsSuppressed returns how many wills were suppressed for reason.
+func (b *testBroker) WillsSuppressed(reason string) uint64 {
+	return b.app.Counters().ByReason(event.WillSuppressed)[reason]
+}
+
+// Close stops the whole program and waits until it has stopped, or ctx is done.
+func (b *testBroker) Close(ctx context.Context) error { return b.stop(ctx) }
+
+// startBroker starts a Turnstile with the default configuration, $SYS off, changed by mod (may
+// be nil), its MQTT TCP listener on an ephemeral port and the management API off. It is stopped
+// when the test ends. Set TURNSTILE_TEST_LOG=1 to see the broker's debug log in the test output.
+func startBroker(t *testing.T, mod func(*config.Config)) (string, *testBroker) {
 	t.Helper()
 	cfg := config.Default()
-	cfg.MQTT.Port = 0
 	cfg.MQTT.SysInterval = 0
 	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
 	cfg.MQTT.WSPort = 0
+	cfg.Mgmt.Port = 0
 	cfg.Main.DataDir = t.TempDir() // every integration test runs with the store, as a user would
 	if mod != nil {
 		mod(cfg)
@@ -66,32 +97,38 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *broker.Server
 		t.Cleanup(w.stop) // registered first, so it runs after the broker has stopped
 		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := broker.New(cfg, log)
+	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true, Version: "test"})
 	if err != nil {
-		t.Fatalf("broker.New: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	var stopErr error
+	stop := func(wait context.Context) error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-wait.Done():
+				stopErr = fmt.Errorf("the program did not stop: %w", wait.Err())
+			}
+		})
+		return stopErr
 	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.Serve(ln, "tcp")
-	}()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("broker Close: %v", err)
-		}
-		select {
-		case <-served:
-		case <-time.After(waitTimeout):
-			t.Errorf("Serve did not return after Close")
+		if err := stop(ctx); err != nil {
+			t.Errorf("stopping the broker: %v", err)
 		}
 	})
-	return ln.Addr().String(), srv
+	addr := ""
+	if ad := a.Addr("tcp"); ad != nil {
+		addr = ad.String()
+	}
+	return addr, &testBroker{Server: a.Broker(), app: a, stop: stop}
 }
 
 // testLogWriter forwards the broker's log to t.Log until the test is over.
@@ -116,7 +153,7 @@ func (w *testLogWriter) stop() {
 	w.mu.Unlock()
 }
 
-func stats(srv *broker.Server) broker.SysStats { return srv.Vhost(broker.DefaultVhost).Stats() }
+func stats(srv *testBroker) broker.SysStats { return srv.Vhost(broker.DefaultVhost).Stats() }
 
 // eventually polls cond every 10ms until it holds or waitTimeout passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -131,7 +168,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // waitConnected waits until exactly n clients are connected to the default vhost.
-func waitConnected(t *testing.T, srv *broker.Server, n int) {
+func waitConnected(t *testing.T, srv *testBroker, n int) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%d connected clients", n), func() bool { return stats(srv).ClientsConnected == n })
 }

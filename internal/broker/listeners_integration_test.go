@@ -216,8 +216,11 @@ func TestTLSListener(t *testing.T) {
 	t.Parallel()
 	// tls_cert_login is read when the broker is built; it only matters to clients that present
 	// a certificate.
-	addr, srv := startBroker(t, mods(noAnonymous, func(cfg *config.Config) { cfg.MQTT.TLSCertLogin = true }))
 	pki := newTestPKI(t)
+	addr, srv := startBroker(t, mods(noAnonymous, func(cfg *config.Config) {
+		cfg.MQTT.TLSCertLogin = true
+		cfg.Main.TLSCACert = pki.caFile // tls_cert_login needs it (the listeners below are the test's)
+	}))
 	ln, err := listener.TLS("127.0.0.1:0", pki.serverConfig("1.2"))
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +310,7 @@ func TestTLSListener(t *testing.T) {
 	})
 
 	t.Run("client certificate login", func(t *testing.T) {
-		srv.PutUser(auth.User{Name: "alice"}) // no password: only the certificate logs her in
+		srv.Dir().PutUser(auth.User{Name: "alice"}) // no password: only the certificate logs her in
 		grantAll(t, srv, "alice", "/")
 		setTopicPerm(t, srv, "alice", "/", "^alice/", ".*")
 		cert := pki.client("alice")

@@ -63,7 +63,7 @@ func (s *Server) recover() error {
 		return fmt.Errorf("loading sessions: %w", err)
 	}
 	var wills []func()
-	now := time.Now()
+	now := s.now()
 	for _, r := range records {
 		if s.Vhost(r.Vhost) == nil {
 			s.log.Warn("stored session of a vhost that no longer exists; removed", "vhost", r.Vhost, "client_id", r.ClientID)

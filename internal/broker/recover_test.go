@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
@@ -34,23 +33,25 @@ func BenchmarkStartup100k(b *testing.B) {
 	if err := st.Close(); err != nil {
 		b.Fatal(err)
 	}
-	cfg := config.Default()
-	cfg.Main.DataDir = dir
-	cfg.MQTT.SysInterval = 0
-	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
-	cfg.MQTT.WSPort = 0
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.ResetTimer()
 	for range b.N {
-		srv, err := New(cfg, log)
+		st, err := store.Open(dir, store.Options{Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := testOptions(b, "")
+		o.Store = st
+		srv, err := New(o)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if st := srv.defaultVhost.Stats(); st.Sessions != 100 {
+		if st := srv.Vhost(DefaultVhost).Stats(); st.Sessions != 100 {
 			b.Fatalf("recovered %d sessions, want 100", st.Sessions)
 		}
 		srv.Close(context.Background())
+		st.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/startup")

@@ -28,10 +28,12 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/turnstilemq/turnstile/internal/acl"
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/definitions"
+	"github.com/turnstilemq/turnstile/internal/event"
 )
 
 // CONNACK and acknowledgement codes the tests expect.
@@ -66,40 +68,42 @@ func mods(fs ...func(*config.Config)) func(*config.Config) {
 }
 
 // addUser creates a local user with a cheap bcrypt hash.
-func addUser(t *testing.T, srv *broker.Server, name, pw string, tags ...auth.Tag) {
+func addUser(t *testing.T, srv *testBroker, name, pw string, tags ...auth.Tag) {
 	t.Helper()
 	u, err := auth.NewUser(name, []byte(pw), auth.Hasher{BcryptCost: bcrypt.MinCost}, tags...)
 	if err != nil {
 		t.Fatalf("NewUser %s: %v", name, err)
 	}
-	srv.PutUser(u)
+	if _, err := srv.Dir().PutUser(u); err != nil {
+		t.Fatalf("PutUser %s: %v", name, err)
+	}
 }
 
 // setPerm sets user's configure/write/read regexes on vhost.
-func setPerm(t *testing.T, srv *broker.Server, user, vhost, write, read string) {
+func setPerm(t *testing.T, srv *testBroker, user, vhost, write, read string) {
 	t.Helper()
-	if err := srv.SetPermission(acl.Permission{User: user, Vhost: vhost, Configure: ".*", Write: write, Read: read}); err != nil {
+	if err := srv.Dir().SetPermission(acl.Permission{User: user, Vhost: vhost, Configure: ".*", Write: write, Read: read}); err != nil {
 		t.Fatalf("SetPermission %s@%s: %v", user, vhost, err)
 	}
 }
 
 // grantAll gives user full permissions on vhost.
-func grantAll(t *testing.T, srv *broker.Server, user, vhost string) {
+func grantAll(t *testing.T, srv *testBroker, user, vhost string) {
 	t.Helper()
 	setPerm(t, srv, user, vhost, ".*", ".*")
 }
 
 // setTopicPerm sets user's topic permission on vhost for the MQTT exchange.
-func setTopicPerm(t *testing.T, srv *broker.Server, user, vhost, write, read string) {
+func setTopicPerm(t *testing.T, srv *testBroker, user, vhost, write, read string) {
 	t.Helper()
-	if err := srv.SetTopicPermission(acl.TopicPermission{User: user, Vhost: vhost, Exchange: acl.DefaultExchange, Write: write, Read: read}); err != nil {
+	if err := srv.Dir().SetTopicPermission(acl.TopicPermission{User: user, Vhost: vhost, Exchange: acl.DefaultExchange, Write: write, Read: read}); err != nil {
 		t.Fatalf("SetTopicPermission %s@%s: %v", user, vhost, err)
 	}
 }
 
-func addVhost(t *testing.T, srv *broker.Server, name string) {
+func addVhost(t *testing.T, srv *testBroker, name string) {
 	t.Helper()
-	if err := srv.AddVhost(name); err != nil {
+	if _, err := srv.Dir().AddVhost(name); err != nil {
 		t.Fatalf("AddVhost %s: %v", name, err)
 	}
 }
@@ -229,7 +233,7 @@ func expectQuiet(t *testing.T, v5 []*v5Client, v3 []*v3Client) {
 	}
 }
 
-func vhostClients(srv *broker.Server, name string) int {
+func vhostClients(srv *testBroker, name string) int {
 	v := srv.Vhost(name)
 	if v == nil {
 		return -1
@@ -415,7 +419,7 @@ func TestPermissionCheckDisabled(t *testing.T) {
 	t.Run("any user with access", func(t *testing.T) {
 		addUser(t, srv, "nobody", "pw")
 		// Regexes that match nothing: with the check off, access to the vhost is what counts.
-		if err := srv.SetPermission(acl.Permission{User: "nobody", Vhost: "/", Configure: "^$", Write: "^$", Read: "^$"}); err != nil {
+		if err := srv.Dir().SetPermission(acl.Permission{User: "nobody", Vhost: "/", Configure: "^$", Write: "^$", Read: "^$"}); err != nil {
 			t.Fatal(err)
 		}
 		c := connectV5(t, addr, login("n1", "nobody", "pw"))
@@ -617,7 +621,7 @@ type liveCase struct {
 	user       string
 	publisher  bool
 	markerKept bool // subscriber: its <user>/marker/# subscription survives the change
-	change     func(t *testing.T, srv *broker.Server)
+	change     func(t *testing.T, srv *testBroker)
 }
 
 // runLiveCases sets every case up and proves it works, applies every change, then proves each
@@ -628,7 +632,7 @@ type liveCase struct {
 // after the change ops publishes on both. A publisher case publishes as user (v5 and 3.1.1) to
 // <user>/live, watched by ops; after the change its v5 publish must get PUBACK 0x87 and neither
 // publish may be delivered: ops's marker, published after them, must be the next message.
-func runLiveCases(t *testing.T, addr string, srv *broker.Server, cases []liveCase) {
+func runLiveCases(t *testing.T, addr string, srv *testBroker, cases []liveCase) {
 	t.Helper()
 	type state struct {
 		s, w    *v5Client // subscriber, or watcher of a publisher case
@@ -712,22 +716,22 @@ func TestLivePermissionChanges(t *testing.T) {
 		addUser(t, srv, "ops", "pw")
 		grantAll(t, srv, "ops", "/")
 		runLiveCases(t, addr, srv, []liveCase{
-			{name: "subscriber: topic read narrowed", user: "r1", markerKept: true, change: func(t *testing.T, srv *broker.Server) {
+			{name: "subscriber: topic read narrowed", user: "r1", markerKept: true, change: func(t *testing.T, srv *testBroker) {
 				setTopicPerm(t, srv, "r1", "/", ".*", "^r1/marker/")
 			}},
-			{name: "subscriber: topic read replaced by one matching nothing", user: "r2", change: func(t *testing.T, srv *broker.Server) {
+			{name: "subscriber: topic read replaced by one matching nothing", user: "r2", change: func(t *testing.T, srv *testBroker) {
 				setTopicPerm(t, srv, "r2", "/", ".*", "^$")
 			}},
 			// Without a permission the user has no access to the vhost, and with the check off
 			// access to the vhost is what allows publishing and subscribing.
-			{name: "subscriber: permission deleted", user: "r3", change: func(t *testing.T, srv *broker.Server) {
-				srv.DeletePermission("r3", "/")
+			{name: "subscriber: permission deleted", user: "r3", change: func(t *testing.T, srv *testBroker) {
+				srv.Dir().DeletePermission("r3", "/")
 			}},
-			{name: "publisher: topic write narrowed", user: "w1", publisher: true, change: func(t *testing.T, srv *broker.Server) {
+			{name: "publisher: topic write narrowed", user: "w1", publisher: true, change: func(t *testing.T, srv *testBroker) {
 				setTopicPerm(t, srv, "w1", "/", "^other/", ".*")
 			}},
-			{name: "publisher: permission deleted", user: "w2", publisher: true, change: func(t *testing.T, srv *broker.Server) {
-				srv.DeletePermission("w2", "/")
+			{name: "publisher: permission deleted", user: "w2", publisher: true, change: func(t *testing.T, srv *testBroker) {
+				srv.Dir().DeletePermission("w2", "/")
 			}},
 		})
 	})
@@ -737,19 +741,19 @@ func TestLivePermissionChanges(t *testing.T) {
 		addUser(t, srv, "ops", "pw")
 		grantAll(t, srv, "ops", "/")
 		runLiveCases(t, addr, srv, []liveCase{
-			{name: "subscriber: read regex narrowed", user: "r4", change: func(t *testing.T, srv *broker.Server) {
+			{name: "subscriber: read regex narrowed", user: "r4", change: func(t *testing.T, srv *testBroker) {
 				setPerm(t, srv, "r4", "/", ".*", `^amq\.`)
 			}},
-			{name: "subscriber: permission deleted", user: "r5", change: func(t *testing.T, srv *broker.Server) {
-				srv.DeletePermission("r5", "/")
+			{name: "subscriber: permission deleted", user: "r5", change: func(t *testing.T, srv *testBroker) {
+				srv.Dir().DeletePermission("r5", "/")
 			}},
-			{name: "subscriber: topic read narrowed", user: "r6", markerKept: true, change: func(t *testing.T, srv *broker.Server) {
+			{name: "subscriber: topic read narrowed", user: "r6", markerKept: true, change: func(t *testing.T, srv *testBroker) {
 				setTopicPerm(t, srv, "r6", "/", ".*", "^r6/marker/")
 			}},
-			{name: "publisher: write regex narrowed", user: "w3", publisher: true, change: func(t *testing.T, srv *broker.Server) {
+			{name: "publisher: write regex narrowed", user: "w3", publisher: true, change: func(t *testing.T, srv *testBroker) {
 				setPerm(t, srv, "w3", "/", `^amq\.`, ".*")
 			}},
-			{name: "publisher: topic write narrowed", user: "w4", publisher: true, change: func(t *testing.T, srv *broker.Server) {
+			{name: "publisher: topic write narrowed", user: "w4", publisher: true, change: func(t *testing.T, srv *testBroker) {
 				setTopicPerm(t, srv, "w4", "/", "^other/", ".*")
 			}},
 		})
@@ -798,12 +802,12 @@ func TestWillAuthorization(t *testing.T) {
 		willUser("wn")
 		c := connectV5(t, addr, v5Will("wn5", "wn"))
 		c3 := connectV3(t, addr, "wn3", true, v3Will("wn3", "wn"))
-		pub0, _ := srv.Denied()
+		sup0 := srv.WillsSuppressed(event.WillNotAuthorized)
 		setTopicPerm(t, srv, "wn", "/", "^elsewhere/", ".*")
 		c.drop()
 		c3.drop()
 		// Both wills are judged, and refused, when they would be sent.
-		eventually(t, "the two wills refused", func() bool { pub, _ := srv.Denied(); return pub == pub0+2 })
+		eventually(t, "the two wills refused", func() bool { return srv.WillsSuppressed(event.WillNotAuthorized) == sup0+2 })
 		eventually(t, "both will publishers gone", func() bool { return vhostClients(srv, "/") == 1 })
 		// The control case proves a will arrives within the same time; a marker published
 		// now is the next message the watcher receives.
@@ -844,12 +848,12 @@ func (l remoteListener) Accept() (net.Conn, error) {
 func (c remoteConn) RemoteAddr() net.Addr { return c.addr }
 
 // serveExtra serves srv on ln as a listener named name until the test ends.
-func serveExtra(t *testing.T, srv *broker.Server, ln net.Listener, name string) {
+func serveExtra(t *testing.T, srv *testBroker, ln net.Listener, name string) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.Serve(ln, name)
+		srv.Serve(ln, broker.Listener{Name: name, Inspect: app.Inspect})
 	}()
 	t.Cleanup(func() { // runs before the broker's Close: this listener stops first
 		ln.Close()
@@ -951,7 +955,7 @@ func TestImportedHashFormats(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if err := srv.ImportDefinitions(d); err != nil {
+	if err := srv.Dir().Import(d); err != nil {
 		t.Fatalf("ImportDefinitions: %v", err)
 	}
 
@@ -961,7 +965,7 @@ func TestImportedHashFormats(t *testing.T) {
 		connectV5(t, addr, login("ok-"+name, "imported:"+name, good[name]))
 	}
 	connectV3(t, addr, "ok3-sha256", true, v3Login("imported:sha256", "guest"))
-	if u, _ := srv.User("sha512"); !u.HasTag(auth.TagMonitoring) || !u.HasTag(auth.TagManagement) {
+	if u, _ := srv.Dir().User("sha512"); !u.HasTag(auth.TagMonitoring) || !u.HasTag(auth.TagManagement) {
 		t.Errorf("tags of sha512 after import: %v", u.Tags)
 	}
 
@@ -1037,7 +1041,7 @@ func TestDefinitionsSurviveRestart(t *testing.T) {
 	addUser(t, srv, "keeper", "pw", auth.TagMonitoring)
 	grantAll(t, srv, "keeper", "kept")
 	setTopicPerm(t, srv, "keeper", "kept", "^k/", "^k/")
-	guest, ok := srv.User("guest")
+	guest, ok := srv.Dir().User("guest")
 	if !ok {
 		t.Fatalf("no default user")
 	}
@@ -1049,13 +1053,13 @@ func TestDefinitionsSurviveRestart(t *testing.T) {
 
 	addr2, srv2 := startBroker(t, mod)
 	if srv2.Vhost("kept") == nil {
-		t.Fatalf("vhost kept is gone after a restart; vhosts %v", srv2.VhostNames())
+		t.Fatalf("vhost kept is gone after a restart; vhosts %v", srv2.Dir().Vhosts())
 	}
-	if u, ok := srv2.User("keeper"); !ok || !u.HasTag(auth.TagMonitoring) {
+	if u, ok := srv2.Dir().User("keeper"); !ok || !u.HasTag(auth.TagMonitoring) {
 		t.Fatalf("user keeper after a restart: %+v, %v", u, ok)
 	}
 	// The default user was loaded, not created again with a new hash.
-	if g, ok := srv2.User("guest"); !ok || g.PasswordHash != guest.PasswordHash {
+	if g, ok := srv2.Dir().User("guest"); !ok || g.PasswordHash != guest.PasswordHash {
 		t.Fatalf("default user after a restart: %v, hash kept %v", ok, g.PasswordHash == guest.PasswordHash)
 	}
 	c := connectV5(t, addr2, login("k1", "kept:keeper", "pw"))
@@ -1090,7 +1094,7 @@ func TestDeleteVhost(t *testing.T) {
 	// A client of "/" with the same client id is not touched.
 	other := connectV5(t, addr, login("keep", "alice", "pw"))
 
-	if !srv.DeleteVhost("tmp") {
+	if ok, err := srv.Dir().DeleteVhost("tmp"); !ok || err != nil {
 		t.Fatalf("DeleteVhost returned false")
 	}
 	if code := c.expectServerDisconnect(); code != 0x98 {

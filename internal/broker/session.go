@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -87,8 +88,8 @@ type session struct {
 	will           *will       // Will of the attached connection
 	pendingWill    *will       // Will of a closed connection, waiting for its delay or session end
 	willDueAt      int64       // when pendingWill is due, unix nanoseconds
-	willTimer      *time.Timer // fires pendingWill after its delay
-	expiryTimer    *time.Timer // ends the offline session
+	willTimer      clock.Timer // fires pendingWill after its delay
+	expiryTimer    clock.Timer // ends the offline session
 	disconnectedAt int64       // unix nanoseconds, while offline
 }
 
@@ -105,7 +106,7 @@ func newSession(v *Vhost, id string) *session {
 // window is the number of QoS 1/2 messages that may be in flight to c: the smaller of the
 // client's Receive Maximum [MQTT-3.3.4-9] and the server's max_inflight_messages. mu held.
 func (s *session) window(c *client) int {
-	return min(int(c.receiveMax), s.vhost.srv.limits.maxInflight)
+	return min(int(c.receiveMax), s.vhost.srv.limits.MaxInflight)
 }
 
 // deliver hands one message to the session: written to the connection at once when it is online
@@ -175,7 +176,7 @@ func (s *session) deliver(d delivery, now int64) store.Ticket {
 // newest message is the one dropped. mu held.
 func (s *session) roomLocked(d *delivery) bool {
 	lim := &s.vhost.srv.limits
-	return s.qlen()+s.spilled < lim.maxQueued && s.qbytes+s.spilledBytes+d.size() <= lim.maxQueuedBytes
+	return s.qlen()+s.spilled < lim.MaxQueued && s.qbytes+s.spilledBytes+d.size() <= lim.MaxQueuedBytes
 }
 
 // sendLocked assigns a packet id and writes d. mu held.
@@ -233,7 +234,7 @@ func (s *session) drain(c *client) {
 }
 
 func (s *session) drainLocked(c *client) {
-	now := time.Now().UnixNano()
+	now := s.vhost.srv.now().UnixNano()
 	for len(s.inflight) < s.window(c) {
 		if s.qlen() == 0 {
 			if s.spilled == 0 {
@@ -282,7 +283,7 @@ func (s *session) resendLocked(c *client) {
 		all = append(all, entry{pid, f})
 	}
 	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(a.f.order, b.f.order) })
-	now := time.Now().UnixNano()
+	now := s.vhost.srv.now().UnixNano()
 	for _, e := range all {
 		if e.f.state == awaitPubcomp {
 			c.sendAck(packet.PUBREL, e.pid, packet.Success)
@@ -365,7 +366,7 @@ func (s *session) endLocked() *will {
 	return w
 }
 
-func stopTimer(t **time.Timer) {
+func stopTimer(t *clock.Timer) {
 	if *t != nil {
 		(*t).Stop()
 		*t = nil

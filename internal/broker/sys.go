@@ -83,9 +83,9 @@ func (v *Vhost) publishSys() {
 	st := v.Stats()
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	i := func(n int) string { return strconv.Itoa(n) }
-	uptime := int64(time.Since(v.srv.started) / time.Second)
+	uptime := int64(v.srv.now().Sub(v.srv.started) / time.Second)
 	values := [...]struct{ topic, value string }{
-		{"$SYS/broker/version", "turnstile " + Version},
+		{"$SYS/broker/version", "turnstile " + v.srv.opts.Version},
 		{"$SYS/broker/uptime", strconv.FormatInt(uptime, 10) + " seconds"},
 		{"$SYS/broker/clients/connected", i(st.ClientsConnected)},
 		{"$SYS/broker/clients/total", i(st.Sessions)},

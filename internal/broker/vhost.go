@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/turnstilemq/turnstile/internal/acl"
+	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -146,7 +146,7 @@ func (v *Vhost) match(m *Message, rs *routeScratch) {
 
 // deliverTargets hands m to the sessions match found and resets the scratch.
 func (v *Vhost) deliverTargets(m *Message, rs *routeScratch) int {
-	now := time.Now().UnixNano()
+	now := v.srv.now().UnixNano()
 	for i := range rs.targets {
 		t := &rs.targets[i]
 		tk := t.sess.deliver(delivery{msg: m, qos: t.qos, retain: t.retain, subID: t.subID, subIDs: t.subIDs}, now)
@@ -320,7 +320,7 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 		}
 		delete(v.sessions, s.id)
 	} else {
-		now := time.Now()
+		now := v.srv.now()
 		s.disconnectedAt = now.UnixNano()
 		if w != nil {
 			delay := min(w.delay, time.Duration(s.expiry)*time.Second)
@@ -349,12 +349,13 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 // schedulePendingWillLocked holds w until due, when fireWill publishes it. s.mu held.
 func (s *session) schedulePendingWillLocked(w *will, due time.Time) {
 	s.pendingWill, s.willDueAt = w, due.UnixNano()
-	s.willTimer = time.AfterFunc(time.Until(due), func() { s.vhost.fireWill(s) })
+	clk := s.vhost.srv.clock
+	s.willTimer = clk.AfterFunc(due.Sub(clk.Now()), func() { s.vhost.fireWill(s) })
 }
 
 // scheduleExpiryLocked ends the offline session after d unless it is resumed. s.mu held.
 func (s *session) scheduleExpiryLocked(d time.Duration) {
-	s.expiryTimer = time.AfterFunc(d, func() { s.vhost.expire(s) })
+	s.expiryTimer = s.vhost.srv.clock.AfterFunc(d, func() { s.vhost.expire(s) })
 }
 
 // fireWill publishes a delayed will whose Will Delay Interval has passed while its session
@@ -408,19 +409,44 @@ func (v *Vhost) forgetPendingWill(s *session) {
 	s.mu.Unlock()
 }
 
-// publishWill sends a Will Message, if the identity proven at CONNECT may still publish to its
-// topic under the permissions in force now. Its Message Expiry Interval counts from now.
+// publishWill sends a Will Message if its subject is still in good standing and the identity
+// proven at CONNECT may publish to its topic under the policy in force now; the credential is
+// never verified again. Its Message Expiry Interval counts from now. A will that is not sent is
+// suppressed: logged once, reported, and gone (no retry).
 func (v *Vhost) publishWill(w *will) {
-	if w.identity != nil {
-		if err := v.srv.sec.checker.CanPublish(w.identity, w.clientID, w.msg.Topic); err != nil {
-			v.srv.sec.denied[acl.Publish].Add(1)
-			v.log.Warn("will not published: not authorized", "client_id", w.clientID, "user", w.identity.User, "rule", err.Error())
+	now := v.srv.now()
+	if id := w.identity; id != nil {
+		if st := v.srv.opts.Standing; st != nil {
+			if reason, revoked := st.Revoked(id, now); revoked {
+				v.suppressWill(w, reason, "the subject is no longer in good standing")
+				return
+			}
+		}
+		if err := v.srv.opts.Authorizer.CanPublish(id, w.clientID, w.msg.Topic); err != nil {
+			v.suppressWill(w, event.WillNotAuthorized, err.Error())
 			return
 		}
 	}
 	m := *w.msg
 	if w.hasExpiry {
-		m.Expiry = time.Now().Add(time.Duration(w.expiryInterval) * time.Second).UnixNano()
+		m.Expiry = now.Add(time.Duration(w.expiryInterval) * time.Second).UnixNano()
 	}
 	v.publishServer(&m)
+	e := event.Event{Kind: event.WillPublished, Vhost: v.name, ClientID: w.clientID, Identity: w.identity,
+		Topic: w.msg.Topic, EarnedAt: now}
+	if w.identity != nil {
+		e.User = w.identity.User
+	}
+	v.srv.observe(e)
+}
+
+// suppressWill discards a will that will not be published, and says why, once.
+func (v *Vhost) suppressWill(w *will, reason, detail string) {
+	user := ""
+	if w.identity != nil {
+		user = w.identity.User
+	}
+	v.log.Warn("will not published", "client_id", w.clientID, "user", user, "reason", reason, "detail", detail)
+	v.srv.observe(event.Event{Kind: event.WillSuppressed, Vhost: v.name, ClientID: w.clientID, User: user,
+		Identity: w.identity, Topic: w.msg.Topic, Reason: reason, Detail: detail})
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,12 +21,11 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/definitions"
-	"github.com/turnstilemq/turnstile/internal/mgmt"
 )
 
 // ctlSubprocessEnv, set to 1, makes the test binary run the command line with its arguments.
@@ -42,7 +40,8 @@ func TestMain(m *testing.M) {
 
 const e2eWait = 10 * time.Second
 
-// e2eBroker is a broker on an ephemeral MQTT port with its management API on an httptest server.
+// e2eBroker is a whole Turnstile, started through the composition root, with MQTT and the
+// management API on ephemeral ports.
 type e2eBroker struct {
 	mqttAddr string
 	apiURL   string
@@ -52,35 +51,29 @@ type e2eBroker struct {
 func startE2EBroker(t *testing.T) *e2eBroker {
 	t.Helper()
 	cfg := config.Default()
-	cfg.MQTT.Port = 0
 	cfg.MQTT.WSPort = 0
 	cfg.MQTT.SysInterval = 0
 	cfg.Main.DataDir = t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := broker.New(cfg, log)
+	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true, Version: Version})
 	if err != nil {
-		t.Fatalf("broker.New: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		srv.Serve(ln, "tcp")
-	}()
-	api := httptest.NewServer(mgmt.New(srv, cfg, log, prometheus.NewRegistry()))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
-		api.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("broker Close: %v", err)
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(e2eWait):
+			t.Errorf("the broker did not stop")
 		}
-		<-served
 	})
-	return &e2eBroker{mqttAddr: ln.Addr().String(), apiURL: api.URL, srv: srv}
+	return &e2eBroker{mqttAddr: a.Addr("tcp").String(), apiURL: a.URL(), srv: a.Broker()}
 }
 
 // ctl runs "turnstile ctl args..." as a subprocess logged in as guest (through the environment).

@@ -4,13 +4,16 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/config"
-	"github.com/turnstilemq/turnstile/internal/mgmt"
 )
 
-// runServe starts the broker with its management API and blocks until ctx is cancelled, then
-// shuts it down gracefully.
+// runServe assembles Turnstile from cfg and runs it until ctx is cancelled, then shuts it down
+// gracefully. Any configured listener that cannot be opened is an error: serve exits non-zero.
 func runServe(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	return broker.Run(ctx, cfg, log, mgmt.Component(cfg, log))
+	a, err := app.New(cfg, app.Options{Logger: log, Version: Version, Signals: true})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
 }

@@ -34,6 +34,10 @@ type User struct {
 	PasswordHash     string   `json:"password_hash"`
 	HashingAlgorithm string   `json:"hashing_algorithm"`
 	Tags             []string `json:"tags"`
+	// ID is Turnstile's user ID (see auth.User.ID), kept in its own stored definitions and
+	// exports so that a re-import keeps a user the same subject. Other brokers ignore the key;
+	// an entry without one gets an ID on import (the existing one, for a known name).
+	ID string `json:"turnstile_id,omitempty"`
 }
 
 // Vhost is a vhost entry.
@@ -121,7 +125,7 @@ func Parse(r io.Reader, limit int64) (*Definitions, error) {
 		switch key {
 		case "users":
 			p.array(key, raw, func(path string, o obj) {
-				u := User{Name: p.str(o, path, "name", true)}
+				u := User{Name: p.str(o, path, "name", true), ID: p.optStr(o, path, "turnstile_id")}
 				u.PasswordHash = p.optStr(o, path, "password_hash")
 				u.HashingAlgorithm = p.optStr(o, path, "hashing_algorithm")
 				if u.HashingAlgorithm == "" {

@@ -30,10 +30,10 @@ func TestParseRabbitMQ313Export(t *testing.T) {
 		t.Fatalf("Validate: %v", err)
 	}
 	wantUsers := []User{
-		{"guest", "BMfxN8drrYcIqXZMr+pWTpDT0nMcOagMduLX0bjr4jwud/pN", "rabbit_password_hashing_sha256", []string{"administrator"}},
-		{"sensor-fleet", "nBLsnmJ8hn3rXz6cDq5i8M6QpW0+HEoCwqg1dAVcXfSrt6Ja", "rabbit_password_hashing_sha256", []string{}},
-		{"ops", "kI3GCqW5JLMJa4iX1lL1MEqkKVj3+mZVTdJdgrAtPx1Wj7Ub", "rabbit_password_hashing_sha256", []string{"monitoring", "management"}},
-		{"svc-oauth-only", "", "rabbit_password_hashing_sha256", []string{}},
+		{"guest", "BMfxN8drrYcIqXZMr+pWTpDT0nMcOagMduLX0bjr4jwud/pN", "rabbit_password_hashing_sha256", []string{"administrator"}, ""},
+		{"sensor-fleet", "nBLsnmJ8hn3rXz6cDq5i8M6QpW0+HEoCwqg1dAVcXfSrt6Ja", "rabbit_password_hashing_sha256", []string{}, ""},
+		{"ops", "kI3GCqW5JLMJa4iX1lL1MEqkKVj3+mZVTdJdgrAtPx1Wj7Ub", "rabbit_password_hashing_sha256", []string{"monitoring", "management"}, ""},
+		{"svc-oauth-only", "", "rabbit_password_hashing_sha256", []string{}, ""},
 	}
 	if !reflect.DeepEqual(d.Users, wantUsers) {
 		t.Errorf("Users = %+v\nwant %+v", d.Users, wantUsers)
@@ -72,11 +72,11 @@ func TestParseLavinMQExport(t *testing.T) {
 	}
 	want := []User{
 		// Algorithm names pass through as written; package auth resolves them.
-		{"guest", "+pHuxkR9fCyrrwXjOD4BP4XbzO3l8LJr8YkThMgJ0yVHFRE+", "SHA256", []string{"administrator"}},
+		{"guest", "+pHuxkR9fCyrrwXjOD4BP4XbzO3l8LJr8YkThMgJ0yVHFRE+", "SHA256", []string{"administrator"}, ""},
 		// No hashing_algorithm: RabbitMQ's import default. Tags as a comma-separated string.
-		{"legacy", "7eb0d48c4a06c0dd1b9a0e5f0b5b6b13", DefaultImportAlgorithm, []string{"management", "policymaker"}},
+		{"legacy", "7eb0d48c4a06c0dd1b9a0e5f0b5b6b13", DefaultImportAlgorithm, []string{"management", "policymaker"}, ""},
 		// null password_hash: no password login.
-		{"nopass", "", DefaultImportAlgorithm, nil},
+		{"nopass", "", DefaultImportAlgorithm, nil, ""},
 	}
 	if !reflect.DeepEqual(d.Users, want) {
 		t.Errorf("Users = %+v\nwant %+v", d.Users, want)

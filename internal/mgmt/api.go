@@ -8,18 +8,51 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/broker"
-	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/directory"
+	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/store"
 )
+
+// Options is what the management API is built from. The composition root (package app) fills
+// it; the API reads the broker and the directory only through their query and command methods.
+type Options struct {
+	Broker    *broker.Server
+	Directory *directory.Directory
+	Auth      Authenticator // the program's one authentication chain
+	// Counters are the event counts (logins, refusals, denials, wills) for /metrics and
+	// /api/overview; nil reads as all zero.
+	Counters *event.Counters
+	Commits  *store.CommitHistogram // the store's commit latency; nil without a store
+	Observer event.Observer         // where failed API logins are reported; nil: nowhere
+	Logger   *slog.Logger
+	// Registry receives the API's collector (a fresh one when nil; never the global one).
+	// Building two APIs on one registry panics.
+	Registry *prometheus.Registry
+	// Bind is the address the API listens on: bound to a specific address, it answers only to
+	// that Host, localhost, 127.0.0.1 and ::1, plus AllowedHosts (DNS-rebinding protection).
+	Bind         string
+	AllowedHosts []string
+	Hasher       auth.Hasher // hashes passwords set through PUT /api/users
+	Clock        clock.Clock // nil: the system clock
+}
 
 // handler is the management API: a route table over the broker's query and command methods.
 type handler struct {
 	srv     *broker.Server
+	dir     *directory.Directory
+	auth    Authenticator
+	obs     event.Observer
+	count   *event.Counters
+	commits *store.CommitHistogram
+	clock   clock.Clock
 	log     *slog.Logger
 	routes  []*route
 	metrics http.Handler
@@ -29,45 +62,57 @@ type handler struct {
 	hosts   []string
 	cop     *http.CrossOriginProtection
 
-	logins *logins
 	hasher auth.Hasher // hashes passwords set through PUT /api/users; tests lower the cost
 	rates  *rates
 }
 
-// New returns the management API over srv: the /api endpoints and GET /metrics, whose
-// collector is registered on reg (a fresh registry when nil; never the global one). Calling New
-// twice with the same registry panics. cfg gives the bind address (for the Host check) and the
-// default user's loopback-only rule.
-func New(srv *broker.Server, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) http.Handler {
-	return newHandler(srv, cfg, log, reg)
-}
+// New returns the management API: the /api endpoints and GET /metrics.
+func New(o Options) http.Handler { return newHandler(o) }
 
-func newHandler(srv *broker.Server, cfg *config.Config, log *slog.Logger, reg *prometheus.Registry) *handler {
+func newHandler(o Options) *handler {
+	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	reg.MustRegister(newCollector(srv))
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	h := &handler{
-		srv:     srv,
+		srv:     o.Broker,
+		dir:     o.Directory,
+		auth:    o.Auth,
+		obs:     o.Observer,
+		count:   o.Counters,
+		commits: o.Commits,
+		clock:   clock.Or(o.Clock),
 		log:     log.With("component", "mgmt"),
-		metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}),
 		cop:     http.NewCrossOriginProtection(),
 		rates:   newRates(),
+		hasher:  o.Hasher,
 	}
-	restricted := ""
-	if cfg.Main.DefaultUserOnlyLoopback {
-		restricted = cfg.Main.DefaultUser
+	if h.obs == nil {
+		h.obs = event.Nop
 	}
-	h.logins = newLogins(srv, restricted, func() auth.Hasher { return h.hasher })
-	switch bind := strings.Trim(cfg.Mgmt.Bind, "[]"); bind {
+	if h.count == nil {
+		h.count = &event.Counters{}
+	}
+	reg.MustRegister(newCollector(h))
+	h.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
+	switch bind := strings.Trim(o.Bind, "[]"); bind {
 	case "", "0.0.0.0", "::":
 		h.anyHost = true
 	default:
 		h.hosts = []string{strings.ToLower(bind), "localhost", "127.0.0.1", "::1"}
+		for _, a := range o.AllowedHosts {
+			h.hosts = append(h.hosts, strings.ToLower(strings.Trim(a, "[]")))
+		}
 	}
 	h.routeTable()
 	return h
 }
+
+func (h *handler) now() time.Time { return h.clock.Now() }
 
 // access is who may call an endpoint.
 type access int

@@ -31,7 +31,6 @@ func TestAPI(t *testing.T) {
 		{"metrics move", testMetricsMove},
 		{"metric names", testMetricNames},
 		{"collector is pedantic-clean", testCollectorPedantic},
-		{"component", testComponent},
 		{"not ready after close", testNotReadyAfterClose},
 	}
 	for _, tc := range tests {

@@ -88,7 +88,7 @@ func (h *handler) closeConnection(w http.ResponseWriter, r *http.Request, c *cal
 	if !h.srv.CloseConnection(name) {
 		return notFound("connection %s not found", name)
 	}
-	h.log.Info("connection closed through the API", "user", c.user.Name, "connection", name)
+	h.log.Info("connection closed through the API", "user", c.name(), "connection", name)
 	return noContent(w)
 }
 
@@ -151,7 +151,7 @@ func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request, c *calle
 	if !h.srv.DeleteSession(vhost, id) {
 		return notFound("no session %s in vhost %s", id, vhost)
 	}
-	h.log.Info("session deleted through the API", "user", c.user.Name, "vhost", vhost, "client_id", id)
+	h.log.Info("session deleted through the API", "user", c.name(), "vhost", vhost, "client_id", id)
 	return noContent(w)
 }
 
@@ -217,12 +217,12 @@ func (h *handler) deleteRetained(w http.ResponseWriter, r *http.Request, c *call
 	if err := topic.ValidName(name); err != nil {
 		return badRequest("topic: %s", strings.TrimPrefix(err.Error(), "topic: "))
 	}
-	if h.srv.Vhost(vhost) == nil {
+	if !h.dir.HasVhost(vhost) {
 		return notFound("vhost %s not found", vhost)
 	}
 	if !h.srv.DeleteRetained(vhost, name) {
 		return notFound("no retained message on topic %s in vhost %s", name, vhost)
 	}
-	h.log.Info("retained message deleted through the API", "user", c.user.Name, "vhost", vhost, "topic", name)
+	h.log.Info("retained message deleted through the API", "user", c.name(), "vhost", vhost, "topic", name)
 	return noContent(w)
 }

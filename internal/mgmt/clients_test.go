@@ -36,7 +36,7 @@ func (e *env) findConn(path, clientID string) (*connectionBody, map[string]any) 
 func testConnectionsAndClose(e *env) {
 	t := e.t
 	e.addUser("cu")
-	if err := e.srv.SetPermission(acl.Permission{User: "cu", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+	if err := e.dir.SetPermission(acl.Permission{User: "cu", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
 		t.Fatal(err)
 	}
 	watcher := e.mustConnect(&paho.Connect{ClientID: "watcher", CleanStart: true})

@@ -12,7 +12,7 @@ import (
 // permissions, as definitions.WriteJSON writes them. Administrators only.
 func (h *handler) exportDefinitions(w http.ResponseWriter, _ *http.Request, _ *caller) error {
 	var buf bytes.Buffer
-	if err := h.srv.ExportDefinitions().WriteJSON(&buf); err != nil {
+	if err := h.dir.Export().WriteJSON(&buf); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -38,13 +38,13 @@ func (h *handler) importDefinitions(w http.ResponseWriter, r *http.Request, c *c
 	if err := d.Validate(); err != nil {
 		return manyErrors("invalid definitions", err)
 	}
-	if err := h.srv.ImportDefinitions(d); err != nil {
+	if err := h.dir.Import(d); err != nil {
 		return manyErrors("definitions not imported", err)
 	}
 	for _, warning := range d.Warnings() {
-		h.log.Warn("definitions imported with a warning", "user", c.user.Name, "warning", warning)
+		h.log.Warn("definitions imported with a warning", "user", c.name(), "warning", warning)
 	}
-	h.log.Info("definitions imported through the API", "user", c.user.Name, "users", len(d.Users), "vhosts", len(d.Vhosts),
+	h.log.Info("definitions imported through the API", "user", c.name(), "users", len(d.Users), "vhosts", len(d.Vhosts),
 		"permissions", len(d.Permissions), "topic_permissions", len(d.TopicPermissions))
 	return noContent(w)
 }

@@ -35,7 +35,7 @@ func testDefinitions(e *env) {
 	 "topic_permissions": [{"user": "imp", "vhost": "impv", "exchange": "mqtt.default", "write": "^x/", "read": ".*"}],
 	 "queues": []}`
 	e.must(204, "POST", "/api/definitions", uAdmin, doc)
-	if e.srv.Vhost("impv") == nil {
+	if !e.dir.HasVhost("impv") {
 		t.Fatal("imported vhost missing")
 	}
 	e.must(200, "GET", "/api/vhosts/impv", "imp", nil) // the imported user logs in and sees its vhost
@@ -55,7 +55,7 @@ func testDefinitions(e *env) {
 			t.Fatalf("reason %q does not name %s", b.Reason, want)
 		}
 	}
-	if e.srv.Vhost("v1") != nil {
+	if e.dir.HasVhost("v1") {
 		t.Fatal("a refused import changed something")
 	}
 	// Shape errors, all at once.
@@ -73,7 +73,7 @@ func testDefinitions(e *env) {
 	if b := r.apiErr(t); !strings.Contains(b.Reason, "password_hash") {
 		t.Fatalf("bad hash: %+v", b)
 	}
-	if _, ok := e.srv.User("h"); ok || e.srv.Vhost("hv") != nil {
+	if _, ok := e.dir.User("h"); ok || e.dir.HasVhost("hv") {
 		t.Fatal("an import with a bad hash changed something")
 	}
 }

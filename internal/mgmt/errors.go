@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/turnstilemq/turnstile/internal/directory"
 )
 
 // Error is the API's one error type. Handlers return it (or any error, which becomes a 500);
@@ -82,4 +84,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header()[k] = v
 	}
 	writeJSON(w, e.Status, errorBody{Error: e.Code, Reason: e.Reason, Errors: e.Errors})
+}
+
+// changeErr maps the error of a directory change: 503 when the store could not keep it, 400
+// naming the field or object otherwise.
+func changeErr(err error) *Error {
+	switch {
+	case errors.Is(err, directory.ErrNotStored):
+		return apiError(http.StatusServiceUnavailable, "service_unavailable",
+			"the change is in force but could not be stored: the data directory cannot be written")
+	case errors.Is(err, directory.ErrNoSuchVhost), errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrEmptyName):
+		return badRequest("%v", err)
+	}
+	return badRequest("%s", fieldOf(err))
 }

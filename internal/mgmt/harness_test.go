@@ -28,6 +28,9 @@ import (
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/directory"
+	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/store"
 )
 
 const waitTimeout = 5 * time.Second
@@ -46,18 +49,45 @@ const (
 func pw(user string) string { return user + "-pw" }
 
 type env struct {
-	t    *testing.T
-	cfg  *config.Config
-	log  *slog.Logger
-	srv  *broker.Server
-	h    *handler
-	reg  *prometheus.Registry
-	ts   *httptest.Server
-	mqtt string // the broker's MQTT address; "" when started without a listener
+	t       *testing.T
+	cfg     *config.Config
+	log     *slog.Logger
+	srv     *broker.Server
+	dir     *directory.Directory
+	chain   *auth.Chain
+	count   *event.Counters
+	commits *store.CommitHistogram
+	h       *handler
+	reg     *prometheus.Registry
+	ts      *httptest.Server
+	mqtt    string // the broker's MQTT address; "" when started without a listener
 }
 
-// startEnv starts a broker and the API. mod changes the configuration (may be nil); listen
-// says whether the broker gets an MQTT listener.
+// testChain is the authentication chain of the test program, as package app builds it from
+// cfg: local users (with cfg's loopback-only default user), then anonymous access when on.
+func testChain(t *testing.T, cfg *config.Config, users *auth.Users) *auth.Chain {
+	t.Helper()
+	restricted := ""
+	if cfg.Main.DefaultUserOnlyLoopback {
+		restricted = cfg.Main.DefaultUser
+	}
+	local, err := auth.NewLocal(users, auth.LocalOptions{DefaultUserOnlyLoopback: restricted,
+		Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	providers := []auth.Provider{local}
+	if cfg.MQTT.AllowAnonymous {
+		providers = append(providers, &auth.Anonymous{User: cfg.MQTT.AnonymousUser, Users: users, DefaultUserOnlyLoopback: restricted})
+	}
+	// The API tests make many failed logins from 127.0.0.1 on purpose; the limiter the program
+	// runs (DefaultRateLimitPolicy) is proven by the login-limit tests, not here.
+	return auth.NewChain(providers...).WithRateLimiter(auth.NewRateLimiter(auth.RateLimitPolicy{Threshold: 1 << 20}, nil))
+}
+
+// startEnv starts a broker and the API, wired as package app wires them (app imports this
+// package, so the test assembles the parts itself). mod changes the configuration (may be
+// nil); listen says whether the broker gets an MQTT listener.
 func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 	t.Helper()
 	cfg := config.Default()
@@ -74,22 +104,44 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 	if os.Getenv("TURNSTILE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := broker.New(cfg, log)
+	commits := &store.CommitHistogram{}
+	st, err := store.Open(cfg.Main.DataDir, store.Options{Logger: log, OnCommit: commits.Observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := directory.New(directory.Options{Store: st, DefaultVhost: cfg.MQTT.DefaultVhost, AnonymousUser: cfg.MQTT.AnonymousUser,
+		PermissionCheckEnabled: cfg.MQTT.PermissionCheckEnabled, Logger: log})
+	if err := dir.Load(); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, cfg: cfg, dir: dir, count: &event.Counters{}, commits: commits, reg: prometheus.NewRegistry()}
+	e.chain = testChain(t, cfg, dir.Users())
+	m := &cfg.MQTT
+	srv, err := broker.New(broker.Options{
+		Limits: broker.Limits{MaxInflight: m.MaxInflightMessages, MaxPacket: m.MaxPacketSize, ReceiveMax: m.ReceiveMaximum,
+			MaxQueued: m.MaxQueuedMessages, MaxQueuedBytes: int(m.MaxQueuedBytes), MaxTopicAlias: m.MaxTopicAlias,
+			RetainAvailable: true, AllowEmptyClientID: true},
+		DefaultVhost: m.DefaultVhost, Vhosts: dir.Vhosts(), Authenticator: e.chain, Authorizer: dir.Checker(),
+		Standing: dir, Store: st, Logger: log, Observer: e.count, Version: "test"})
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}
-	e := &env{t: t, cfg: cfg, srv: srv, reg: prometheus.NewRegistry()}
+	dir.SetHooks(directory.Hooks{VhostAdded: srv.AddVhost, VhostDeleted: func(n string) { srv.DeleteVhost(n) },
+		UserDeleted: srv.DropSubject})
+	dir.Checker().OnChange(srv.RecheckSubscriptions)
+	e.srv = srv
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		if err := srv.Close(ctx); err != nil {
 			t.Errorf("broker Close: %v", err)
 		}
+		st.Close()
 	})
 	if listen {
 		e.listen()
 	}
-	if err := srv.AddVhost("tenant"); err != nil {
+	if _, err := dir.AddVhost("tenant"); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []struct {
@@ -101,7 +153,7 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 	}
 	for _, p := range []acl.Permission{{User: uAdmin, Vhost: "/"}, {User: uPlain, Vhost: "/"}, {User: uMgr, Vhost: "tenant"}} {
 		p.Configure, p.Write, p.Read = ".*", ".*", ".*"
-		if err := srv.SetPermission(p); err != nil {
+		if err := dir.SetPermission(p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,8 +164,8 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 
 // serveAPI builds the handler from e.cfg, on e.reg, and serves it.
 func (e *env) serveAPI(t *testing.T) {
-	e.h = newHandler(e.srv, e.cfg, e.log, e.reg)
-	e.h.hasher = auth.Hasher{BcryptCost: bcrypt.MinCost}
+	e.h = newHandler(Options{Broker: e.srv, Directory: e.dir, Auth: e.chain, Counters: e.count, Observer: e.count, Commits: e.commits,
+		Logger: e.log, Registry: e.reg, Bind: e.cfg.Mgmt.Bind, Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}})
 	e.h.rates.every = 0 // every request is a sample
 	e.ts = httptest.NewServer(e.h)
 	t.Cleanup(e.ts.Close)
@@ -127,12 +179,13 @@ func (e *env) with(t *testing.T) *env {
 }
 
 // handlerWith returns e with a second API over the same broker, its configuration changed by
-// mod, on a fresh registry; it is closed when e.t's test ends.
+// mod (its chain built from it), on a fresh registry; it is closed when e.t's test ends.
 func (e *env) handlerWith(mod func(*config.Config)) *env {
 	c := *e
 	cfg := *e.cfg
 	mod(&cfg)
 	c.cfg, c.reg = &cfg, prometheus.NewRegistry()
+	c.chain = testChain(e.t, &cfg, e.dir.Users())
 	c.serveAPI(e.t)
 	return &c
 }
@@ -144,7 +197,7 @@ func (e *env) listen() {
 		e.t.Fatal(err)
 	}
 	e.mqtt = ln.Addr().String()
-	go e.srv.Serve(ln, "tcp")
+	go e.srv.Serve(ln, broker.Listener{Name: "tcp"})
 	eventually(e.t, "the broker listening", e.srv.Ready)
 }
 
@@ -154,7 +207,9 @@ func (e *env) addUser(name string, tags ...auth.Tag) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.srv.PutUser(u)
+	if _, err := e.dir.PutUser(u); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // response is what a request got.

@@ -2,171 +2,80 @@ package mgmt
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"net"
+	"errors"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
-	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/event"
 )
 
-// Login cache bounds: a verified (user, password, stored hash) is remembered this long, so that
-// a dashboard polling the API does not pay a bcrypt check per request.
-const (
-	loginCacheTTL  = time.Minute
-	loginCacheSize = 1024
-)
-
-// logins checks HTTP basic credentials against the broker's local users, as the MQTT "local"
-// provider does: passwords through auth.VerifyPassword, and for an unknown user (or one without
-// a password) a check against a dummy hash, so that the answer takes as long (Caddy's trick).
-// Verifications run at most GOMAXPROCS at a time.
-type logins struct {
-	srv        *broker.Server
-	restricted string             // the default user, who may log in from loopback only; "" for none
-	hasher     func() auth.Hasher // the dummy hash is made with the hasher of new passwords
-
-	dummyOnce           sync.Once
-	dummyAlg, dummyHash string
-
-	sem chan struct{}
-
-	key   [32]byte // HMAC key of the cache: entries reveal nothing of the passwords
-	mu    sync.Mutex
-	cache map[[32]byte]time.Time // HMAC(user, stored hash, password) → expiry
-	now   func() time.Time
-}
-
-func newLogins(srv *broker.Server, restricted string, hasher func() auth.Hasher) *logins {
-	l := &logins{srv: srv, restricted: restricted, hasher: hasher, sem: make(chan struct{}, runtime.GOMAXPROCS(0)),
-		cache: map[[32]byte]time.Time{}, now: time.Now}
-	rand.Read(l.key[:]) // never fails on supported platforms
-	return l
-}
-
-func (l *logins) dummy() (alg, hash string) {
-	l.dummyOnce.Do(func() {
-		pw := make([]byte, 24)
-		rand.Read(pw)
-		var err error
-		if l.dummyAlg, l.dummyHash, err = l.hasher().Hash(pw); err != nil {
-			l.dummyAlg, l.dummyHash, _ = auth.Hasher{}.Hash(pw)
-		}
-	})
-	return l.dummyAlg, l.dummyHash
-}
-
-// check returns the user whose name and password these are. A failure is a 401 whose reason
-// does not say whether the user exists.
-func (l *logins) check(ctx context.Context, name, password string, remote string) (auth.User, error) {
-	bad := unauthorized("login failed: bad user name or password")
-	if name == l.restricted && name != "" && !loopback(remote) {
-		// Before any password check, so the answer says nothing about the password.
-		return auth.User{}, unauthorized("user " + name + " may log in from localhost only")
-	}
-	u, ok := l.srv.User(name)
-	if !ok || u.PasswordHash == "" || password == "" {
-		alg, hash := l.dummy()
-		l.verify(ctx, alg, hash, []byte(password))
-		return auth.User{}, bad
-	}
-	k := l.cacheKey(u, password)
-	now := l.now()
-	l.mu.Lock()
-	exp, hit := l.cache[k]
-	l.mu.Unlock()
-	if hit && now.Before(exp) {
-		return u, nil
-	}
-	if good, err := l.verify(ctx, u.HashAlgorithm, u.PasswordHash, []byte(password)); err != nil || !good {
-		return auth.User{}, bad
-	}
-	l.mu.Lock()
-	if len(l.cache) >= loginCacheSize {
-		for ck, ce := range l.cache {
-			if !now.Before(ce) || len(l.cache) >= loginCacheSize {
-				delete(l.cache, ck)
-			}
-		}
-	}
-	l.cache[k] = now.Add(loginCacheTTL)
-	l.mu.Unlock()
-	return u, nil
-}
-
-// verify checks a password under the concurrency bound; a request that goes away while it
-// waits fails.
-func (l *logins) verify(ctx context.Context, alg, hash string, pw []byte) (bool, error) {
-	select {
-	case l.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	defer func() { <-l.sem }()
-	return auth.VerifyPassword(alg, hash, pw)
-}
-
-// cacheKey binds the entry to the stored hash: a password change makes it useless.
-func (l *logins) cacheKey(u auth.User, password string) [32]byte {
-	m := hmac.New(sha256.New, l.key[:])
-	for _, s := range []string{u.Name, u.HashAlgorithm, u.PasswordHash, password} {
-		m.Write([]byte(s))
-		m.Write([]byte{0})
-	}
-	var k [32]byte
-	copy(k[:], m.Sum(nil))
-	return k
-}
-
-func loopback(remote string) bool {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		host, _, err := net.SplitHostPort(remote)
-		if err != nil {
-			return false
-		}
-		a, err := netip.ParseAddr(host)
-		return err == nil && a.Unmap().IsLoopback()
-	}
-	return ap.Addr().Unmap().IsLoopback()
+// Authenticator is the one authentication chain of the program (auth.Chain): the management API
+// verifies no password itself, so every rule of the chain (providers, loopback-only default
+// user, rate limiting, verification cache) applies to it as to MQTT.
+type Authenticator interface {
+	Authenticate(ctx context.Context, c *auth.Credentials) (*auth.Identity, error)
 }
 
 // caller is an authenticated API user.
 type caller struct {
-	user auth.User
-	all  bool            // administrator or monitoring: sees every vhost
-	own  map[string]bool // management: the vhosts it has a permission entry on
+	id  *auth.Identity
+	all bool            // administrator or monitoring: sees every vhost
+	own map[string]bool // management: the vhosts it has a permission entry on
 }
 
-func (c *caller) admin() bool { return c.user.HasTag(auth.TagAdministrator) }
+func (c *caller) name() string { return c.id.User }
+
+func (c *caller) admin() bool { return c.id.HasTag(auth.TagAdministrator) }
 
 // sees reports whether the caller may read the vhost's resources.
 func (c *caller) sees(vhost string) bool { return c.all || c.own[vhost] }
 
-// authorize authenticates the request and checks its tags against acc: 401 without valid
-// credentials, 403 for a valid user without the tag.
+// remoteAddr is the request's peer address, for the loopback rule and the login limiter.
+func remoteAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// authorize authenticates the request through the chain and checks its tags against acc: 401
+// without valid credentials (an unknown user, a wrong password and a refused address answer
+// alike), 403 for a valid user without the tag.
 func (h *handler) authorize(r *http.Request, acc access) (*caller, error) {
 	name, password, ok := r.BasicAuth()
 	if !ok {
 		return nil, unauthorized("credentials required (HTTP basic authentication)")
 	}
-	u, err := h.logins.check(r.Context(), name, password, r.RemoteAddr)
+	// A browser cannot reach this API from another site: the Host check and the cross-origin
+	// check of serve come first (DNS rebinding, CSRF).
+	creds := &auth.Credentials{Username: name, Password: []byte(password), Remote: remoteAddr(r), Listener: "mgmt"}
+	id, err := h.auth.Authenticate(r.Context(), creds)
 	if err != nil {
-		h.log.Debug("management login failed", "user", name, "remote", r.RemoteAddr)
-		return nil, err
+		reason := event.ReasonBadCredentials
+		switch {
+		case errors.Is(err, auth.ErrRateLimited):
+			reason = event.ReasonRateLimited
+		case errors.Is(err, auth.ErrNotAuthorized):
+			reason = event.ReasonNotAuthorized
+		}
+		h.obs.Observe(event.Event{Kind: event.LoginFailed, Time: h.now(), Listener: "mgmt", Remote: r.RemoteAddr,
+			User: name, Reason: reason, Detail: err.Error()})
+		h.log.Debug("management login failed", "user", name, "remote", r.RemoteAddr, "reason", err.Error())
+		if reason == event.ReasonRateLimited {
+			e := apiError(http.StatusTooManyRequests, "too_many_requests", "too many failed logins from this address; try again later")
+			e.Header = http.Header{"Retry-After": {"5"}}
+			return nil, e
+		}
+		return nil, unauthorized("login failed: bad user name or password")
 	}
-	c := &caller{user: u, all: u.HasTag(auth.TagAdministrator) || u.HasTag(auth.TagMonitoring)}
+	c := &caller{id: id, all: id.HasTag(auth.TagAdministrator) || id.HasTag(auth.TagMonitoring)}
 	var allowed bool
 	switch acc {
 	case reader:
-		allowed = c.all || u.HasTag(auth.TagManagement)
+		allowed = c.all || id.HasTag(auth.TagManagement)
 	case monitor:
 		allowed = c.all
 	case admin:
@@ -175,13 +84,13 @@ func (h *handler) authorize(r *http.Request, acc access) (*caller, error) {
 	if !allowed {
 		need := map[access]string{reader: "management, monitoring or administrator", monitor: "monitoring or administrator",
 			admin: "administrator"}[acc]
-		return nil, forbidden("user %s lacks the tag this needs: %s", u.Name, need)
+		return nil, forbidden("user %s lacks the tag this needs: %s", id.User, need)
 	}
 	if !c.all {
 		c.own = map[string]bool{}
-		for _, p := range h.srv.ExportDefinitions().Permissions {
-			if p.User == u.Name {
-				c.own[p.Vhost] = true
+		for _, v := range h.dir.Vhosts() {
+			if h.dir.HasAccess(id.User, v) {
+				c.own[v] = true
 			}
 		}
 	}
@@ -192,9 +101,9 @@ func (h *handler) authorize(r *http.Request, acc access) (*caller, error) {
 // caller may not see (whether or not it exists), 404 for a missing one.
 func (h *handler) vhost(c *caller, name string) error {
 	if !c.sees(name) {
-		return forbidden("user %s has no access to vhost %s", c.user.Name, name)
+		return forbidden("user %s has no access to vhost %s", c.name(), name)
 	}
-	if h.srv.Vhost(name) == nil {
+	if !h.dir.HasVhost(name) {
 		return notFound("vhost %s not found", name)
 	}
 	return nil

@@ -1,18 +1,17 @@
 package mgmt
 
 import (
-	"strings"
-
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/turnstilemq/turnstile/internal/broker"
-	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/store"
 )
 
-// collector is the broker's Prometheus collector: it reads the broker at scrape time
-// (Overview, CommitLatency), so nothing on the broker's hot path touches Prometheus.
+// collector is the broker's Prometheus collector: it reads the broker's Overview, the event
+// counters and the store's commit histogram at scrape time, so nothing on the broker's hot path
+// touches Prometheus.
 type collector struct {
-	srv *broker.Server
+	h *handler
 
 	buildInfo, uptime, vhosts, users                    *prometheus.Desc
 	connections, vhostConnections, sessions             *prometheus.Desc
@@ -20,16 +19,17 @@ type collector struct {
 	msgsIn, msgsOut, bytesIn, bytesOut, dropped, denied *prometheus.Desc
 	retained, subscriptions, queued                     *prometheus.Desc
 	commitLatency                                       *prometheus.Desc
+	loginFailures, disconnects, wills, willsSuppressed  *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
 
-func newCollector(srv *broker.Server) *collector {
+func newCollector(h *handler) *collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("turnstile_"+name, help, labels, nil)
 	}
 	return &collector{
-		srv:              srv,
+		h:                h,
 		buildInfo:        d("build_info", "Always 1; the version label is the broker's version.", "version"),
 		uptime:           d("uptime_seconds", "Seconds since the broker started."),
 		vhosts:           d("vhosts", "Number of vhosts."),
@@ -51,6 +51,11 @@ func newCollector(srv *broker.Server) *collector {
 		subscriptions: d("subscriptions", "Subscriptions of a vhost.", "vhost"),
 		queued:        d("queued_messages", "QoS 1 and 2 messages waiting in the sessions of a vhost.", "vhost"),
 		commitLatency: d("store_commit_latency_seconds", "Latency of the store's group commits."),
+		loginFailures: d("login_failures_total", "Failed logins, MQTT and management API alike, by reason.", "reason"),
+		disconnects:   d("disconnects_total", "Connections that had connected and ended, by reason.", "reason"),
+		wills:         d("will_published_total", "Last Will messages published."),
+		willsSuppressed: d("will_suppressed_total",
+			"Last Will messages discarded without being published, by reason.", "reason"),
 	}
 }
 
@@ -58,26 +63,23 @@ func newCollector(srv *broker.Server) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.vhosts, c.users, c.connections, c.vhostConnections,
 		c.sessions, c.connects, c.refused, c.authFailures, c.msgsIn, c.msgsOut, c.bytesIn, c.bytesOut, c.dropped, c.denied,
-		c.retained, c.subscriptions, c.queued, c.commitLatency} {
+		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed} {
 		ch <- d
 	}
 }
 
 // authFailureReasons are the CONNACK reasons that count as failed authentications.
 var authFailureReasons = map[string]bool{
-	packet.BadUserNameOrPassword.Error():   true,
-	packet.NotAuthorized.Error():           true,
-	packet.BadAuthenticationMethod.Error(): true,
-	packet.Banned.Error():                  true,
+	"bad_user_name_or_password": true,
+	"not_authorized":            true,
+	"bad_authentication_method": true,
+	"banned":                    true,
 }
-
-// labelValue turns a reason's name into a label value: "bad user name or password" becomes
-// "bad_user_name_or_password".
-func labelValue(reason string) string { return strings.ReplaceAll(strings.ToLower(reason), " ", "_") }
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	o := c.srv.Overview()
+	h := c.h
+	o := h.srv.Overview()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -87,22 +89,34 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.buildInfo, 1, o.Version)
 	gauge(c.uptime, o.Uptime.Seconds())
 	gauge(c.vhosts, float64(o.Vhosts))
-	gauge(c.users, float64(o.Users))
+	gauge(c.users, float64(h.dir.UserCount()))
 	gauge(c.connections, float64(o.Totals.ClientsConnected))
-	counter(c.connects, o.Connects)
-	for _, r := range []string{packet.BadUserNameOrPassword.Error(), packet.NotAuthorized.Error()} {
-		if _, ok := o.Refused[r]; !ok { // the usual reasons exist from the start, at 0
-			o.Refused[r] = 0
+	counter(c.connects, h.count.Total(event.Connected))
+	refused := h.count.Refusals()
+	for _, r := range []string{"bad_user_name_or_password", "not_authorized"} {
+		if _, ok := refused[r]; !ok { // the usual reasons exist from the start, at 0
+			refused[r] = 0
 		}
 	}
-	for reason, n := range o.Refused {
-		counter(c.refused, n, labelValue(reason))
+	for reason, n := range refused {
+		counter(c.refused, n, reason)
 		if authFailureReasons[reason] {
-			counter(c.authFailures, n, labelValue(reason))
+			counter(c.authFailures, n, reason)
 		}
 	}
-	counter(c.denied, o.DeniedPub, "publish")
-	counter(c.denied, o.DeniedSub, "subscribe")
+	denied := h.count.ByReason(event.Denied)
+	counter(c.denied, denied["publish"], "publish")
+	counter(c.denied, denied["subscribe"], "subscribe")
+	for reason, n := range h.count.ByReason(event.LoginFailed) {
+		counter(c.loginFailures, n, reason)
+	}
+	for reason, n := range h.count.ByReason(event.Disconnected) {
+		counter(c.disconnects, n, reason)
+	}
+	counter(c.wills, h.count.Total(event.WillPublished))
+	for reason, n := range h.count.ByReason(event.WillSuppressed) {
+		counter(c.willsSuppressed, n, reason)
+	}
 	for vhost, st := range o.PerVhost {
 		gauge(c.vhostConnections, float64(st.ClientsConnected), vhost)
 		gauge(c.sessions, float64(st.Sessions), vhost)
@@ -117,9 +131,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.subscriptions, float64(st.Subscriptions), vhost)
 		gauge(c.queued, float64(st.Queued), vhost)
 	}
-	cum, sum, count := c.srv.CommitLatency()
+	cum, sum, count := h.commits.Snapshot()
 	buckets := make(map[float64]uint64, len(cum))
-	for i, ub := range broker.CommitBuckets {
+	for i, ub := range store.CommitBuckets {
 		buckets[ub] = cum[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(c.commitLatency, count, sum, buckets)

@@ -16,10 +16,10 @@ import (
 func testMetricsMove(e *env) {
 	t := e.t
 	e.addUser("mu")
-	if err := e.srv.SetPermission(acl.Permission{User: "mu", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
+	if err := e.dir.SetPermission(acl.Permission{User: "mu", Vhost: "/", Configure: ".*", Write: ".*", Read: ".*"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srv.SetTopicPermission(acl.TopicPermission{User: "mu", Vhost: "/", Exchange: acl.DefaultExchange,
+	if err := e.dir.SetTopicPermission(acl.TopicPermission{User: "mu", Vhost: "/", Exchange: acl.DefaultExchange,
 		Write: "^m/", Read: ".*"}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func testMetricNames(e *env) {
 // if Collect sends a metric that Describe did not announce, or an inconsistent one.
 func testCollectorPedantic(e *env) {
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(newCollector(e.srv))
+	reg.MustRegister(newCollector(e.h))
 	if _, err := reg.Gather(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/event"
 )
 
 // GET /api/health: liveness. The process answers HTTP.
@@ -88,11 +89,12 @@ func (h *handler) overview(w http.ResponseWriter, _ *http.Request, c *caller) er
 	body.QueueTotals.Messages, body.Dropped = t.Queued, t.Dropped
 	key := "overview"
 	if c.all {
-		body.ObjectTotals.Users = &o.Users
-		body.Connects, body.ConnectsRefused = &o.Connects, o.Refused
-		body.Denied = map[string]uint64{"publish": o.DeniedPub, "subscribe": o.DeniedSub}
+		users, connects, denied := h.dir.UserCount(), h.count.Total(event.Connected), h.count.ByReason(event.Denied)
+		body.ObjectTotals.Users = &users
+		body.Connects, body.ConnectsRefused = &connects, h.count.Refusals()
+		body.Denied = map[string]uint64{"publish": denied["publish"], "subscribe": denied["subscribe"]}
 	} else {
-		key = "overview\x00" + c.user.Name
+		key = "overview\x00" + c.name()
 	}
 	body.traffic = h.rates.traffic(key, statCounters(t))
 	writeJSON(w, http.StatusOK, body)
@@ -105,6 +107,6 @@ func statCounters(st broker.SysStats) counters {
 
 // GET /api/whoami
 func (h *handler) whoami(w http.ResponseWriter, _ *http.Request, c *caller) error {
-	writeJSON(w, http.StatusOK, map[string]any{"name": c.user.Name, "tags": tagStrings(c.user.Tags)})
+	writeJSON(w, http.StatusOK, map[string]any{"name": c.name(), "tags": tagStrings(c.id.Tags)})
 	return nil
 }

@@ -26,9 +26,8 @@ func userOut(u auth.User, c *caller) userBody {
 // GET /api/users
 func (h *handler) listUsers(w http.ResponseWriter, _ *http.Request, c *caller) error {
 	out := []userBody{}
-	for _, u := range h.srv.ExportDefinitions().Users {
-		out = append(out, userOut(auth.User{Name: u.Name, HashAlgorithm: u.HashingAlgorithm, PasswordHash: u.PasswordHash,
-			Tags: toTags(u.Tags)}, c))
+	for _, u := range h.dir.UserList() {
+		out = append(out, userOut(u, c))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -36,7 +35,7 @@ func (h *handler) listUsers(w http.ResponseWriter, _ *http.Request, c *caller) e
 
 // GET /api/users/{name}
 func (h *handler) getUser(w http.ResponseWriter, r *http.Request, c *caller) error {
-	u, ok := h.srv.User(r.PathValue("name"))
+	u, ok := h.dir.User(r.PathValue("name"))
 	if !ok {
 		return notFound("user %s not found", r.PathValue("name"))
 	}
@@ -67,7 +66,7 @@ func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) err
 	if b.Password != nil && b.PasswordHash != nil {
 		return badRequest("password, password_hash: give one of them, not both")
 	}
-	u, exists := h.srv.User(name)
+	u, exists := h.dir.User(name)
 	if !exists {
 		u = auth.User{Name: name}
 	}
@@ -88,8 +87,10 @@ func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) err
 	if b.Tags != nil {
 		u.Tags = toTags(*b.Tags)
 	}
-	h.srv.PutUser(u)
-	h.log.Info("user saved", "user", c.user.Name, "name", name, "created", !exists, "tags", strings.Join(tagStrings(u.Tags), ","))
+	if _, err := h.dir.PutUser(u); err != nil {
+		return changeErr(err)
+	}
+	h.log.Info("user saved", "user", c.name(), "name", name, "created", !exists, "tags", strings.Join(tagStrings(u.Tags), ","))
 	if !exists {
 		w.WriteHeader(http.StatusCreated)
 		return nil
@@ -100,9 +101,13 @@ func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) err
 // DELETE /api/users/{name}
 func (h *handler) deleteUser(w http.ResponseWriter, r *http.Request, c *caller) error {
 	name := r.PathValue("name")
-	if !h.srv.DeleteUser(name) {
+	ok, err := h.dir.DeleteUser(name)
+	if err != nil {
+		return changeErr(err)
+	}
+	if !ok {
 		return notFound("user %s not found", name)
 	}
-	h.log.Info("user deleted", "user", c.user.Name, "name", name)
+	h.log.Info("user deleted", "user", c.name(), "name", name)
 	return noContent(w)
 }

@@ -53,7 +53,7 @@ func testUsers(e *env) {
 	}
 	// A password hash without an algorithm is SHA-256, as LavinMQ assumes.
 	e.must(201, "PUT", "/api/users/bob", uAdmin, map[string]any{"password_hash": rabbitSHA256("s3"), "tags": ""})
-	got, _ := e.srv.User("bob")
+	got, _ := e.dir.User("bob")
 	if got.HashAlgorithm != auth.AlgSHA256 {
 		t.Fatalf("bob's algorithm %q, want %q", got.HashAlgorithm, auth.AlgSHA256)
 	}
@@ -88,7 +88,7 @@ func testUsers(e *env) {
 
 	// Names are URL-decoded: "a/b c".
 	e.must(201, "PUT", "/api/users/a%2Fb%20c", uAdmin, map[string]any{"password": "x"})
-	if _, ok := e.srv.User("a/b c"); !ok {
+	if _, ok := e.dir.User("a/b c"); !ok {
 		t.Fatal(`user "a/b c" not created`)
 	}
 	var list []userBody

@@ -6,6 +6,7 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/broker"
+	"github.com/turnstilemq/turnstile/internal/directory"
 )
 
 // vhostBody is a vhost as listed, RabbitMQ's shape with MQTT's counts.
@@ -32,9 +33,9 @@ func (h *handler) vhostOut(name string, st broker.SysStats) vhostBody {
 // GET /api/vhosts: the vhosts the caller sees.
 func (h *handler) listVhosts(w http.ResponseWriter, _ *http.Request, c *caller) error {
 	out := []vhostBody{}
-	for _, name := range h.srv.VhostNames() {
-		if v := h.srv.Vhost(name); v != nil && c.sees(name) {
-			out = append(out, h.vhostOut(name, v.Stats()))
+	for _, name := range h.dir.Vhosts() {
+		if st, ok := h.srv.VhostStats(name); ok && c.sees(name) {
+			out = append(out, h.vhostOut(name, st))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -47,11 +48,11 @@ func (h *handler) getVhost(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err := h.vhost(c, name); err != nil {
 		return err
 	}
-	v := h.srv.Vhost(name)
-	if v == nil {
+	st, ok := h.srv.VhostStats(name)
+	if !ok {
 		return notFound("vhost %s not found", name)
 	}
-	writeJSON(w, http.StatusOK, h.vhostOut(name, v.Stats()))
+	writeJSON(w, http.StatusOK, h.vhostOut(name, st))
 	return nil
 }
 
@@ -72,13 +73,14 @@ func (h *handler) putVhost(w http.ResponseWriter, r *http.Request, c *caller) er
 	if err := decodeBody(w, r, &ignored); err != nil {
 		return err
 	}
-	if h.srv.Vhost(name) != nil {
+	created, err := h.dir.AddVhost(name)
+	if err != nil {
+		return changeErr(err)
+	}
+	if !created {
 		return noContent(w)
 	}
-	if err := h.srv.AddVhost(name); err != nil {
-		return badRequest("vhost name: %v", err)
-	}
-	h.log.Info("vhost created", "user", c.user.Name, "vhost", name)
+	h.log.Info("vhost created", "user", c.name(), "vhost", name)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -86,19 +88,23 @@ func (h *handler) putVhost(w http.ResponseWriter, r *http.Request, c *caller) er
 // DELETE /api/vhosts/{name}
 func (h *handler) deleteVhost(w http.ResponseWriter, r *http.Request, c *caller) error {
 	name := r.PathValue("name")
-	if !h.srv.DeleteVhost(name) {
+	ok, err := h.dir.DeleteVhost(name)
+	if err != nil {
+		return changeErr(err)
+	}
+	if !ok {
 		return notFound("vhost %s not found", name)
 	}
-	h.log.Info("vhost deleted through the API", "user", c.user.Name, "vhost", name)
+	h.log.Info("vhost deleted through the API", "user", c.name(), "vhost", name)
 	return noContent(w)
 }
 
 // GET /api/permissions: the permissions on the vhosts the caller sees.
 func (h *handler) listPermissions(w http.ResponseWriter, _ *http.Request, c *caller) error {
 	out := []acl.Permission{}
-	for _, p := range h.srv.ExportDefinitions().Permissions {
+	for _, p := range h.dir.Permissions(directory.Filter{}) {
 		if c.sees(p.Vhost) {
-			out = append(out, acl.Permission(p))
+			out = append(out, p)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -109,13 +115,11 @@ func (h *handler) listPermissions(w http.ResponseWriter, _ *http.Request, c *cal
 func (h *handler) getPermission(w http.ResponseWriter, r *http.Request, c *caller) error {
 	vhost, user := r.PathValue("vhost"), r.PathValue("user")
 	if !c.sees(vhost) {
-		return forbidden("user %s has no access to vhost %s", c.user.Name, vhost)
+		return forbidden("user %s has no access to vhost %s", c.name(), vhost)
 	}
-	for _, p := range h.srv.ExportDefinitions().Permissions {
-		if p.Vhost == vhost && p.User == user {
-			writeJSON(w, http.StatusOK, acl.Permission(p))
-			return nil
-		}
+	if p, ok := h.dir.Permission(user, vhost); ok {
+		writeJSON(w, http.StatusOK, p)
+		return nil
 	}
 	return notFound("no permissions for user %s on vhost %s", user, vhost)
 }
@@ -123,10 +127,10 @@ func (h *handler) getPermission(w http.ResponseWriter, r *http.Request, c *calle
 // targetExists checks the user and the vhost of a PUT permission: 400 when either is missing,
 // as RabbitMQ answers (vhost_not_found, user_not_found).
 func (h *handler) targetExists(vhost, user string) error {
-	if h.srv.Vhost(vhost) == nil {
+	if !h.dir.HasVhost(vhost) {
 		return badRequest("vhost %s not found", vhost)
 	}
-	if _, ok := h.srv.User(user); !ok {
+	if _, ok := h.dir.User(user); !ok {
 		return badRequest("user %s not found", user)
 	}
 	return nil
@@ -158,14 +162,11 @@ func (h *handler) putPermission(w http.ResponseWriter, r *http.Request, c *calle
 	if p.Read, err = required("read", b.Read); err != nil {
 		return err
 	}
-	exists := false
-	for _, q := range h.srv.ExportDefinitions().Permissions {
-		exists = exists || (q.User == user && q.Vhost == vhost)
+	_, exists := h.dir.Permission(user, vhost)
+	if err := h.dir.SetPermission(p); err != nil {
+		return changeErr(err)
 	}
-	if err := h.srv.SetPermission(p); err != nil {
-		return badRequest("%s", fieldOf(err))
-	}
-	h.log.Info("permission set", "user", c.user.Name, "name", user, "vhost", vhost)
+	h.log.Info("permission set", "user", c.name(), "name", user, "vhost", vhost)
 	if exists {
 		return noContent(w)
 	}
@@ -188,19 +189,23 @@ func fieldOf(err error) string {
 // DELETE /api/permissions/{vhost}/{user}
 func (h *handler) deletePermission(w http.ResponseWriter, r *http.Request, c *caller) error {
 	vhost, user := r.PathValue("vhost"), r.PathValue("user")
-	if !h.srv.DeletePermission(user, vhost) {
+	ok, err := h.dir.DeletePermission(user, vhost)
+	if err != nil {
+		return changeErr(err)
+	}
+	if !ok {
 		return notFound("no permissions for user %s on vhost %s", user, vhost)
 	}
-	h.log.Info("permission deleted", "user", c.user.Name, "name", user, "vhost", vhost)
+	h.log.Info("permission deleted", "user", c.name(), "name", user, "vhost", vhost)
 	return noContent(w)
 }
 
 // GET /api/topic-permissions: the topic permissions on the vhosts the caller sees.
 func (h *handler) listTopicPermissions(w http.ResponseWriter, _ *http.Request, c *caller) error {
 	out := []acl.TopicPermission{}
-	for _, p := range h.srv.ExportDefinitions().TopicPermissions {
+	for _, p := range h.dir.TopicPermissions(directory.Filter{}) {
 		if c.sees(p.Vhost) {
-			out = append(out, acl.TopicPermission(p))
+			out = append(out, p)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -208,20 +213,14 @@ func (h *handler) listTopicPermissions(w http.ResponseWriter, _ *http.Request, c
 }
 
 func (h *handler) topicPermissionsOf(vhost, user string) []acl.TopicPermission {
-	var out []acl.TopicPermission
-	for _, p := range h.srv.ExportDefinitions().TopicPermissions {
-		if p.Vhost == vhost && p.User == user {
-			out = append(out, acl.TopicPermission(p))
-		}
-	}
-	return out
+	return h.dir.TopicPermissions(directory.Filter{User: user, Vhost: vhost})
 }
 
 // GET /api/topic-permissions/{vhost}/{user}: a list, one entry per exchange, as RabbitMQ.
 func (h *handler) getTopicPermission(w http.ResponseWriter, r *http.Request, c *caller) error {
 	vhost, user := r.PathValue("vhost"), r.PathValue("user")
 	if !c.sees(vhost) {
-		return forbidden("user %s has no access to vhost %s", c.user.Name, vhost)
+		return forbidden("user %s has no access to vhost %s", c.name(), vhost)
 	}
 	list := h.topicPermissionsOf(vhost, user)
 	if len(list) == 0 {
@@ -263,10 +262,10 @@ func (h *handler) putTopicPermission(w http.ResponseWriter, r *http.Request, c *
 	for _, q := range h.topicPermissionsOf(vhost, user) {
 		exists = exists || q.Exchange == p.Exchange
 	}
-	if err := h.srv.SetTopicPermission(p); err != nil {
-		return badRequest("%s", fieldOf(err))
+	if err := h.dir.SetTopicPermission(p); err != nil {
+		return changeErr(err)
 	}
-	h.log.Info("topic permission set", "user", c.user.Name, "name", user, "vhost", vhost, "exchange", p.Exchange)
+	h.log.Info("topic permission set", "user", c.name(), "name", user, "vhost", vhost, "exchange", p.Exchange)
 	if exists {
 		return noContent(w)
 	}
@@ -281,13 +280,20 @@ func (h *handler) deleteTopicPermission(w http.ResponseWriter, r *http.Request, 
 	exchange := r.URL.Query().Get("exchange")
 	deleted := 0
 	for _, p := range h.topicPermissionsOf(vhost, user) {
-		if (exchange == "" || p.Exchange == exchange) && h.srv.DeleteTopicPermission(user, vhost, p.Exchange) {
+		if exchange != "" && p.Exchange != exchange {
+			continue
+		}
+		ok, err := h.dir.DeleteTopicPermission(user, vhost, p.Exchange)
+		if err != nil {
+			return changeErr(err)
+		}
+		if ok {
 			deleted++
 		}
 	}
 	if deleted == 0 {
 		return notFound("no topic permissions for user %s on vhost %s", user, vhost)
 	}
-	h.log.Info("topic permissions deleted", "user", c.user.Name, "name", user, "vhost", vhost, "count", deleted)
+	h.log.Info("topic permissions deleted", "user", c.name(), "name", user, "vhost", vhost, "count", deleted)
 	return noContent(w)
 }

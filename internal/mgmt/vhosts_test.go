@@ -10,7 +10,7 @@ func testVhosts(e *env) {
 	t := e.t
 	// "a/b" is one path segment, a%2Fb; "/" is %2F.
 	e.must(201, "PUT", "/api/vhosts/a%2Fb", uAdmin, nil)
-	if e.srv.Vhost("a/b") == nil {
+	if !e.dir.HasVhost("a/b") {
 		t.Fatal(`vhost "a/b" not created`)
 	}
 	e.must(204, "PUT", "/api/vhosts/a%2Fb", uAdmin, map[string]string{"description": "ignored"})
@@ -61,7 +61,7 @@ func testVhosts(e *env) {
 
 func testPermissions(e *env) {
 	t := e.t
-	if err := e.srv.AddVhost("p/q"); err != nil {
+	if _, err := e.dir.AddVhost("p/q"); err != nil {
 		t.Fatal(err)
 	}
 	e.addUser("pu")
@@ -107,7 +107,7 @@ func testPermissions(e *env) {
 
 func testTopicPermissions(e *env) {
 	t := e.t
-	if err := e.srv.AddVhost("t/p"); err != nil {
+	if _, err := e.dir.AddVhost("t/p"); err != nil {
 		t.Fatal(err)
 	}
 	e.addUser("tu")

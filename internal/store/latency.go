@@ -1,4 +1,4 @@
-package broker
+package store
 
 import (
 	"sync/atomic"
@@ -8,15 +8,16 @@ import (
 // CommitBuckets are the upper bounds, in seconds, of the store commit latency histogram.
 var CommitBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 
-// latencyHistogram counts durations into CommitBuckets without locks; it is written by the
-// store's committer goroutine and read by metrics scrapes.
-type latencyHistogram struct {
+// CommitHistogram counts group-commit durations into CommitBuckets without locks: pass its
+// Observe as Options.OnCommit; metrics scrapes read Snapshot. The zero value is ready.
+type CommitHistogram struct {
 	counts [12]atomic.Uint64 // len(CommitBuckets)+1: the last is +Inf
 	sumNs  atomic.Uint64
 	total  atomic.Uint64
 }
 
-func (h *latencyHistogram) observe(d time.Duration, _ bool) {
+// Observe counts one commit that took d.
+func (h *CommitHistogram) Observe(d time.Duration, _ bool) {
 	s := d.Seconds()
 	i := 0
 	for i < len(CommitBuckets) && s > CommitBuckets[i] {
@@ -27,11 +28,12 @@ func (h *latencyHistogram) observe(d time.Duration, _ bool) {
 	h.total.Add(1)
 }
 
-// CommitLatency returns the store's group-commit latency histogram: cumulative counts per
-// bucket of CommitBuckets (Prometheus semantics), the sum in seconds and the count. All zero
-// without a store.
-func (s *Server) CommitLatency() (cumulative []uint64, sum float64, count uint64) {
-	h := &s.commitLatency
+// Snapshot returns the histogram: cumulative counts per bucket of CommitBuckets (Prometheus
+// semantics), the sum in seconds and the count. A nil histogram reads all zero.
+func (h *CommitHistogram) Snapshot() (cumulative []uint64, sum float64, count uint64) {
+	if h == nil {
+		h = &CommitHistogram{}
+	}
 	cumulative = make([]uint64, len(CommitBuckets))
 	var acc uint64
 	for i := range CommitBuckets {

@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/acl"
+	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+// denyLog rate-limits the log line of authorization denials: every denial is an event (counted
+// by whoever observes), but a client looping on a forbidden topic must not flood the log.
+var denyLog struct {
+	mu   sync.Mutex
+	last time.Time
+}
+
+// deny reports an authorization denial of a connected client's action.
+func (s *Server) deny(c *client, action acl.Action, what string, err error) {
+	s.observe(event.Event{Kind: event.Denied, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
+		ClientID: c.clientID, User: c.identity.User, Identity: c.identity, Code: byte(packet.NotAuthorized),
+		Action: action.String(), Topic: what, Detail: err.Error()})
+	now := time.Now()
+	denyLog.mu.Lock()
+	logIt := now.Sub(denyLog.last) >= time.Second
+	if logIt {
+		denyLog.last = now
+	}
+	denyLog.mu.Unlock()
+	if logIt {
+		c.logf(slog.LevelWarn, "not authorized", "action", action.String(), "target", what, "rule", err.Error())
+	}
+}
+
+var (
+	errVhostDeleted = errors.New("vhost deleted")
+	errUserDeleted  = errors.New("user deleted")
+)
+
+// AddVhost creates a vhost's state; adding one that exists changes nothing.
+func (s *Server) AddVhost(name string) { s.vhostFor(name) }
+
+// DeleteVhost removes a vhost: its clients are disconnected (v5 DISCONNECT 0x98), its sessions
+// and retained messages are removed, in memory and in the store. Wills of its sessions are not
+// published: the tenant is gone. It reports whether the vhost existed.
+func (s *Server) DeleteVhost(name string) bool {
+	s.mu.Lock()
+	v := s.vhosts[name]
+	delete(s.vhosts, name)
+	s.mu.Unlock()
+	if v == nil {
+		return false
+	}
+	v.mu.Lock()
+	for c := range v.clients {
+		c.close(errVhostDeleted, packet.AdministrativeAction)
+	}
+	for id, ss := range v.sessions {
+		ss.mu.Lock()
+		ss.will = nil
+		ss.endLocked()
+		ss.mu.Unlock()
+		delete(v.sessions, id)
+	}
+	v.mu.Unlock()
+	v.retained.Range(func(topic string, _ *Message) bool {
+		v.retained.Delete(topic)
+		if s.persist != nil {
+			s.persist.st.DeleteRetained(name, topic)
+		}
+		return true
+	})
+	s.log.Info("vhost deleted", "vhost", name)
+	return true
+}
+
+// DropSubject ends everything a deleted user owned: its live connections get DISCONNECT 0x98
+// and their sessions end, in every vhost, with their wills (pending ones too) suppressed as
+// "deleted_subject". A user created again under the same name is another subject (another ID)
+// and inherits nothing.
+func (s *Server) DropSubject(u auth.User) {
+	owner := (&auth.Identity{User: u.Name, Issuer: auth.IssuerLocal, Subject: u.ID}).Owner()
+	legacy := (&auth.Identity{User: u.Name, Issuer: auth.IssuerLocal}).Owner()
+	for _, v := range s.vhostList() {
+		var suppressed []*will
+		v.mu.Lock()
+		for id, ss := range v.sessions {
+			ss.mu.Lock()
+			if ss.identity == nil || (ss.identity.Owner() != owner && ss.identity.Owner() != legacy) {
+				ss.mu.Unlock()
+				continue
+			}
+			if c := ss.client; c != nil {
+				ss.client = nil
+				ss.online.Store(false)
+				c.close(errUserDeleted, packet.AdministrativeAction)
+			}
+			if ss.will != nil {
+				suppressed = append(suppressed, ss.will)
+				ss.will = nil
+			}
+			if pw := ss.endLocked(); pw != nil {
+				suppressed = append(suppressed, pw)
+			}
+			ss.mu.Unlock()
+			delete(v.sessions, id)
+		}
+		v.mu.Unlock()
+		for _, w := range suppressed {
+			v.suppressWill(w, event.WillDeletedSubject, "the user was deleted")
+		}
+	}
+	// Connections still in CONNECT, or whose session is another's: close them too.
+	s.forEachClient(func(c *client) {
+		if id := c.identity; id != nil && (id.Owner() == owner || id.Owner() == legacy) {
+			c.close(errUserDeleted, packet.AdministrativeAction)
+		}
+	})
+}
+
+func (s *Server) forEachClient(fn func(*client)) {
+	s.mu.Lock()
+	cs := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		fn(c)
+	}
+}
+
+// RecheckSubscriptions runs after every permission change: each session's subscriptions are
+// checked again against the identity of its connection, and those no longer allowed are removed
+// at once, so no further message is delivered on them.
+func (s *Server) RecheckSubscriptions() {
+	authz := s.opts.Authorizer
+	for _, v := range s.vhostList() {
+		v.mu.Lock()
+		for _, ss := range v.sessions {
+			ss.mu.Lock()
+			removed := 0
+			for k, sub := range ss.subs {
+				if ss.identity == nil {
+					break
+				}
+				filter := sub.Filter
+				if sub.Group != "" {
+					filter = "$share/" + sub.Group + "/" + sub.Filter
+				}
+				if err := authz.CanSubscribe(ss.identity, ss.id, filter); err != nil {
+					ss.unsubscribeLocked(k.group, k.filter)
+					removed++
+					v.log.Info("subscription removed: no longer permitted", "client_id", ss.id, "filter", filter, "rule", err.Error())
+				}
+			}
+			if removed > 0 && ss.persistent() {
+				ss.saveLocked()
+			}
+			ss.mu.Unlock()
+		}
+		v.mu.Unlock()
+	}
+}
+
+// authenticate runs the chain for a CONNECT and checks that the identity may use its vhost. The
+// refusal's reason is logged and reported as an event; the client learns only the CONNACK code.
+func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identity, *Vhost, packet.ReasonCode, string) {
+	vname, user := c.srv.opts.DefaultVhost, cp.Username
+	if i := strings.IndexByte(cp.Username, ':'); i >= 0 { // vhost:username, split at the first colon
+		vname, user = cp.Username[:i], cp.Username[i+1:]
+	}
+	if c.inspect != nil {
+		c.meta = c.inspect(c.conn) // the TLS handshake completed with the first read
+	}
+	creds := &auth.Credentials{Username: user, Vhost: vname, Password: cp.Password, ClientID: clientID,
+		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: c.meta.PeerCN, FromBrowser: c.meta.BrowserOrigin != "",
+		AuthMethod: cp.Props.AuthMethod, AuthData: cp.Props.AuthData}
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	id, err := c.srv.opts.Authenticator.Authenticate(ctx, creds)
+	if err != nil {
+		code := packet.BadUserNameOrPassword
+		if errors.Is(err, auth.ErrNotAuthorized) {
+			code = packet.NotAuthorized
+		}
+		return nil, nil, code, err.Error()
+	}
+	v := c.srv.Vhost(id.Vhost)
+	switch {
+	case v == nil:
+		return nil, nil, packet.NotAuthorized, "vhost " + id.Vhost + " does not exist"
+	case !c.srv.opts.Authorizer.Admits(id):
+		return nil, nil, packet.NotAuthorized, "user " + id.User + " has no permissions on vhost " + id.Vhost
+	}
+	if cp.Will != nil {
+		if err := c.srv.opts.Authorizer.CanPublish(id, clientID, cp.Will.Topic); err != nil {
+			return nil, nil, packet.NotAuthorized, "will topic not permitted: " + err.Error()
+		}
+	}
+	return id, v, packet.Success, ""
+}
+
+// remoteIP is the client's address, for the loopback rule and login rate limiting.
+func remoteIP(c net.Conn) netip.Addr {
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case nil:
+		return netip.Addr{}
+	default:
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
+	}
+}

@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/store"
+)
+
+// Authenticator turns CONNECT credentials into an identity: the authentication chain. Its
+// errors wrap auth.ErrBadCredentials, auth.ErrNotAuthorized or auth.ErrRateLimited.
+type Authenticator interface {
+	Authenticate(ctx context.Context, c *auth.Credentials) (*auth.Identity, error)
+}
+
+// Authorizer judges each action of an identity against the current policy (acl.Checker).
+type Authorizer interface {
+	// Admits reports whether the identity may use its vhost at all.
+	Admits(id *auth.Identity) bool
+	CanPublish(id *auth.Identity, clientID, topic string) error
+	CanSubscribe(id *auth.Identity, clientID, filter string) error
+}
+
+// Standing tells whether an identity's subject is still in good standing at an instant: not
+// deleted, revoked or banned. reason is a will suppression reason of package event.
+type Standing interface {
+	Revoked(id *auth.Identity, at time.Time) (reason string, revoked bool)
+}
+
+// Limits are the configured bounds of every connection and session.
+type Limits struct {
+	MaxInflight        int   // outbound QoS 1/2 messages unacknowledged per session
+	MaxPacket          int   // largest packet accepted, bytes
+	MaxKeepalive       int   // seconds; 0 = no cap
+	ReceiveMax         int   // inbound QoS 1/2 messages in flight per client
+	MaxQueued          int   // per-session queue, messages
+	MaxQueuedBytes     int   // per-session queue and per-connection output, bytes
+	MaxTopicAlias      int   // Topic Alias Maximum accepted from v5 clients
+	MaxSessionExpiry   int64 // seconds; 0 = no cap
+	RetainAvailable    bool
+	AllowEmptyClientID bool
+}
+
+// Options is everything a Server is built from. The composition root (package app) fills it
+// from the configuration; tests fill it directly.
+type Options struct {
+	Limits       Limits
+	DefaultVhost string   // vhost of a user name without a "vhost:" prefix
+	Vhosts       []string // the vhosts that exist at start (AddVhost adds more)
+
+	Authenticator Authenticator // required
+	Authorizer    Authorizer    // required
+	Standing      Standing      // nil: every subject is in good standing
+
+	Store       store.Store // nil: state lives in memory only
+	Logger      *slog.Logger
+	Clock       clock.Clock    // nil: the system clock
+	Observer    event.Observer // nil: events go nowhere
+	SysInterval time.Duration  // $SYS/broker/... period; 0 turns it off
+	Version     string         // reported in $SYS/broker/version
+}
+
+// Listener names a listener for Serve and tells the broker what its connections carry beyond
+// net.Conn. The broker knows nothing of TLS or WebSocket: the composition root fills Inspect.
+type Listener struct {
+	Name string // "tcp", "tls", "ws", "wss", "unix": logged, and passed to authentication
+	// Inspect returns what the listener knows about a connection (nil: nothing). It is called
+	// once the connection's CONNECT has been read, so a TLS handshake is complete.
+	Inspect func(net.Conn) ConnMeta
+}
+
+// ConnMeta is what a listener knows about one connection.
+type ConnMeta struct {
+	PeerCN        string // the verified client certificate's Common Name, "" without one
+	BrowserOrigin string // the Origin header of a WebSocket upgrade: a web page opened it
+}
