@@ -269,7 +269,7 @@ func (c *client) cleanup() {
 }
 
 // readBody reads the Remaining Length bytes of a packet, after checking the size against
-// max_packet_size before anything is allocated [MQTT-3.2.2-?] (STYLE practice 4). A PUBLISH
+// max_packet_size before anything is allocated (3.2.2.3.6, [MQTT-3.2.2-15]; STYLE practice 4). A PUBLISH
 // gets a buffer of its own (it becomes the message's shared payload); other packets reuse one.
 func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
 	if total := h.Size() + h.Remaining; total > c.srv.limits.MaxPacket {

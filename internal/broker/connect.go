@@ -129,7 +129,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	if m := lim.MaxSessionExpiry; m > 0 && int64(expiry) > m {
 		expiry = uint32(m)
 		if v5 {
-			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true // [MQTT-3.2.2-?]
+			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true // 3.2.2.3.2: the value in force
 		}
 	}
 

@@ -39,7 +39,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		}
 	}
 	if p.Retain && !lim.RetainAvailable {
-		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
+		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.2.2-14], 3.3.1.3: DISCONNECT 0x9A
 	}
 	if p.QoS > 0 {
 		if err := c.limitPendingAcks(); err != nil {
@@ -232,7 +232,7 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
 			s.mu.Unlock()
 			return &packet.Error{Code: packet.ProtocolError, Field: "DISCONNECT session expiry interval",
-				Err: errors.New("set on a session that had expiry 0")} // [MQTT-3.14.2-?]
+				Err: errors.New("set on a session that had expiry 0")} // 3.14.2.2.2: a Protocol Error
 		}
 		s.expiry = p.Props.SessionExpiry
 		if m := c.srv.limits.MaxSessionExpiry; m > 0 && int64(s.expiry) > m {

@@ -221,7 +221,7 @@ func TestOverlappingSubscriptions_MQTT_3_3_4_2(t *testing.T) {
 
 // TestInvalidFilter_MQTT_4_7_1_1: a filter with '#' not last, or a wildcard sharing a level, is
 // refused in SUBACK: 0x8F for 5.0, 0x80 for 3.1.1 [MQTT-4.7.1-1], [MQTT-4.7.1-2],
-// [MQTT-3.8.4-?]; the other filters of the same SUBSCRIBE are still granted.
+// [MQTT-3.8.4-5]; the other filters of the same SUBSCRIBE are still granted.
 func TestInvalidFilter_MQTT_4_7_1_1(t *testing.T) {
 	t.Parallel()
 	addr, _ := startBroker(t, nil)

@@ -307,7 +307,7 @@ func TestRetransmitOnReconnect_MQTT_4_4_0_1(t *testing.T) {
 			got := r2.next()
 			rel, ok := got.p.(*packet.Pubrel)
 			if !ok {
-				t.Fatalf("after reconnection got %s, want PUBREL (the message must not be sent again [MQTT-4.3.3-?])", got)
+				t.Fatalf("after reconnection got %s, want PUBREL (the message must not be sent again [MQTT-4.3.3-6])", got)
 			}
 			if rel.PacketID != p.PacketID {
 				t.Fatalf("PUBREL for %d, want %d", rel.PacketID, p.PacketID)
