@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,7 @@ var (
 	errShuttingDown = errors.New("server shutting down")
 	errAdminClosed  = errors.New("closed by an administrator")
 	errNotConnect   = errors.New("first packet is not CONNECT") // [MQTT-3.1.0-1]
+	errPanic        = errors.New("internal error")
 )
 
 // client is one network connection. Its read loop (readLoop) parses and dispatches packets and is
@@ -87,6 +90,12 @@ type client struct {
 	closeOnce sync.Once
 	closeErr  error // why the connection closed, set once under closeOnce
 
+	// Takeover (vhost.connect): another connection asked for this one's client id. The read
+	// loop processes what it has already received until drainUntil, then ends with 0x8E.
+	takingOver atomic.Bool
+	drainUntil atomic.Int64  // unix nanoseconds
+	cleaned    chan struct{} // closed once cleanup has detached the connection from its session
+
 	msgsIn, bytesIn, bytesOut atomic.Uint64
 }
 
@@ -98,6 +107,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 		remote:      conn.RemoteAddr().String(),
 		willOnClose: true,
 		writerDone:  make(chan struct{}),
+		cleaned:     make(chan struct{}),
 	}
 	c.inspect = l.Inspect
 	c.out.wake = make(chan struct{}, 1)
@@ -184,6 +194,7 @@ func (c *client) flushSync() error {
 
 func (c *client) readLoop() {
 	defer c.cleanup()
+	defer c.recoverPanic("read loop")
 	c.rd = bufio.NewReaderSize(c.conn, readBufferSize)
 	c.conn.SetReadDeadline(time.Now().Add(connectTimeout))
 	if err := c.readConnect(); err != nil {
@@ -211,6 +222,10 @@ func (c *client) fail(err error) {
 	switch {
 	case c.closed.Load():
 		return // already closing for its own reason
+	case c.takingOver.Load() && (isTimeout(err) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)):
+		// Everything received before the takeover was processed: now the new connection may
+		// have the session [MQTT-3.1.4-3].
+		err, code = errTakenOver, packet.SessionTakenOver
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		err = errClientClosed
 	case isTimeout(err):
@@ -250,8 +265,54 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// takeoverDrain is how long a connection being taken over keeps reading what its client has
+// already sent: bytes already received are read at once, so it only bounds the wait for an idle
+// connection. A DISCONNECT read in this window ends the connection normally [MQTT-3.14.4-3].
+const takeoverDrain = 50 * time.Millisecond
+
+// takeOver asks the connection to end because another connection claims its client id, and
+// waits until its cleanup has run: it first processes what it has already received, then ends
+// with DISCONNECT 0x8E. It reports false when ctx ended first. Called by the new connection,
+// holding no lock.
+func (c *client) takeOver(ctx context.Context) bool {
+	until := time.Now().Add(takeoverDrain)
+	c.drainUntil.Store(until.UnixNano())
+	c.takingOver.Store(true)
+	c.conn.SetReadDeadline(until) // the read loop keeps this deadline once takingOver is set
+	grace := time.NewTimer(takeoverDrain + closeGrace)
+	defer grace.Stop()
+	select {
+	case <-c.cleaned:
+		return true
+	case <-grace.C:
+		// Still busy (a handler waiting for the store, say): close it outright.
+		c.close(errTakenOver, packet.SessionTakenOver)
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case <-c.cleaned:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// recoverPanic ends the connection when one of its goroutines panics: the panic and its stack
+// are logged, this connection closes, and nothing else is affected (every lock taken on the
+// connection's paths is released by a defer).
+func (c *client) recoverPanic(where string) {
+	if r := recover(); r != nil {
+		c.srv.log.Error("connection goroutine panicked; the connection is closed", "where", where, "remote", c.remote,
+			"client_id", c.clientID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		c.close(errPanic, packet.ImplementationSpecificError)
+		c.conn.Close()
+	}
+}
+
 // cleanup runs once, when the read loop ends.
 func (c *client) cleanup() {
+	defer close(c.cleaned)
 	c.close(errClientClosed, 0)
 	reason := c.closeErr
 	if c.vhost != nil {
@@ -294,12 +355,15 @@ func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
 
 // readPacket reads and handles one packet after CONNECT.
 func (c *client) readPacket() error {
-	if c.keepAlive > 0 {
+	if c.keepAlive > 0 && !c.takingOver.Load() {
 		// The deadline is 1.5 times Keep Alive [MQTT-3.1.2-24]; it is moved at most every
 		// quarter period so busy connections do not reset a timer per packet.
 		if now := time.Now(); now.Sub(c.deadlineSet) > c.keepAlive/4 {
 			c.deadlineSet = now
 			c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2))
+			if c.takingOver.Load() { // a takeover began meanwhile: its deadline stands
+				c.conn.SetReadDeadline(time.Unix(0, c.drainUntil.Load()))
+			}
 		}
 	}
 	if c.packetsRead < busyPackets {

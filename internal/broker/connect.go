@@ -186,7 +186,15 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	} else {
 		c.conn.SetReadDeadline(time.Time{})
 	}
-	c.vhost.connect(c, cp.CleanStart, expiry, w, ack)
+	if err := v.connect(c, cp.CleanStart, expiry, w, ack); err != nil {
+		c.vhost = nil // never attached: cleanup has nothing to detach
+		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", err.Error())
+		if errors.Is(err, errOtherOwner) {
+			// [MQTT-3.1.4-2]: another subject's session is neither taken over nor disclosed.
+			return c.refuseAs(event.LoginFailed, packet.NotAuthorized, event.ReasonNotAuthorized, err.Error(), cp.Username)
+		}
+		return c.refuse(packet.ServerBusy, err.Error()) // 3.1.1: return code 3, server unavailable
+	}
 	c.logf(slog.LevelInfo, "client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
 		"keepalive", ka, "session_present", ack.SessionPresent)
 	c.srv.observe(event.Event{Kind: event.Connected, Listener: c.listener, Remote: c.remote, Vhost: v.name,

@@ -49,23 +49,15 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	s := c.session()
 	var ticket store.Ticket
 	if p.QoS == 2 {
-		s.mu.Lock()
-		_, dup := s.inQoS2[p.PacketID]
-		if !dup {
-			if len(s.inQoS2) >= lim.ReceiveMax { // [MQTT-3.3.4-7]
-				s.mu.Unlock()
-				return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
-			}
-			s.inQoS2[p.PacketID] = struct{}{}
-			if s.persistent() {
-				ticket = c.srv.persist.st.PutInbound(c.vhost.name, s.id, p.PacketID)
-			}
+		dup, t, err := c.acceptQoS2(s, p.PacketID)
+		if err != nil {
+			return err
 		}
-		s.mu.Unlock()
 		if dup { // already passed on: acknowledge again, do not deliver twice [MQTT-4.3.3-9]
 			c.ack(0, packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
+		ticket = t
 	}
 
 	code := packet.Success
@@ -104,15 +96,33 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	return nil
 }
 
+// acceptQoS2 records an inbound QoS 2 packet id until PUBREL [MQTT-4.3.3-10] and reports
+// whether it was already recorded (a repeated PUBLISH).
+func (c *client) acceptQoS2(s *session, pid uint16) (dup bool, t store.Ticket, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup = s.inQoS2[pid]; dup {
+		return true, 0, nil
+	}
+	if len(s.inQoS2) >= c.srv.limits.ReceiveMax { // [MQTT-3.3.4-7]
+		return false, 0, &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
+	}
+	s.inQoS2[pid] = struct{}{}
+	if s.persistent() {
+		t = c.srv.persist.st.PutInbound(c.vhost.name, s.id, pid)
+	}
+	return false, t, nil
+}
+
 func (c *client) releaseQoS2(pid uint16) bool {
 	s := c.session()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	_, ok := s.inQoS2[pid]
 	delete(s.inQoS2, pid)
 	if ok && s.persistent() {
 		c.srv.persist.st.DeleteInbound(c.vhost.name, s.id, pid)
 	}
-	s.mu.Unlock()
 	return ok
 }
 
@@ -146,11 +156,31 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
-	var retained []delivery
 	now := c.srv.now().UnixNano()
 	s := c.session()
+	retained, ticket, err := c.subscribe(s, p, subID, codes, now)
+	if err != nil {
+		return err
+	}
+	// A persistent session's SUBACK follows the durable write of its subscriptions; SUBACK is
+	// queued before the retained messages are delivered.
+	c.waitDurable(ticket)
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	for _, d := range retained {
+		s.deliver(d, now)
+	}
+	return nil
+}
+
+// subscribe adds the subscriptions of p to s, filling codes, and returns the retained messages
+// to send and the store ticket SUBACK waits for. It holds the vhost's retainMu and s.mu, both
+// released by defers.
+func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes []packet.ReasonCode, now int64) ([]delivery, store.Ticket, error) {
+	var retained []delivery
 	c.vhost.retainMu.Lock() // see Vhost.retainMu: retained messages are read with the subscription added
+	defer c.vhost.retainMu.Unlock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for i, r := range p.Subscriptions {
 		group, filter, shared, err := topic.ParseShared(r.Filter)
 		if err == nil && !shared {
@@ -167,9 +197,11 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		if shared && r.NoLocal {
-			s.mu.Unlock()
-			c.vhost.retainMu.Unlock()
-			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
+			return nil, 0, &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
+		}
+		if s.ended {
+			codes[i] = packet.UnspecifiedError // the session was ended under this closing connection
+			continue
 		}
 		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
@@ -186,24 +218,23 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	if s.persistent() {
 		ticket = s.saveLocked()
 	}
-	s.mu.Unlock()
-	c.vhost.retainMu.Unlock()
-	// A persistent session's SUBACK follows the durable write of its subscriptions; SUBACK is
-	// queued before the retained messages are delivered.
-	c.waitDurable(ticket)
-	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
-	for _, d := range retained {
-		s.deliver(d, now)
-	}
-	return nil
+	return retained, ticket, nil
 }
 
 // handleUnsubscribe removes subscriptions and answers UNSUBACK [MQTT-3.10.4-4], [MQTT-3.10.4-5].
 func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 	codes := make([]packet.ReasonCode, len(p.Filters))
-	s := c.session()
+	ticket := c.unsubscribe(c.session(), p.Filters, codes)
+	c.waitDurable(ticket)
+	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+}
+
+// unsubscribe removes filters from s, filling codes, and returns the store ticket UNSUBACK
+// waits for. s.mu is released by a defer.
+func (c *client) unsubscribe(s *session, filters []string, codes []packet.ReasonCode) store.Ticket {
 	s.mu.Lock()
-	for i, f := range p.Filters {
+	defer s.mu.Unlock()
+	for i, f := range filters {
 		group, filter, _, err := topic.ParseShared(f)
 		switch {
 		case err != nil:
@@ -214,36 +245,40 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 			codes[i] = packet.NoSubscriptionExisted
 		}
 	}
-	var ticket store.Ticket
 	if s.persistent() {
-		ticket = s.saveLocked()
+		return s.saveLocked()
 	}
-	s.mu.Unlock()
-	c.waitDurable(ticket)
-	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	return 0
 }
 
 // handleDisconnect ends the connection at the client's request. Reason 0x04 keeps the will;
 // any other reason discards it [MQTT-3.14.4-3].
 func (c *client) handleDisconnect(p *packet.Disconnect) error {
 	if c.version == packet.V5 && p.Props.HasSessionExpiry {
-		s := c.session()
-		s.mu.Lock()
-		if s.expiry == 0 && p.Props.SessionExpiry != 0 {
-			s.mu.Unlock()
-			return &packet.Error{Code: packet.ProtocolError, Field: "DISCONNECT session expiry interval",
-				Err: errors.New("set on a session that had expiry 0")} // 3.14.2.2.2: a Protocol Error
+		if err := c.setSessionExpiry(p.Props.SessionExpiry); err != nil {
+			return err
 		}
-		s.expiry = p.Props.SessionExpiry
-		if m := c.srv.limits.MaxSessionExpiry; m > 0 && int64(s.expiry) > m {
-			s.expiry = uint32(m)
-		}
-		if s.persistent() {
-			s.saveLocked()
-		}
-		s.mu.Unlock()
 	}
 	c.willOnClose = c.version == packet.V5 && p.ReasonCode == packet.DisconnectWithWill
 	c.close(errNormalClose, 0)
+	return nil
+}
+
+// setSessionExpiry applies the Session Expiry Interval of a DISCONNECT (3.14.2.2.2).
+func (c *client) setSessionExpiry(expiry uint32) error {
+	s := c.session()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiry == 0 && expiry != 0 {
+		return &packet.Error{Code: packet.ProtocolError, Field: "DISCONNECT session expiry interval",
+			Err: errors.New("set on a session that had expiry 0")} // 3.14.2.2.2: a Protocol Error
+	}
+	s.expiry = expiry
+	if m := c.srv.limits.MaxSessionExpiry; m > 0 && int64(s.expiry) > m {
+		s.expiry = uint32(m)
+	}
+	if s.persistent() {
+		s.saveLocked()
+	}
 	return nil
 }

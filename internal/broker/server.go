@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,4 +196,12 @@ func (s *Server) Close(ctx context.Context) error {
 		err = fmt.Errorf("shutdown: %w", ctx.Err())
 	}
 	return err
+}
+
+// recoverTimer logs a panic of a timer's function (a will delay, a session expiry) instead of
+// letting it end the process.
+func (s *Server) recoverTimer(what string) {
+	if r := recover(); r != nil {
+		s.log.Error("timer function panicked", "timer", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
 }

@@ -352,13 +352,14 @@ func (s *session) endLocked() *will {
 	for k := range s.subs {
 		s.vhost.index.Unsubscribe(s, k.group, k.filter)
 	}
-	s.subs = nil
+	clear(s.subs) // emptied, not nil: a stale handler of a closing connection finds nothing to panic on
 	if n := s.qlen() + s.spilled; n > 0 {
 		s.vhost.stats.dropN(dropSessionEnded, uint64(n))
 	}
 	s.queue, s.qhead, s.qbytes, s.spilled, s.spilledBytes = nil, 0, 0, 0, 0
 	s.queued.Store(0)
-	s.inflight, s.inQoS2 = nil, nil
+	clear(s.inflight)
+	clear(s.inQoS2)
 	stopTimer(&s.expiryTimer)
 	stopTimer(&s.willTimer)
 	w := s.pendingWill

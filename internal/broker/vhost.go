@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
@@ -31,6 +34,7 @@ type Vhost struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	clients  map[*client]struct{}
+	claims   map[string]*claim // client ids with a CONNECT in progress
 }
 
 func newVhost(srv *Server, name string) *Vhost {
@@ -42,6 +46,7 @@ func newVhost(srv *Server, name string) *Vhost {
 		retained: topic.NewRetained[*Message](),
 		sessions: make(map[string]*session),
 		clients:  make(map[*client]struct{}),
+		claims:   make(map[string]*claim),
 	}
 	v.stats.dropLogger = v.log
 	// Shared subscriptions prefer members that are online, so a message is not parked in an
@@ -173,7 +178,15 @@ func (v *Vhost) publish(m *Message, rs *routeScratch) int {
 	if strings.HasPrefix(m.Topic, "$SYS/") {
 		p = nil // the server's statistics are regenerated, not stored
 	}
+	v.storeRetained(m, p, rs)
+	return v.deliverTargets(m, rs)
+}
+
+// storeRetained sets or clears the topic's retained message and matches m's subscribers, under
+// retainMu shared (released by a defer).
+func (v *Vhost) storeRetained(m *Message, p *persister, rs *routeScratch) {
 	v.retainMu.RLock()
+	defer v.retainMu.RUnlock()
 	if len(m.Payload) == 0 {
 		v.retained.Delete(m.Topic)
 		if p != nil {
@@ -186,8 +199,6 @@ func (v *Vhost) publish(m *Message, rs *routeScratch) int {
 		}
 	}
 	v.match(m, rs)
-	v.retainMu.RUnlock()
-	return v.deliverTargets(m, rs)
 }
 
 // publishServer publishes a message that no connection's read loop owns: a will or a $SYS value.
@@ -211,32 +222,120 @@ func (v *Vhost) retainedFor(sub topic.Subscription, now int64, dst []delivery) [
 	return dst
 }
 
-// connect attaches c to the session named by c.clientID, taking it over from another
-// connection if needed [MQTT-3.1.4-3], and queues the CONNACK in front of anything resent.
-func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *packet.Connack) {
-	var wills []*will
+// claim reserves a client id for one CONNECT at a time: takeovers of one client id are handled
+// one after the other, however many connections race for it (a takeover storm).
+type claim struct{ done chan struct{} }
+
+// claimID waits until no other CONNECT holds id, then holds it; false when ctx ended first.
+// v.mu is not held while waiting.
+func (v *Vhost) claimID(ctx context.Context, id string) bool {
+	for {
+		v.mu.Lock()
+		cl := v.claims[id]
+		if cl == nil {
+			v.claims[id] = &claim{done: make(chan struct{})}
+			v.mu.Unlock()
+			return true
+		}
+		v.mu.Unlock()
+		select {
+		case <-cl.done:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// releaseID ends the claim on id.
+func (v *Vhost) releaseID(id string) {
 	v.mu.Lock()
-	s := v.sessions[c.clientID]
+	if cl := v.claims[id]; cl != nil {
+		close(cl.done)
+		delete(v.claims, id)
+	}
+	v.mu.Unlock()
+}
+
+// sameOwner reports whether a connection of identity id may use a session owned by owner. A
+// session recovered from a store written before sessions kept their owner's subject belongs to
+// whoever logs in as its local user.
+func sameOwner(owner, id *auth.Identity) bool {
+	if owner == nil {
+		return true
+	}
+	if owner.Owner() == id.Owner() {
+		return true
+	}
+	return owner.Subject == "" && owner.Issuer == auth.IssuerLocal && id.Issuer == auth.IssuerLocal && owner.User == id.User
+}
+
+// errOtherOwner refuses a CONNECT whose client id names a session of another subject.
+var errOtherOwner = errors.New("the client id belongs to a session of another user")
+
+// errBusy refuses a CONNECT that could not take over its client id in time.
+var errBusy = errors.New("the connection holding the client id did not end in time")
+
+// connect attaches c to the session named by c.clientID and queues the CONNACK in front of
+// anything resent. A session of another subject is refused and left untouched (errOtherOwner).
+// A connection still attached to the session is taken over [MQTT-3.1.4-3]: it first processes
+// what it has already received (a DISCONNECT there ends it normally, discarding its will and,
+// for a clean session, the session), then ends with DISCONNECT 0x8E, and its own cleanup
+// decides about its will and its session, exactly as for any other close. Only then is the
+// session looked up again: a session that ended by its rules is never resumed. No vhost-wide
+// lock is held while waiting for the old connection.
+func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *packet.Connack) error {
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	if !v.claimID(ctx, c.clientID) {
+		return errBusy
+	}
+	defer v.releaseID(c.clientID)
+	for {
+		v.mu.Lock()
+		s := v.sessions[c.clientID]
+		var old *client
+		if s != nil {
+			s.mu.Lock()
+			owner, attached := s.identity, s.client
+			s.mu.Unlock()
+			if !sameOwner(owner, c.identity) {
+				v.mu.Unlock()
+				return errOtherOwner
+			}
+			old = attached
+		}
+		if old == nil {
+			wills, resumed := v.attachLocked(c, s, clean, expiry, w, ack)
+			v.mu.Unlock()
+			for _, pw := range wills {
+				v.publishWill(pw)
+			}
+			if resumed != nil {
+				v.suppressWill(resumed, event.WillSessionResumed, "the session was resumed within the Will Delay Interval")
+			}
+			return nil
+		}
+		v.mu.Unlock()
+		if !old.takeOver(ctx) {
+			return errBusy
+		}
+	}
+}
+
+// attachLocked attaches c to session s (nil: none) of its client id, ending s first when clean
+// [MQTT-3.1.2-4]. It returns the wills to publish, and the pending will that the resumption
+// cancelled. s has no connection. v.mu held.
+func (v *Vhost) attachLocked(c *client, s *session, clean bool, expiry uint32, w *will, ack *packet.Connack) (wills []*will, resumed *will) {
 	if s != nil {
 		s.mu.Lock()
-		if old := s.client; old != nil {
-			// Takeover. The old connection's will is published unless the session continues
-			// and the will has a delay, in which case this reconnection cancels it
-			// [MQTT-3.1.3-9], 3.1.4 (non-normative).
-			s.client = nil
-			s.online.Store(false)
-			old.close(errTakenOver, packet.SessionTakenOver)
-			if ow := s.will; ow != nil && (clean || ow.delay == 0) {
-				wills = append(wills, ow)
-			}
-			s.will = nil
-		}
 		if pw := s.pendingWill; pw != nil {
 			stopTimer(&s.willTimer)
 			s.pendingWill = nil
 			if clean {
 				wills = append(wills, pw) // the session ends now, and with it the delay
-			} // else: resumed within the Will Delay Interval, so it is not sent [MQTT-3.1.3-9]
+			} else { // resumed within the Will Delay Interval, so it is not sent [MQTT-3.1.3-9]
+				resumed = pw
+			}
 		}
 		if clean { // [MQTT-3.1.2-4]: Clean Start discards the existing session
 			if ew := s.endLocked(); ew != nil {
@@ -255,6 +354,7 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 		v.sessions[c.clientID] = s
 		s.mu.Lock()
 	}
+	defer s.mu.Unlock()
 	s.client, s.expiry, s.will, s.version, s.identity = c, expiry, w, c.version, c.identity
 	s.online.Store(true)
 	s.disconnectedAt = 0
@@ -267,20 +367,24 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 		s.resendLocked(c)
 		s.drainLocked(c)
 	}
-	s.mu.Unlock()
 	v.clients[c] = struct{}{}
-	v.mu.Unlock()
-	for _, w := range wills {
-		v.publishWill(w)
-	}
+	return wills, resumed
 }
 
 // disconnect detaches c from its session when its connection has ended. The session ends now
 // when its expiry interval is 0, otherwise it waits offline; the will is published now, after
 // its delay, or when the session ends, whichever comes first [MQTT-3.1.2-8], [MQTT-3.1.3-9].
 func (v *Vhost) disconnect(c *client, publishWill bool) {
-	var wills []*will
+	for _, w := range v.detach(c, publishWill) {
+		v.publishWill(w)
+	}
+}
+
+// detach is disconnect's locked part; it returns the wills to publish now. Locks are released
+// by defers.
+func (v *Vhost) detach(c *client, publishWill bool) []*will {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	delete(v.clients, c)
 	v.stats.msgsIn.Add(c.msgsIn.Load())
 	v.stats.bytesIn.Add(c.bytesIn.Load())
@@ -295,14 +399,12 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 
 	s := c.sess.Load()
 	if s == nil {
-		v.mu.Unlock()
-		return
+		return nil
 	}
 	s.mu.Lock()
-	if s.client != c { // taken over: the new connection already dealt with the will
-		s.mu.Unlock()
-		v.mu.Unlock()
-		return
+	defer s.mu.Unlock()
+	if s.client != c { // detached already: the session was deleted or its user removed
+		return nil
 	}
 	s.client = nil
 	s.online.Store(false)
@@ -311,6 +413,7 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 	if !publishWill {
 		w = nil
 	}
+	var wills []*will
 	if s.expiry == 0 {
 		if w != nil {
 			wills = append(wills, w)
@@ -319,43 +422,45 @@ func (v *Vhost) disconnect(c *client, publishWill bool) {
 			wills = append(wills, ew)
 		}
 		delete(v.sessions, s.id)
-	} else {
-		now := v.srv.now()
-		s.disconnectedAt = now.UnixNano()
-		if w != nil {
-			delay := min(w.delay, time.Duration(s.expiry)*time.Second)
-			if delay <= 0 {
-				wills = append(wills, w)
-			} else {
-				s.schedulePendingWillLocked(w, now.Add(delay))
-			}
-		}
-		if s.expiry != expiryNever {
-			s.scheduleExpiryLocked(time.Duration(s.expiry) * time.Second)
-		}
-		// On shutdown the record is left as it was while connected: after a restart the
-		// session's expiry and will count from the restart, as after a crash.
-		if s.persistent() && !v.srv.shuttingDown.Load() {
-			s.saveLocked()
+		return wills
+	}
+	now := v.srv.now()
+	s.disconnectedAt = now.UnixNano()
+	if w != nil {
+		delay := min(w.delay, time.Duration(s.expiry)*time.Second)
+		if delay <= 0 {
+			wills = append(wills, w)
+		} else {
+			s.schedulePendingWillLocked(w, now.Add(delay))
 		}
 	}
-	s.mu.Unlock()
-	v.mu.Unlock()
-	for _, w := range wills {
-		v.publishWill(w)
+	if s.expiry != expiryNever {
+		s.scheduleExpiryLocked(time.Duration(s.expiry) * time.Second)
 	}
+	// On shutdown the record is left as it was while connected: after a restart the
+	// session's expiry and will count from the restart, as after a crash.
+	if s.persistent() && !v.srv.shuttingDown.Load() {
+		s.saveLocked()
+	}
+	return wills
 }
 
 // schedulePendingWillLocked holds w until due, when fireWill publishes it. s.mu held.
 func (s *session) schedulePendingWillLocked(w *will, due time.Time) {
 	s.pendingWill, s.willDueAt = w, due.UnixNano()
 	clk := s.vhost.srv.clock
-	s.willTimer = clk.AfterFunc(due.Sub(clk.Now()), func() { s.vhost.fireWill(s) })
+	s.willTimer = clk.AfterFunc(due.Sub(clk.Now()), func() {
+		defer s.vhost.srv.recoverTimer("will delay")
+		s.vhost.fireWill(s)
+	})
 }
 
 // scheduleExpiryLocked ends the offline session after d unless it is resumed. s.mu held.
 func (s *session) scheduleExpiryLocked(d time.Duration) {
-	s.expiryTimer = s.vhost.srv.clock.AfterFunc(d, func() { s.vhost.expire(s) })
+	s.expiryTimer = s.vhost.srv.clock.AfterFunc(d, func() {
+		defer s.vhost.srv.recoverTimer("session expiry")
+		s.vhost.expire(s)
+	})
 }
 
 // fireWill publishes a delayed will whose Will Delay Interval has passed while its session

@@ -180,6 +180,7 @@ func (c *client) wakeWriter() {
 // accumulated while the previous write was in the kernel goes out in the next single write.
 func (c *client) writeLoop() {
 	defer close(c.writerDone)
+	defer c.recoverPanic("write loop")
 	o := &c.out
 	for range o.wake {
 		for {
