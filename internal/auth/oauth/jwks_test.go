@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -369,4 +370,45 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// The whole path over https: discovery, JWKS and verification with the test server's
+// certificate trusted by the client the options carry.
+func TestHTTPS(t *testing.T) {
+	e := newEnv(t, nil, oauthtest.WithTLS())
+	if !strings.HasPrefix(e.idp.Issuer(), "https://") {
+		t.Fatalf("issuer %s", e.idp.Issuer())
+	}
+	e.start(t)
+	e.mustVerify(t, e.idp.Token(nil, oauthtest.WithHeader("typ", "at+jwt")))
+}
+
+// An identity provider that is down at start does not stop Start: the loop retries with
+// backoff (15 s, then 30 s, …) and the keys arrive once it is back.
+func TestStartWhileDown(t *testing.T) {
+	e := newEnv(t, nil)
+	e.idp.Down()
+	if err := e.p.Start(e.ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if st := e.p.Stats(); st.Keys != 0 || st.Refresh(oauth.TriggerStart, oauth.ResultError) != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	e.clk.Advance(15 * time.Second)
+	e.clk.Wait()
+	if n := e.p.Stats().Refresh(oauth.TriggerPeriodic, oauth.ResultError); n != 1 {
+		t.Fatalf("%d retries after 15 s, want 1", n)
+	}
+	e.idp.Up()
+	e.clk.Advance(29 * time.Second)
+	e.clk.Wait()
+	if e.p.Stats().Keys != 0 {
+		t.Fatal("retried before the backoff elapsed")
+	}
+	e.clk.Advance(time.Second)
+	e.clk.Wait()
+	if st := e.p.Stats(); st.Keys != 3 || st.RefreshTTL != oauth.DefaultJWKSCacheTTL {
+		t.Fatalf("after recovery: %+v", st)
+	}
+	e.mustVerify(t, e.idp.Token(nil))
 }

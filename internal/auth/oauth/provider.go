@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -71,6 +72,10 @@ func (p *Provider) Refresh(ctx context.Context) error { return p.keys.refresh(ct
 // verification failure (one of this package's Err* values). Enhanced is set when the token
 // came as MQTT 5 Authentication Data with the method "jwt" rather than as the password: the
 // broker answers 0x87 then (will-and-expiry.md §4, "At CONNECT").
+//
+// Its Error is the summary a CONNACK stands for; the *auth.Denial around it carries the cause
+// as its Reason ("token expired at …"), so the chain's error reads "bad user name or password:
+// oauth: token expired at …".
 type TokenError struct {
 	Enhanced bool
 	Err      error
@@ -78,9 +83,9 @@ type TokenError struct {
 
 func (e *TokenError) Error() string {
 	if e.Enhanced {
-		return "bad authentication data (method jwt): " + e.Err.Error()
+		return "bad authentication data (method jwt)"
 	}
-	return auth.ErrBadCredentials.Error() + ": " + e.Err.Error()
+	return auth.ErrBadCredentials.Error()
 }
 
 func (e *TokenError) Unwrap() []error { return []error{auth.ErrBadCredentials, e.Err} }
@@ -110,7 +115,8 @@ func (p *Provider) Authenticate(ctx context.Context, c *auth.Credentials) (auth.
 			return auth.Deny, nil, fmt.Errorf("oauth: %w", ctx.Err())
 		}
 		te := &TokenError{Enhanced: enhanced, Err: err}
-		return auth.Deny, nil, &auth.Denial{Provider: p.Name(), Reason: err.Error(), Err: te}
+		reason := strings.TrimPrefix(err.Error(), "oauth: ")
+		return auth.Deny, nil, &auth.Denial{Provider: p.Name(), Reason: reason, Err: te}
 	}
 	id.Loopback = c.Loopback()
 	return auth.Allow, id, nil

@@ -62,6 +62,9 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatalf("denial %+v", den)
 	}
 	noToken(t, err.Error(), expired)
+	if msg := err.Error(); !strings.HasPrefix(msg, "bad user name or password: oauth: token expired at ") || strings.Count(msg, "expired") != 1 {
+		t.Fatalf("message %q", msg)
+	}
 
 	c = creds("", "")
 	c.AuthMethod, c.AuthData = oauth.MethodJWT, []byte(expired)
