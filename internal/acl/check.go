@@ -67,7 +67,13 @@ var (
 //
 // Wills use it too, at CONNECT and when sent. With plain (non-templated) rules it allocates
 // nothing.
+//
+// For an OAuth2 identity (GrantsSource auth.GrantsOAuth) the stored permissions of id.User are
+// never consulted: its scopes (id.Scoped) take their place, see canPublishScoped.
 func (c *Checker) CanPublish(id *auth.Identity, clientID, topicName string) error {
+	if id.GrantsSource == auth.GrantsOAuth {
+		return c.canPublishScoped(id, topicName)
+	}
 	s := c.cur.Load()
 	k := userVhost{id.User, id.Vhost}
 	p := s.perms[k]
@@ -99,9 +105,14 @@ func (c *Checker) CanPublish(id *auth.Identity, clientID, topicName string) erro
 //     expanded, against the filter;
 //   - when id.Grants is not nil, a "read" grant whose pattern covers the filter: every topic the
 //     filter matches, the pattern matches too.
+//
+// For an OAuth2 identity the scopes take the place of the stored permissions, as in CanPublish.
 func (c *Checker) CanSubscribe(id *auth.Identity, clientID, filter string) error {
 	if _, f, shared, err := topic.ParseShared(filter); shared && err == nil {
 		filter = f
+	}
+	if id.GrantsSource == auth.GrantsOAuth {
+		return c.canSubscribeScoped(id, clientID, filter)
 	}
 	s := c.cur.Load()
 	k := userVhost{id.User, id.Vhost}
@@ -124,6 +135,81 @@ func (c *Checker) CanSubscribe(id *auth.Identity, clientID, filter string) error
 		return denySubGrant
 	}
 	return nil
+}
+
+// canPublishScoped is CanPublish for an OAuth2 identity. id.Scoped nil means the scopes give
+// nothing on the vhost: denied, as a missing permission entry is. Otherwise, with the
+// permission check enabled, Scoped.Write must match "mqtt.default"; TopicWrite, when not "",
+// must match the topic whether or not the check is enabled (as stored topic permissions); and
+// credential grants narrow as for anyone. The regexes are compiled once and cached: a check
+// allocates nothing.
+func (c *Checker) canPublishScoped(id *auth.Identity, topicName string) error {
+	sp := id.Scoped
+	if sp == nil {
+		return denyPublishVhost
+	}
+	if c.enabled && !c.matchScoped(sp.Write, DefaultExchange) {
+		return denyWrite
+	}
+	if sp.TopicWrite != "" && !c.matchScoped(sp.TopicWrite, topicName) {
+		return denyTopicWrite
+	}
+	if id.Grants != nil && !grantMatches(id.Grants, topicName) {
+		return denyPublishGrant
+	}
+	return nil
+}
+
+// canSubscribeScoped is CanSubscribe for an OAuth2 identity: with the check enabled,
+// Scoped.Read against "mqtt.default" and Scoped.Write against "mqtt.<client_id>" (LavinMQ);
+// TopicRead, when not "", against the filter; then credential grants.
+func (c *Checker) canSubscribeScoped(id *auth.Identity, clientID, filter string) error {
+	sp := id.Scoped
+	if sp == nil {
+		return denySubVhost
+	}
+	if c.enabled {
+		if !c.matchScoped(sp.Read, DefaultExchange) {
+			return denyRead
+		}
+		if !c.matchScopedSession(sp.Write, clientID) {
+			return denyWriteSession
+		}
+	}
+	if sp.TopicRead != "" && !c.matchScoped(sp.TopicRead, filter) {
+		return denyTopicRead
+	}
+	if id.Grants != nil && !grantCovers(id.Grants, filter) {
+		return denySubGrant
+	}
+	return nil
+}
+
+// matchScoped matches a scope-derived regex against s, unanchored as RabbitMQ matches stored
+// permissions (the oauth provider anchors its regexes itself), with the same special cases:
+// "" and "^$" match nothing, ".*" everything. A regex that does not compile matches nothing.
+func (c *Checker) matchScoped(src, s string) bool {
+	switch src {
+	case "", "^$":
+		return false
+	case ".*", "^.*", ".*$":
+		return true
+	}
+	re := c.cache.getString(src)
+	return re != nil && re.MatchString(s)
+}
+
+// matchScopedSession matches a scope-derived write regex against the session queue
+// "mqtt.<client_id>", building the name only when a real regexp must run.
+func (c *Checker) matchScopedSession(src, clientID string) bool {
+	switch src {
+	case "", "^$":
+		return false
+	case ".*", "^.*", ".*$":
+		return true
+	}
+	re := c.cache.getString(src)
+	return re != nil && re.MatchString(SessionPrefix+clientID)
 }
 
 // matchSession matches the write regex against the session queue "mqtt.<client_id>". The

@@ -10,6 +10,9 @@
 //   - Topic permissions, RabbitMQ's topic authorization applied to MQTT topics on the exchange
 //     "mqtt.default": the write regex checks a PUBLISH topic, the read regex a SUBSCRIBE filter.
 //     They apply whether or not the permission check is enabled.
+//   - For an OAuth2 identity (GrantsSource auth.GrantsOAuth), the permissions and topic
+//     rules its token's scopes give ([auth.ScopedPermissions]) take the place of the first two
+//     layers: the stored permissions of its user name are never consulted.
 //   - Credential grants ([auth.Grant]): when the identity carries grants (OAuth2 scopes, token
 //     topics), a publish needs a write grant matching the topic and a subscribe a read grant
 //     covering the filter.

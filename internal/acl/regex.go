@@ -165,9 +165,10 @@ const defaultCacheSize = 4096
 // bounce one RWMutex's cache line.
 const cacheShards = 16
 
-// exprCache holds compiled expansions of templated topic-permission regexes, keyed by the
-// expanded source, so it never goes stale when rules change. It is bounded: a shard that is
-// full is emptied and refills with what is in use. A nil entry records an expansion that did
+// exprCache holds compiled expansions of templated topic-permission regexes and the regexes
+// of OAuth2 identities' scopes (auth.ScopedPermissions), keyed by their source, so it never
+// goes stale when rules change. It is bounded: a shard that is full is emptied and refills
+// with what is in use. A nil entry records an expansion that did
 // not compile (it denies).
 type exprCache struct {
 	seed   maphash.Seed
@@ -208,6 +209,29 @@ func (x *exprCache) get(src []byte) *regexp.Regexp {
 		clear(sh.m)
 	}
 	sh.m[s] = re
+	sh.mu.Unlock()
+	return re
+}
+
+// getString is get for a string: the compiled form of src, compiled on a miss. A hit
+// allocates nothing.
+func (x *exprCache) getString(src string) *regexp.Regexp {
+	sh := &x.shards[maphash.String(x.seed, src)%cacheShards]
+	sh.mu.RLock()
+	re, ok := sh.m[src]
+	sh.mu.RUnlock()
+	if ok {
+		return re
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		re = nil
+	}
+	sh.mu.Lock()
+	if len(sh.m) >= sh.max {
+		clear(sh.m)
+	}
+	sh.m[src] = re
 	sh.mu.Unlock()
 	return re
 }

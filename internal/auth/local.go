@@ -32,7 +32,10 @@ type LocalOptions struct {
 // Local authenticates users of the local registry by password.
 //
 // It abstains when the user name is empty (anonymous access may follow) or the password is empty
-// (a local login always has one; certificate login may follow). Otherwise it answers: Deny with
+// (a local login always has one; certificate login may follow). It abstains too, before any
+// lookup, when the password looks like a JWT ([LooksLikeJWT]) or the client uses the MQTT 5
+// authentication method "jwt": the token is the oauth provider's to judge, and the user name of
+// such a login only carries the vhost prefix, as in LavinMQ. Otherwise it answers: Deny with
 // ErrNotAuthorized when the user is the default user and the client is not on loopback (before
 // any password is checked, so the answer says nothing about the password); Deny with
 // ErrBadCredentials for an unknown user, a user without a password, a wrong password or an
@@ -95,6 +98,9 @@ func (l *Local) Name() string { return "local" }
 func (l *Local) Authenticate(ctx context.Context, c *Credentials) (Decision, *Identity, error) {
 	if c.Username == "" || len(c.Password) == 0 {
 		return Abstain, nil, nil
+	}
+	if c.AuthMethod == "jwt" || LooksLikeJWT(c.Password) {
+		return Abstain, nil, nil // a token, not a password: for the oauth provider
 	}
 	if d, id, err := loopbackOnly(l.Name(), l.restricted, c.Username, c); d != Abstain {
 		return d, id, err

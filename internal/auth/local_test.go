@@ -331,3 +331,54 @@ func TestLocalBoundsConcurrentVerifications(t *testing.T) {
 		t.Fatal("slot not released")
 	}
 }
+
+// A JWT-shaped password, or the MQTT 5 method "jwt", is the oauth provider's (LavinMQ): local
+// abstains before any lookup, for known and unknown users alike, and verifies nothing; so
+// [main] auth_backends = local,oauth reaches the token. An unknown user with a password that is
+// not a token is still denied, after the dummy-hash check.
+func TestLocalAbstainsOnATokenBeforeAnyLookup(t *testing.T) {
+	tl := newTestLocal(t, LocalOptions{DefaultUserOnlyLoopback: "guest"})
+	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+	withMethod := creds("mallory", "not-a-token")
+	withMethod.AuthMethod, withMethod.AuthData = "jwt", []byte(jwt)
+	for _, c := range []*Credentials{creds("mallory", jwt), creds("alice", jwt), creds("guest", jwt), withMethod} {
+		if d, id, err := tl.Authenticate(context.Background(), c); d != Abstain || id != nil || err != nil {
+			t.Errorf("user %q, method %q: got %v %v %v, want Abstain", c.Username, c.AuthMethod, d, id, err)
+		}
+	}
+	if calls := tl.verifications(); len(calls) != 0 {
+		t.Fatalf("verified %v for a token", calls)
+	}
+	d, _, err := tl.Authenticate(context.Background(), creds("mallory", "eyJ-not.a-token"))
+	if d != Deny {
+		t.Fatalf("unknown user with a password: %v", d)
+	}
+	wantDenial(t, err, ErrBadCredentials, "unknown user")
+	if calls := tl.verifications(); len(calls) != 1 || calls[0].hash != tl.dummyHash {
+		t.Fatalf("unknown user: verify calls %v, want one against the dummy hash", calls)
+	}
+}
+
+func TestLooksLikeJWT(t *testing.T) {
+	for _, tt := range []struct {
+		pw   string
+		want bool
+	}{
+		{"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", true},
+		{"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", true}, // unsigned: the oauth provider refuses it
+		{"eyJ.eyJ.x-_Y", true},
+		{"eyJhbGci.eyJzdWIi", false},       // two parts
+		{"eyJ.eyJ.sig.extra", false},       // four parts
+		{"eyJ..sig", false},                // empty payload
+		{"ey.eyJ.sig", true},               // "ey" then a dot: still the shape
+		{"xyJhbGci.eyJzdWIi.c2ln", false},  // not "ey"
+		{"eyJhbG ci.eyJzdWIi.c2ln", false}, // a space
+		{"eyJhbGci.eyJzdWIi.c2ln=", false}, // padding is not base64url in a JWT
+		{"eyJhbGci.eyJzd+Ii.c2ln", false},  // '+' is not base64url
+		{"wonderland", false}, {"", false}, {"ey", false}, {"ey..", false},
+	} {
+		if got := LooksLikeJWT([]byte(tt.pw)); got != tt.want {
+			t.Errorf("LooksLikeJWT(%q) = %v, want %v", tt.pw, got, tt.want)
+		}
+	}
+}
