@@ -172,6 +172,10 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	return nil
 }
 
+// testHookLocked, set only by tests, runs in SUBSCRIBE with the vhost's retainMu and the
+// session's mu held: a panic there proves that recovery leaves no lock held.
+var testHookLocked func(*client)
+
 // subscribe adds the subscriptions of p to s, filling codes, and returns the retained messages
 // to send and the store ticket SUBACK waits for. It holds the vhost's retainMu and s.mu, both
 // released by defers.
@@ -181,6 +185,9 @@ func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes 
 	defer c.vhost.retainMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if testHookLocked != nil {
+		testHookLocked(c) // tests: a panic here holds retainMu and s.mu
+	}
 	for i, r := range p.Subscriptions {
 		group, filter, shared, err := topic.ParseShared(r.Filter)
 		if err == nil && !shared {
