@@ -155,7 +155,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newEnv(t *testing.T, tweak ...func(*Options)) *env {
+func newEnv(t testing.TB, tweak ...func(*Options)) *env {
 	t.Helper()
 	e := &env{clk: clock.NewFake(t0), st: newMemRecords(), owners: newOwners(), logs: &syncBuffer{}}
 	e.owners.add("alice", "u1", "mqtt-1")
@@ -176,7 +176,7 @@ func newEnv(t *testing.T, tweak ...func(*Options)) *env {
 }
 
 // reopen makes a new Service over the same store, master key and clock: a restart.
-func (e *env) reopen(t *testing.T) *Service {
+func (e *env) reopen(t testing.TB) *Service {
 	t.Helper()
 	s, err := New(e.o)
 	if err != nil {
@@ -186,7 +186,7 @@ func (e *env) reopen(t *testing.T) *Service {
 }
 
 // apply issues a token or fails the test.
-func (e *env) apply(t *testing.T, typ string, ttl time.Duration, resources ...string) *Issued {
+func (e *env) apply(t testing.TB, typ string, ttl time.Duration, resources ...string) *Issued {
 	t.Helper()
 	iss, err := e.s.ApplyToken(e.akid, "mqtt-1", resources, typ, e.clk.Now().Add(ttl))
 	if err != nil {

@@ -77,12 +77,12 @@ func (s *Service) serveLegacy(w http.ResponseWriter, r *http.Request) {
 	case classApply:
 		resources, err := ParseResources(p.Get("resources"))
 		if err != nil {
-			reply(LegacyParamError, "resources"+err.Error()[len("Resources"):])
+			reply(LegacyParamError, "resources: "+err.(*ParamError).Msg)
 			return
 		}
 		typ, err := ParseActions(p.Get("actions"))
 		if err != nil {
-			reply(LegacyParamError, "actions"+err.Error()[len("Actions"):])
+			reply(LegacyParamError, "actions: "+err.(*ParamError).Msg)
 			return
 		}
 		ms, err := strconv.ParseInt(p.Get("expireTime"), 10, 64)

@@ -175,7 +175,7 @@ func (c *Claims) check() error {
 // duplicates. Errors name the parameter and the position, never more.
 func ParseResources(s string) ([]string, error) {
 	if s == "" {
-		return nil, errors.New("Resources: empty")
+		return nil, &ParamError{"Resources", "empty"}
 	}
 	var out []string
 	start, n := 0, 0
@@ -185,12 +185,12 @@ func ParseResources(s string) ([]string, error) {
 		}
 		n++
 		if n > MaxResources {
-			return nil, fmt.Errorf("Resources: more than %d topic filters", MaxResources)
+			return nil, &ParamError{"Resources", fmt.Sprintf("more than %d topic filters", MaxResources)}
 		}
 		r := s[start:i]
 		start = i + 1
 		if err := topic.ValidFilter(r); err != nil {
-			return nil, fmt.Errorf("Resources: filter %d: %w", n, err)
+			return nil, &ParamError{"Resources", fmt.Sprintf("filter %d: %v", n, err)}
 		}
 		out = append(out, r)
 	}
@@ -208,5 +208,10 @@ func ParseActions(s string) (string, error) {
 	case "R,W":
 		return TypeRW, nil
 	}
-	return "", errors.New(`Actions: must be "R", "W" or "R,W"`)
+	return "", &ParamError{"Actions", `must be "R", "W" or "R,W"`}
 }
+
+// ParamError names the request parameter that is wrong, and why.
+type ParamError struct{ Param, Msg string }
+
+func (e *ParamError) Error() string { return e.Param + ": " + e.Msg }
