@@ -19,7 +19,7 @@ import (
 var nonceSeq atomic.Int64
 
 // rpcParams returns the signed parameters of an RPC request made at the env's clock.
-func (e *env) rpcParams(t *testing.T, method, action, secret string, extra map[string]string) url.Values {
+func (e *env) rpcParams(t testing.TB, method, action, secret string, extra map[string]string) url.Values {
 	t.Helper()
 	p := url.Values{}
 	p.Set("Action", action)
