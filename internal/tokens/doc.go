@@ -6,11 +6,13 @@
 //   - self-verifying tokens: compact JWS signed with Ed25519 (EdDSA), the signing key named by
 //     "kid" in the header, several keys live at once so keys rotate without invalidating tokens
 //     (keyring.go, token.go);
-//   - a revocation set keyed by jti, each entry kept until its token's exp (revoke.go);
+//   - a revocation set keyed by jti, each entry kept until its token's exp (revoke.go), behind
+//     the small Revoker interface so that another implementation can replace it;
+//   - the core operations the API, the management API and tests call (service.go);
 //   - the HTTP API for application servers: the RPC form at "/" (ApplyToken, QueryToken,
 //     RevokeToken, version 2020-04-20) and the legacy form at /token/* (api.go, legacy.go),
-//     with request signatures, a timestamp window, a nonce replay cache and per-AccessKey rate
-//     limits (verify.go);
+//     with request signatures (pkg/tokensign), a timestamp window, a nonce replay cache and
+//     per-AccessKey rate limits (guard.go);
 //   - the MQTT login as the auth.Provider "token" (provider.go) and the verification of a
 //     $SYS/uploadToken payload with the notice payloads (upload.go).
 //
