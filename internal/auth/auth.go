@@ -124,7 +124,7 @@ type ScopedPermissions struct {
 
 // CredentialRef names one verified credential without any of its bytes.
 type CredentialRef struct {
-	Kind    string    // "jwt" or "token"
+	Kind    string    // "jwt", "token", or "signature" (an Alibaba Signature-mode login: Subject only)
 	Type    string    // token type for Alibaba tokens: "R", "W" or "RW"; "" otherwise
 	ID      string    // jti
 	KeyID   string    // kid of the signing key

@@ -18,6 +18,14 @@ const (
 	PrefixSignature = "Signature"
 )
 
+// Kinds of auth.CredentialRef this package makes: a token (ID jti, KeyID kid, Subject the
+// AccessKey id, Type, Expiry, Hash, Resources), and a Signature-mode login (Subject the AccessKey
+// id, nothing else).
+const (
+	CredToken     = "token"
+	CredSignature = "signature"
+)
+
 // Provider is the MQTT login with Alibaba's token and signature modes (tokens.md §4), as an
 // auth.Provider:
 //
@@ -139,8 +147,11 @@ func (p *Provider) signature(c *auth.Credentials, akid, instance string) (auth.D
 	case !p.s.ownerOK(&ak):
 		return denied("the AccessKey's owner no longer exists or has no access to the instance")
 	}
+	// The credential names its AccessKey (Subject), so that the broker can find the connections
+	// of a deleted AccessKey; it has no id, no key, no expiry.
 	return auth.Allow, &auth.Identity{User: ak.User, Subject: ak.UserID, Issuer: auth.IssuerLocal,
-		Vhost: instance, Method: ProviderName, Loopback: c.Loopback()}, nil
+		Vhost: instance, Method: ProviderName, Loopback: c.Loopback(),
+		Creds: []auth.CredentialRef{{Kind: CredSignature, Subject: ak.ID}}}, nil
 }
 
 // tokenIdentity builds the identity of a token login or upload: the owner, the vhost, one grant
@@ -151,7 +162,7 @@ func tokenIdentity(ak *accessKeyRecord, toks []*Token) *auth.Identity {
 		Method: ProviderName, GrantsSource: auth.GrantsToken}
 	slices.SortFunc(toks, func(a, b *Token) int { return typeOrder(a.Actions) - typeOrder(b.Actions) })
 	for _, t := range toks {
-		id.Creds = append(id.Creds, auth.CredentialRef{Kind: "token", Type: t.Actions, ID: t.JTI, KeyID: t.KID,
+		id.Creds = append(id.Creds, auth.CredentialRef{Kind: CredToken, Type: t.Actions, ID: t.JTI, KeyID: t.KID,
 			Subject: t.AKID, Expiry: t.Expiry(), Hash: t.Hash, Resources: slices.Clone(t.Resources)})
 		if id.Expiry.IsZero() || t.Expiry().Before(id.Expiry) {
 			id.Expiry = t.Expiry()

@@ -186,7 +186,8 @@ func TestProviderSignatureMode(t *testing.T) {
 		t.Fatalf("signature login: %v %v", d, err)
 	}
 	if id.User != "alice" || id.Subject != "u1" || id.Vhost != "mqtt-1" || id.Method != "token" ||
-		id.Grants != nil || id.GrantsSource != "" || id.Expires() || len(id.Creds) != 0 {
+		id.Grants != nil || id.GrantsSource != "" || id.Expires() ||
+		len(id.Creds) != 1 || id.Creds[0].Kind != CredSignature || id.Creds[0].Subject != e.akid || id.Creds[0].ID != "" {
 		t.Fatalf("identity %+v", id)
 	}
 	for name, c := range map[string][3]string{

@@ -90,7 +90,7 @@ func tokenAccessKey(id *auth.Identity) (string, bool) {
 	}
 	akid := id.Creds[0].Subject
 	for _, c := range id.Creds {
-		if c.Kind != "token" || c.Subject != akid || akid == "" {
+		if c.Kind != CredToken || c.Subject != akid || akid == "" {
 			return "", false
 		}
 	}

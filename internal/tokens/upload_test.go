@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/pkg/tokensign"
 )
 
 func upload(tok, typ string) []byte {
@@ -79,6 +80,10 @@ func TestVerifyUploadCodes(t *testing.T) {
 	parts := strings.Split(good.Token, ".")
 	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
 
+	_, sigID, err := connect(p, "Signature|"+e.akid+"|mqtt-1", tokensign.MQTTPassword(e.secret, "c"), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := t0.Add(2 * time.Minute)
 	for name, c := range map[string]struct {
 		payload []byte
@@ -100,6 +105,7 @@ func TestVerifyUploadCodes(t *testing.T) {
 		"other AccessKey":   {upload(otherKey, "R"), cur, InvalidForged},
 		"not a token login": {upload(good.Token, "R"), &auth.Identity{User: "alice", Vhost: "mqtt-1", Method: "local"}, InvalidForged},
 		"nil identity":      {upload(good.Token, "R"), nil, InvalidForged},
+		"signature login":   {upload(good.Token, "R"), sigID, InvalidForged},
 	} {
 		next, code, err := e.s.VerifyUpload(c.cur, c.payload, at)
 		if next != nil || err == nil || code != c.code {
