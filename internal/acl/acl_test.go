@@ -430,6 +430,9 @@ func TestCoversFilter(t *testing.T) {
 		{"a/+", "a/b/c", false},
 		{"a/+/c", "a/+/c", true},
 		{"a/+/c", "a/b/+", false},
+		{"a/+/c", "a/b/c", true}, // tokens.md §4: a/+/c covers a/b/c and a/+/c, not a/#
+		{"a/+/c", "a/#", false},
+		{"a/#", "a/b/+", true}, // tokens.md §4
 		{"+/+", "/finance", true},
 		{"a//b", "a//b", true},
 		{"a/+/b", "a//b", true},

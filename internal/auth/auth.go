@@ -124,7 +124,7 @@ type ScopedPermissions struct {
 
 // CredentialRef names one verified credential without any of its bytes.
 type CredentialRef struct {
-	Kind    string    // "jwt" or "token"
+	Kind    string    // "jwt", "token", or "signature" (an Alibaba Signature-mode login: Subject only)
 	Type    string    // token type for Alibaba tokens: "R", "W" or "RW"; "" otherwise
 	ID      string    // jti
 	KeyID   string    // kid of the signing key
@@ -132,6 +132,9 @@ type CredentialRef struct {
 	Expiry  time.Time // this credential's exp
 	// Hash is the SHA-256 of the credential, to recognise the same token again; never the token.
 	Hash [32]byte
+	// Resources are an Alibaba token's topic filters, so that the identity's grants can be
+	// recomputed when one of its tokens is replaced ($SYS/uploadToken); nil otherwise.
+	Resources []string
 }
 
 // HasCredentialID reports whether one of the identity's credentials has id jti.
