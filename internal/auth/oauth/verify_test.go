@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+	"reflect"
 	"testing"
 	"time"
 
@@ -245,7 +246,7 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("scoped %+v", id.Scoped)
 	}
 	wantRef := auth.CredentialRef{Kind: "jwt", ID: "tok-1", KeyID: "ed-1", Subject: "f81d4fae", Expiry: now.Add(time.Hour), Hash: sha256.Sum256([]byte(tok))}
-	if len(id.Creds) != 1 || id.Creds[0] != wantRef {
+	if len(id.Creds) != 1 || !reflect.DeepEqual(id.Creds[0], wantRef) {
 		t.Fatalf("creds %+v, want %+v", id.Creds, wantRef)
 	}
 	if !id.HasCredentialID("tok-1") || !id.HasKeyID("ed-1") || !id.ValidAt(now, e.p.Leeway()) {
