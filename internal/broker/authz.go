@@ -160,6 +160,11 @@ func (s *Server) RecheckSubscriptions() {
 					ss.unsubscribeLocked(k.group, k.filter)
 					removed++
 					v.log.Info("subscription removed: no longer permitted", "client_id", ss.id, "filter", filter, "rule", err.Error())
+					continue
+				}
+				// A rule added or removed may change whether messages need a check each.
+				if gated := ss.withGate(sub); (gated.Check == nil) != (sub.Check == nil) {
+					ss.subscribeLocked(gated)
 				}
 			}
 			if removed > 0 && ss.persistent() {

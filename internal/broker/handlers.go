@@ -210,8 +210,8 @@ func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes 
 			codes[i] = packet.UnspecifiedError // the session was ended under this closing connection
 			continue
 		}
-		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
-			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
+		sub := s.withGate(topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
+			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID})
 		existed := s.subscribeLocked(sub)   // a repeated filter replaces the subscription [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(r.QoS) // every QoS is granted as asked [MQTT-3.8.4-6]
 		// Retained messages: Retain Handling 0 always, 1 only for a new subscription, 2 never

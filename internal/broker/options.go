@@ -24,6 +24,13 @@ type Authorizer interface {
 	Admits(id *auth.Identity) bool
 	CanPublish(id *auth.Identity, clientID, topic string) error
 	CanSubscribe(id *auth.Identity, clientID, filter string) error
+	// ReceiveCovered reports whether every topic filter can match is provably readable by id,
+	// so that messages on a subscription to it need no check; CanReceive is the check
+	// otherwise, per delivered topic (memoized per session, reset when Generation changes).
+	ReceiveCovered(id *auth.Identity, filter string) bool
+	CanReceive(id *auth.Identity, clientID, topic string) error
+	// Generation changes with every change of the policy.
+	Generation() uint64
 }
 
 // Standing tells whether an identity's subject is still in good standing at an instant: not

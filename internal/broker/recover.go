@@ -102,11 +102,11 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	ss.version, ss.expiry, ss.stored = packet.Version(r.Version), r.ExpiryInterval, true
 	if r.User != "" {
 		// The identity proven at the last CONNECT: a recovered will is authorized against it.
-		ss.identity = &auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered"}
+		ss.setIdentityLocked(&auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered"})
 	}
 	for _, sr := range r.Subscriptions {
-		sub := topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,
-			RetainAsPublished: sr.RetainAsPublished, RetainHandling: sr.RetainHandling, ID: sr.ID}
+		sub := ss.withGate(topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,
+			RetainAsPublished: sr.RetainAsPublished, RetainHandling: sr.RetainHandling, ID: sr.ID})
 		ss.subs[subKey{sub.Group, sub.Filter}] = sub
 		v.index.Subscribe(sub)
 	}

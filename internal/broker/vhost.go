@@ -129,6 +129,9 @@ func (v *Vhost) match(m *Message, rs *routeScratch) {
 		if sub.NoLocal && s == m.origin {
 			continue // [MQTT-3.8.3-3]
 		}
+		if sub.Check != nil && !sub.Check(m.Topic) {
+			continue // the subscriber may not read this topic (issue 11: read permission per message)
+		}
 		qos := min(m.QoS, sub.QoS)
 		retain := sub.RetainAsPublished && m.Retain // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
 		i := rs.find(s)
@@ -214,6 +217,9 @@ func (v *Vhost) retainedFor(sub topic.Subscription, now int64, dst []delivery) [
 	v.retained.Match(sub.Filter, func(name string, m *Message) bool {
 		if m.expired(now) {
 			v.retained.Delete(name)
+			return true
+		}
+		if sub.Check != nil && !sub.Check(name) {
 			return true
 		}
 		dst = append(dst, delivery{msg: m, qos: min(m.QoS, sub.QoS), retain: true, subID: sub.ID})
@@ -355,7 +361,8 @@ func (v *Vhost) attachLocked(c *client, s *session, clean bool, expiry uint32, w
 		s.mu.Lock()
 	}
 	defer s.mu.Unlock()
-	s.client, s.expiry, s.will, s.version, s.identity = c, expiry, w, c.version, c.identity
+	s.client, s.expiry, s.will, s.version = c, expiry, w, c.version
+	s.setIdentityLocked(c.identity)
 	s.online.Store(true)
 	s.disconnectedAt = 0
 	if s.persistent() {

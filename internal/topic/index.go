@@ -18,6 +18,10 @@ type Subscription struct {
 	RetainAsPublished bool
 	RetainHandling    byte
 	ID                uint32 // subscription identifier; 0 = none
+	// Check, when set, must return true for a topic before a message on it is delivered on
+	// this subscription (the broker's read permission per message); nil delivers everything.
+	// The index never calls it.
+	Check func(topic string) bool
 }
 
 // Index is the subscription index of one vhost: a trie keyed by topic level.

@@ -3,6 +3,7 @@ package topic
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -405,7 +406,7 @@ func TestIndexSubscriptions(t *testing.T) {
 		{Owner: o[0], Filter: "a/#", QoS: 1, ID: 3},
 		{Owner: o[0], Filter: "b", Group: "g", NoLocal: true},
 	}
-	if !slices.Equal(got, want) {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Subscriptions = %+v, want %+v", got, want)
 	}
 	if got := x.Subscriptions(&owner{}); got != nil {
