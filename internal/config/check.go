@@ -40,8 +40,8 @@ const maxBcryptPassword = 72
 //
 // Check only reads: it creates, opens for writing and binds nothing. serve and validate-config
 // both run it after Load, so they accept and reject the same files. The error joins one *Error
-// per problem, in file order, each naming the section and key, and the file and line when the
-// key was set in the file. Check never quotes a password.
+// per problem, in file order, each naming the section and key, the file the configuration came
+// from, and the line when the key was set there. Check never quotes a password.
 func Check(c *Config) error {
 	errs := c.validate()
 	add := func(section, key, format string, args ...any) {
@@ -52,9 +52,9 @@ func Check(c *Config) error {
 	// TLS.
 	switch {
 	case m.TLSCert != "" && m.TLSKey == "":
-		add("main", "tls_key", "must be set when tls_cert is")
+		add("main", "tls_cert", "set without tls_key: a certificate needs its private key")
 	case m.TLSCert == "" && m.TLSKey != "":
-		add("main", "tls_cert", "must be set when tls_key is")
+		add("main", "tls_key", "set without tls_cert: a private key needs its certificate")
 	case m.TLSCert != "":
 		if _, err := tls.LoadX509KeyPair(m.TLSCert, m.TLSKey); err != nil {
 			add("main", "tls_cert", "cannot load the certificate %s with the key %s: %v", m.TLSCert, m.TLSKey, err)
@@ -126,13 +126,10 @@ func Check(c *Config) error {
 	return joinErrors(errs)
 }
 
-// errAt is an *Error about a key, pointing at the file and line when the key was set in the file.
+// errAt is an *Error about a key, naming the file the configuration came from and the line when
+// the key was set there.
 func (c *Config) errAt(section, key, msg string) *Error {
-	e := &Error{Section: section, Key: key, Msg: msg}
-	if line := c.lines[lineKey(section, key)]; line > 0 {
-		e.File, e.Line = c.Source, line
-	}
-	return e
+	return &Error{File: c.Source, Line: c.lines[lineKey(section, key)], Section: section, Key: key, Msg: msg}
 }
 
 // checkAddresses reports every enabled TCP listener whose address overlaps an earlier one's.
