@@ -11,8 +11,9 @@ import (
 )
 
 // Version is Turnstile's version; release builds set it with
-// -ldflags "-X github.com/turnstilemq/turnstile/internal/cli.Version=1.2.3".
-var Version = "0.1.0-dev"
+// -ldflags "-X github.com/turnstilemq/turnstile/internal/cli.Version=1.2.3". Left alone, it becomes
+// the module version from the build info at init (see readBuild).
+var Version = devVersion
 
 // errReported is returned by a command that has already written its errors to stderr: the process
 // exits with status 1 and nothing more is printed.
