@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -50,5 +51,32 @@ func TestSampleParses(t *testing.T) {
 	c.Main.TLSCert, c.Main.TLSKey, _ = testPKI(t)
 	if err := Check(c); err != nil {
 		t.Errorf("the uncommented sample with a certificate fails Check: %v", err)
+	}
+}
+
+// TestReadmeDocumentsEveryKey: the README's configuration table has a row for every key of the
+// table in keys.go ("| section | `key`…"), so a new key cannot go undocumented there.
+func TestReadmeDocumentsEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if f := strings.SplitN(line, "|", 4); len(f) == 4 && strings.TrimSpace(f[0]) == "" {
+			sec := strings.TrimSpace(f[1])
+			rows[sec] = append(rows[sec], f[2])
+		}
+	}
+	for _, k := range Keys() {
+		found := false
+		for _, cell := range rows[k.Section] {
+			if strings.Contains(cell, "`"+k.Key+"`") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("README.md's configuration table has no row for [%s] %s", k.Section, k.Key)
+		}
 	}
 }
