@@ -80,3 +80,19 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerConfig: the container image's configuration passes Load and Check and binds
+// every interface, with the default user still loopback-only.
+func TestContainerConfig(t *testing.T) {
+	c, err := Load("../../dist/container.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(c); err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.Bind != "0.0.0.0" || c.Mgmt.Bind != "0.0.0.0" || !c.Main.DefaultUserOnlyLoopback ||
+		c.Main.DataDir != "/var/lib/turnstile" || c.Main.LogFormat != "json" {
+		t.Errorf("container configuration %+v", c)
+	}
+}
