@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Interop test: the built turnstile binary against Debian's mosquitto_pub and mosquitto_sub, over
-# MQTT 3.1.1 and 5. Every wait is bounded; the broker is stopped on exit.
+# MQTT 3.1.1 and 5. Every port is picked free at the start (none is fixed, the management API's
+# included); every wait is bounded; any failure stops the script with a message and the broker's
+# log, and a non-zero status. The broker is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+for tool in go mosquitto_pub mosquitto_sub openssl python3; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (Debian: apt-get install mosquitto-clients openssl python3)"
+done
+
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
@@ -11,22 +19,41 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "--- broker log"; cat "$tmp/broker.log"; exit 1; }
+# Any command that fails outside a test of its status stops the script (set -e): say which.
+trap 'status=$?; echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited with status $status" >&2; [ -f "$tmp/broker.log" ] && { echo "--- broker log" >&2; cat "$tmp/broker.log" >&2; }' ERR
+fail() {
+  echo "FAIL: $*" >&2
+  echo "--- broker log" >&2
+  cat "$tmp/broker.log" >&2 2>/dev/null || true
+  exit 1
+}
 
-go build -o "$tmp/turnstile" ./cmd/turnstile
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(freeport)
-tlsport=$(freeport)
+go build -o "$tmp/turnstile" ./cmd/turnstile || die "go build failed"
+# freeports N: N distinct ports free on 127.0.0.1 at this moment (all held open while choosing).
+freeports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+read -r port tlsport mgmtport < <(freeports 3) || die "could not pick free ports"
+[ -n "$mgmtport" ] || die "could not pick free ports"
 
 # A throwaway CA and a server certificate for 127.0.0.1, for the TLS listener.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
-  -days 1 -subj /CN=turnstile-test-ca 2>/dev/null
+  -days 1 -subj /CN=turnstile-test-ca 2>/dev/null || die "openssl: CA"
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/server.key" -out "$tmp/server.csr" \
-  -subj /CN=localhost 2>/dev/null
+  -subj /CN=localhost 2>/dev/null || die "openssl: server key"
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tmp/ext"
 openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
-  -out "$tmp/server.pem" -days 1 -extfile "$tmp/ext" 2>/dev/null
+  -out "$tmp/server.pem" -days 1 -extfile "$tmp/ext" 2>/dev/null || die "openssl: server certificate"
 
+# Every listener that would otherwise take a default port is given a free one or turned off.
 cat >"$tmp/turnstile.ini" <<INI
 [main]
 data_dir = $tmp/data
@@ -39,14 +66,17 @@ sys_interval = 1
 allow_anonymous = true
 ws_port = -1
 wss_port = -1
+[mgmt]
+port = $mgmtport
+tls_port = -1
 INI
-"$tmp/turnstile" validate-config --config "$tmp/turnstile.ini" >/dev/null
+"$tmp/turnstile" validate-config --config "$tmp/turnstile.ini" >/dev/null || die "validate-config rejects the test configuration"
 "$tmp/turnstile" serve --config "$tmp/turnstile.ini" 2>"$tmp/broker.log" &
 pid=$!
-for _ in $(seq 100); do
-  mosquitto_pub -p "$port" -t ready -m x 2>/dev/null && break
-  sleep 0.1
-done
+"$tmp/turnstile" ctl --uri "http://127.0.0.1:$mgmtport" wait-ready --timeout 20s >/dev/null ||
+  fail "the broker did not become ready (ports $port, $tlsport, $mgmtport)"
+kill -0 "$pid" 2>/dev/null || fail "the broker exited during start"
+mosquitto_pub -p "$port" -t ready -m x || fail "MQTT on port $port refuses a publish after wait-ready"
 
 # wait_for FILE PATTERN COUNT: up to 5 s for COUNT lines matching PATTERN.
 wait_for() {

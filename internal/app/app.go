@@ -22,7 +22,6 @@ import (
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/directory"
 	"github.com/turnstilemq/turnstile/internal/event"
-	"github.com/turnstilemq/turnstile/internal/listener"
 	"github.com/turnstilemq/turnstile/internal/mgmt"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
@@ -37,8 +36,11 @@ type Options struct {
 	Ephemeral bool
 	// Observers receive every event besides the built-in counters.
 	Observers []event.Observer
-	// Signals makes Run handle SIGHUP (reload the TLS certificate). Tests leave it off.
+	// Signals makes Run handle SIGHUP (reload the TLS certificate, reopen the log file). Tests
+	// leave it off.
 	Signals bool
+	// LogOutput, when set, is reopened on SIGHUP (a log file moved away by logrotate).
+	LogOutput interface{ Reopen() error }
 }
 
 // App is one assembled Turnstile.
@@ -55,10 +57,10 @@ type App struct {
 	events   *event.Multi
 	broker   *broker.Server
 
-	mqtt  []mqttListener
-	mgmt  []net.Listener
-	api   http.Handler
-	certs []*listener.Certs // reloaded on SIGHUP
+	ls  *listeners
+	api http.Handler
+
+	createdDataDir bool // the data directory did not exist: a failed start removes it again
 
 	closeOnce sync.Once
 }
@@ -81,6 +83,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 				a.broker.Close(context.Background())
 			}
 			a.closeAll()
+			if a.createdDataDir {
+				os.RemoveAll(cfg.Main.DataDir) // a failed start leaves nothing behind
+			}
 		}
 	}()
 	a.events.Add(a.counters)
@@ -88,7 +93,18 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		a.events.Add(obs)
 	}
 
+	// Listeners first: a port that is taken fails the start before anything is written.
+	if a.ls, err = openListeners(cfg, o.Ephemeral, a.log); err != nil {
+		return nil, err
+	}
+	if len(a.ls.mqtt) == 0 {
+		a.log.Warn("no MQTT listener configured")
+	}
+
 	if dir := cfg.Main.DataDir; dir != "" {
+		if _, statErr := os.Stat(dir); os.IsNotExist(statErr) {
+			a.createdDataDir = true
+		}
 		a.commits = &store.CommitHistogram{}
 		so := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
 			Logger: a.log, OnCommit: a.commits.Observe}
@@ -147,83 +163,39 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		VhostDeleted: func(name string) { a.broker.DeleteVhost(name) }, UserDeleted: a.broker.DropSubject})
 	a.dir.Checker().OnChange(a.broker.RecheckSubscriptions)
 
-	var certs *listener.Certs
-	if a.mqtt, certs, err = openMQTT(cfg, o.Ephemeral); err != nil {
-		return nil, err
-	}
-	if certs != nil {
-		a.certs = append(a.certs, certs)
-	}
-	if len(a.mqtt) == 0 {
-		a.log.Warn("no MQTT listener configured")
-	}
-	if err := a.openMgmt(); err != nil {
-		return nil, err
+	if len(a.ls.mgmt) > 0 {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		a.api = mgmt.New(mgmt.Options{Broker: a.broker, Directory: a.dir, Auth: a.chain, Counters: a.counters,
+			Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: cfg.Mgmt.Bind, Clock: o.Clock})
 	}
 	return a, nil
-}
-
-// openMgmt builds the management API and opens its listeners: HTTP on [mgmt] port, HTTPS on
-// tls_port when [main] tls_cert is set.
-func (a *App) openMgmt() error {
-	mg := &a.cfg.Mgmt
-	useTLS := a.cfg.Main.TLSCert != "" && mg.TLSPort > 0
-	if mg.Port <= 0 && !useTLS {
-		return nil
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.api = mgmt.New(mgmt.Options{Broker: a.broker, Directory: a.dir, Auth: a.chain, Counters: a.counters,
-		Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: mg.Bind, Clock: a.opts.Clock})
-	if mg.Port > 0 {
-		addr := listenAddr(mg.Bind, mg.Port, a.opts.Ephemeral)
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("[mgmt] port: cannot listen on %s: %w", addr, err)
-		}
-		a.mgmt = append(a.mgmt, ln)
-	}
-	if useTLS {
-		tlsCfg, certs, err := listener.TLSConfig(listener.TLSOptions{CertFile: a.cfg.Main.TLSCert, KeyFile: a.cfg.Main.TLSKey,
-			MinVersion: a.cfg.Main.TLSMinVersion})
-		if err != nil {
-			return fmt.Errorf("[main] tls_cert: %w", err)
-		}
-		tlsCfg.NextProtos = []string{"http/1.1"}
-		addr := listenAddr(mg.Bind, mg.TLSPort, a.opts.Ephemeral)
-		ln, err := listener.TLS(addr, tlsCfg)
-		if err != nil {
-			return fmt.Errorf("[mgmt] tls_port: cannot listen on %s: %w", addr, err)
-		}
-		a.mgmt = append(a.mgmt, ln)
-		a.certs = append(a.certs, certs)
-	}
-	return nil
 }
 
 // Run serves every listener until ctx is done or a listener fails, then shuts down: the
 // broker drains (v5 clients get DISCONNECT 0x8B), the management API stops, the store closes.
 // A listener failure is returned as an error, so the process exits non-zero.
 func (a *App) Run(ctx context.Context) error {
-	errc := make(chan error, len(a.mqtt)+len(a.mgmt))
-	for _, l := range a.mqtt {
+	errc := make(chan error, len(a.ls.mqtt)+len(a.ls.mgmt))
+	for _, l := range a.ls.mqtt {
 		go func() {
 			if err := a.broker.Serve(l.ln, l.l); err != nil {
-				errc <- fmt.Errorf("[mqtt] %s: %w", l.key, err)
+				errc <- fmt.Errorf("%s: %w", l.conf.KeyName(), err)
 			}
 		}()
 	}
 	mctx, stopMgmt := context.WithCancel(context.Background())
 	var mwg sync.WaitGroup
-	for _, ln := range a.mgmt {
+	for _, l := range a.ls.mgmt {
 		mwg.Add(1)
 		go func() {
 			defer mwg.Done()
-			if err := mgmt.Serve(mctx, ln, a.api, a.log); err != nil {
-				errc <- fmt.Errorf("[mgmt]: %w", err)
+			if err := mgmt.Serve(mctx, l.ln, a.api, a.log); err != nil {
+				errc <- fmt.Errorf("%s: %w", l.conf.KeyName(), err)
 			}
 		}()
 	}
+	a.announce()
 	var hup chan os.Signal
 	if a.opts.Signals {
 		hup = make(chan os.Signal, 1)
@@ -252,31 +224,62 @@ func (a *App) Run(ctx context.Context) error {
 	return errors.Join(runErr, err)
 }
 
-// reload handles SIGHUP: the TLS certificate and key are read again for every TLS listener.
+// reload handles SIGHUP: the log file is reopened, and the TLS certificate and key are read
+// again for every TLS listener.
 func (a *App) reload() {
-	if len(a.certs) == 0 {
+	if lo := a.opts.LogOutput; lo != nil {
+		if err := lo.Reopen(); err != nil {
+			a.log.Error("SIGHUP: reopening the log file failed; logging continues to the old one", "error", err.Error())
+		}
+	}
+	if len(a.ls.certs) == 0 {
 		a.log.Info("SIGHUP: no TLS certificate to reload")
 		return
 	}
-	for _, c := range a.certs {
+	for _, c := range a.ls.certs {
 		if err := c.Reload(); err != nil {
 			a.log.Error("SIGHUP: TLS certificate reload failed; the previous one stays in use", "error", err.Error())
 			return
 		}
 	}
-	if leaf := a.certs[0].Leaf(); leaf != nil {
+	if leaf := a.ls.certs[0].Leaf(); leaf != nil {
 		a.log.Info("SIGHUP: TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	}
+}
+
+// announce says what a newcomer needs at start: where each listener is, where the state is
+// kept, and, on the first start, the default account and its loopback-only rule.
+func (a *App) announce() {
+	for _, l := range a.ls.mqtt {
+		a.log.Info("listening", "listener", l.conf.Name, "addr", l.ln.Addr().String(), "key", l.conf.KeyName())
+	}
+	for _, l := range a.ls.mgmt {
+		scheme := "http://"
+		if l.conf.TLS {
+			scheme = "https://"
+		}
+		a.log.Info("management API listening", "listener", l.conf.Name, "url", scheme+l.ln.Addr().String(), "key", l.conf.KeyName())
+	}
+	if dir := a.cfg.Main.DataDir; dir != "" {
+		a.log.Info("state kept in the data directory", "data_dir", dir)
+	} else {
+		a.log.Warn("no data directory: state lives in memory only and is lost at exit")
+	}
+	if a.dir.Bootstrapped() && a.cfg.Main.DefaultPassword != "" {
+		rule := "from anywhere"
+		if a.cfg.Main.DefaultUserOnlyLoopback {
+			rule = "from loopback only (127.0.0.0/8, ::1, the unix socket; never from a browser page)"
+		}
+		a.log.Info("first start: created the administrator "+a.cfg.Main.DefaultUser+" with the configured default password; it may log in "+rule+
+			"; change its password with `turnstile ctl change_password "+a.cfg.Main.DefaultUser+" NEW`", "user", a.cfg.Main.DefaultUser)
 	}
 }
 
 // closeAll closes the listeners and the store; the broker must have stopped using them.
 func (a *App) closeAll() {
 	a.closeOnce.Do(func() {
-		for _, l := range a.mqtt {
-			l.ln.Close()
-		}
-		for _, ln := range a.mgmt {
-			ln.Close()
+		if a.ls != nil {
+			a.ls.close()
 		}
 		if a.store != nil {
 			if err := a.store.Close(); err != nil {
@@ -286,17 +289,12 @@ func (a *App) closeAll() {
 	})
 }
 
-// Addr returns the address of a listener: "tcp", "tls", "ws", "wss", "unix", or "mgmt" and
-// "mgmts" for the management API; nil when it is not open.
+// Addr returns the address of a listener by its name (config.Listener.Name): "tcp", "tls",
+// "ws", "wss", "unix", "mgmt" or "mgmt-tls"; nil when it is not open.
 func (a *App) Addr(name string) net.Addr {
-	for _, l := range a.mqtt {
-		if l.l.Name == name {
+	for _, l := range append(append([]openListener(nil), a.ls.mqtt...), a.ls.mgmt...) {
+		if l.conf.Name == name {
 			return l.ln.Addr()
-		}
-	}
-	for i, ln := range a.mgmt {
-		if (name == "mgmt" && i == 0 && a.cfg.Mgmt.Port > 0) || (name == "mgmts" && (i == 1 || a.cfg.Mgmt.Port <= 0)) {
-			return ln.Addr()
 		}
 	}
 	return nil
@@ -307,7 +305,7 @@ func (a *App) URL() string {
 	if ad := a.Addr("mgmt"); ad != nil {
 		return "http://" + ad.String()
 	}
-	if ad := a.Addr("mgmts"); ad != nil {
+	if ad := a.Addr("mgmt-tls"); ad != nil {
 		return "https://" + ad.String()
 	}
 	return ""
@@ -320,19 +318,3 @@ func (a *App) Directory() *directory.Directory { return a.dir }
 func (a *App) Chain() *auth.Chain              { return a.chain }
 func (a *App) Counters() *event.Counters       { return a.counters }
 func (a *App) Events() *event.Multi            { return a.events }
-
-// Describe lists what is listening where, for the start-up announcement.
-func (a *App) Describe() []string {
-	var out []string
-	for _, l := range a.mqtt {
-		out = append(out, l.l.Name+" "+l.ln.Addr().String())
-	}
-	for i, ln := range a.mgmt {
-		name := "mgmt"
-		if i > 0 || a.cfg.Mgmt.Port <= 0 {
-			name = "mgmts"
-		}
-		out = append(out, name+" "+ln.Addr().String())
-	}
-	return out
-}

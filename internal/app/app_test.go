@@ -148,6 +148,7 @@ func TestTakenPortFails(t *testing.T) {
 		}
 		defer ln.Close()
 		cfg := testConfig(t)
+		cfg.Main.DataDir = filepath.Join(cfg.Main.DataDir, "new") // does not exist yet
 		port := ln.Addr().(*net.TCPAddr).Port
 		if key == "[mqtt] port" {
 			cfg.MQTT.Port = port
@@ -159,7 +160,10 @@ func TestTakenPortFails(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), ln.Addr().String()) {
 			t.Fatalf("%s taken: %v, want an error naming the key and the address", key, err)
 		}
-		// The store was released: the same data directory opens again.
+		if _, err := os.Stat(cfg.Main.DataDir); !os.IsNotExist(err) {
+			t.Fatalf("a failed start created the data directory: %v", err)
+		}
+		// The same data directory opens afterwards.
 		cfg.MQTT.Port, cfg.Mgmt.Port = 1, 1
 		a, err := app.New(cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Ephemeral: true})
 		if err != nil {
@@ -240,4 +244,21 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestFailedStartLeavesNothing: a start that fails after the store was opened (here: a
+// definitions file that does not parse) removes the data directory it created.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Main.DataDir = filepath.Join(cfg.Main.DataDir, "fresh")
+	bad := filepath.Join(t.TempDir(), "defs.json")
+	os.WriteFile(bad, []byte(`{"users": 5}`), 0o600)
+	cfg.Main.DefinitionsFile = bad
+	if _, err := app.New(cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Ephemeral: true}); err == nil {
+		t.Fatal("a start with a bad definitions file succeeded")
+	}
+	if _, err := os.Stat(cfg.Main.DataDir); !os.IsNotExist(err) {
+		t.Fatalf("the failed start left the data directory behind: %v", err)
+	}
 }

@@ -1,21 +1,23 @@
 package app
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"strconv"
 
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/listener"
 )
 
-// mqttListener is an open MQTT listener with what the broker needs to serve it.
-type mqttListener struct {
-	ln  net.Listener
-	key string // the configuration key that asked for it, for messages
-	l   broker.Listener
+// openListener is an open listener with its configuration entry and, for MQTT, what the broker
+// needs to serve it.
+type openListener struct {
+	conf config.Listener
+	ln   net.Listener
+	l    broker.Listener
 }
 
 // Inspect tells the broker what a listener's connection carries: the verified client
@@ -24,80 +26,107 @@ func Inspect(c net.Conn) broker.ConnMeta {
 	return broker.ConnMeta{PeerCN: listener.PeerCN(c), BrowserOrigin: listener.WebSocketOrigin(c)}
 }
 
-// listenAddr is host:port for a configured port, or host:0 when ephemeral ports are asked for.
-func listenAddr(bind string, port int, ephemeral bool) string {
-	if ephemeral {
-		port = 0
+// ephemeralAddr is addr with port 0, for Options.Ephemeral.
+func ephemeralAddr(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
 	}
-	return net.JoinHostPort(bind, strconv.Itoa(port))
+	return net.JoinHostPort(host, "0")
 }
 
-// openMQTT opens every MQTT listener the configuration asks for, all or none: TCP on [mqtt]
-// port, TLS on tls_port and WebSocket over TLS on wss_port when [main] tls_cert is set,
-// WebSocket on ws_port, and a unix socket at unix_path. certs is nil without TLS; reloading it
-// changes the certificate of every TLS listener. A listener that cannot be opened is an error
-// naming its key, its address and the cause.
-func openMQTT(cfg *config.Config, ephemeral bool) (lns []mqttListener, certs *listener.Certs, err error) {
+// listeners are every configured listener, opened all or none, and the certificate loaders
+// that SIGHUP reloads.
+type listeners struct {
+	mqtt, mgmt []openListener
+	certs      []*listener.Certs
+}
+
+func (ls *listeners) close() {
+	for _, l := range ls.mqtt {
+		l.ln.Close()
+	}
+	for _, l := range ls.mgmt {
+		l.ln.Close()
+	}
+}
+
+// openListeners opens every listener the configuration enables (config.Listeners), all or
+// none: a listener that cannot be opened is an error naming its key, its address and the cause,
+// and the ones opened before it are closed again. The MQTT TLS listeners verify client
+// certificates with [main] tls_ca_cert; the management API's HTTPS does not ask for one.
+func openListeners(cfg *config.Config, ephemeral bool, log *slog.Logger) (ls *listeners, err error) {
+	ls = &listeners{}
 	defer func() {
 		if err != nil {
-			for _, l := range lns {
-				l.ln.Close()
-			}
-			lns = nil
+			ls.close()
 		}
 	}()
 	m, mn := &cfg.MQTT, &cfg.Main
-	open := func(name, key, addr string, ln net.Listener, err error) error {
-		if err != nil {
-			return fmt.Errorf("[mqtt] %s: cannot listen on %s: %w", key, addr, err)
-		}
-		lns = append(lns, mqttListener{ln: ln, key: key, l: broker.Listener{Name: name, Inspect: Inspect}})
-		return nil
-	}
-	if m.Port > 0 {
-		addr := listenAddr(m.Bind, m.Port, ephemeral)
-		ln, err := listener.TCP(addr)
-		if err := open("tcp", "port", addr, ln, err); err != nil {
-			return lns, nil, err
-		}
-	}
 	if m.TLSCertLogin && mn.TLSCACert == "" {
-		return lns, nil, errors.New("[mqtt] tls_cert_login: needs [main] tls_ca_cert to verify client certificates")
+		return ls, errors.New("[mqtt] tls_cert_login: needs [main] tls_ca_cert to verify client certificates")
 	}
-	if mn.TLSCert != "" {
-		tlsCfg, c, err := listener.TLSConfig(listener.TLSOptions{CertFile: mn.TLSCert, KeyFile: mn.TLSKey,
-			CAFile: mn.TLSCACert, MinVersion: mn.TLSMinVersion, VerifyPeer: m.TLSVerifyPeer})
+	var mqttTLS, mgmtTLS *tls.Config
+	for _, c := range cfg.Listeners() {
+		addr := c.Addr
+		if ephemeral && c.Network == "tcp" {
+			addr = ephemeralAddr(addr)
+		}
+		var ln net.Listener
+		var err error
+		switch c.Name {
+		case "tcp":
+			ln, err = listener.TCP(addr)
+		case "tls", "wss":
+			if mqttTLS == nil {
+				if mqttTLS, err = newTLS(ls, listener.TLSOptions{CertFile: mn.TLSCert, KeyFile: mn.TLSKey,
+					CAFile: mn.TLSCACert, MinVersion: mn.TLSMinVersion, VerifyPeer: m.TLSVerifyPeer}); err != nil {
+					return ls, fmt.Errorf("[main] tls_cert: %w", err)
+				}
+			}
+			if c.Name == "tls" {
+				ln, err = listener.TLS(addr, mqttTLS)
+			} else {
+				ln, err = listener.WebSocket(addr, mqttTLS, listener.WSOptions{MaxMessageSize: int64(m.MaxPacketSize), Logger: log})
+			}
+		case "ws":
+			ln, err = listener.WebSocket(addr, nil, listener.WSOptions{MaxMessageSize: int64(m.MaxPacketSize), Logger: log})
+		case "unix":
+			ln, err = listener.Unix(addr, listener.DefaultUnixMode)
+		case "mgmt":
+			ln, err = net.Listen("tcp", addr)
+		case "mgmt-tls":
+			if mgmtTLS == nil {
+				if mgmtTLS, err = newTLS(ls, listener.TLSOptions{CertFile: mn.TLSCert, KeyFile: mn.TLSKey,
+					MinVersion: mn.TLSMinVersion}); err != nil {
+					return ls, fmt.Errorf("[main] tls_cert: %w", err)
+				}
+				mgmtTLS.NextProtos = []string{"http/1.1"}
+			}
+			ln, err = listener.TLS(addr, mgmtTLS)
+		default:
+			return ls, fmt.Errorf("%s: unknown listener %q", c.KeyName(), c.Name)
+		}
 		if err != nil {
-			return lns, nil, fmt.Errorf("[main] tls_cert: %w", err)
+			return ls, fmt.Errorf("%s: cannot listen on %s: %w", c.KeyName(), addr, err)
 		}
-		certs = c
-		if m.TLSPort > 0 {
-			addr := listenAddr(m.Bind, m.TLSPort, ephemeral)
-			ln, err := listener.TLS(addr, tlsCfg)
-			if err := open("tls", "tls_port", addr, ln, err); err != nil {
-				return lns, nil, err
-			}
+		ol := openListener{conf: c, ln: ln}
+		if c.Section == "mgmt" {
+			ls.mgmt = append(ls.mgmt, ol)
+			continue
 		}
-		if m.WSSPort > 0 {
-			addr := listenAddr(m.Bind, m.WSSPort, ephemeral)
-			ln, err := listener.WebSocket(addr, tlsCfg, listener.WSOptions{MaxMessageSize: int64(m.MaxPacketSize)})
-			if err := open("wss", "wss_port", addr, ln, err); err != nil {
-				return lns, nil, err
-			}
-		}
+		ol.l = broker.Listener{Name: c.Name, Inspect: Inspect}
+		ls.mqtt = append(ls.mqtt, ol)
 	}
-	if m.WSPort > 0 {
-		addr := listenAddr(m.Bind, m.WSPort, ephemeral)
-		ln, err := listener.WebSocket(addr, nil, listener.WSOptions{MaxMessageSize: int64(m.MaxPacketSize)})
-		if err := open("ws", "ws_port", addr, ln, err); err != nil {
-			return lns, nil, err
-		}
+	return ls, nil
+}
+
+// newTLS builds a TLS configuration whose certificate SIGHUP reloads (its loader is kept in ls).
+func newTLS(ls *listeners, o listener.TLSOptions) (*tls.Config, error) {
+	cfg, certs, err := listener.TLSConfig(o)
+	if err != nil {
+		return nil, err
 	}
-	if m.UnixPath != "" {
-		ln, err := listener.Unix(m.UnixPath, listener.DefaultUnixMode)
-		if err := open("unix", "unix_path", m.UnixPath, ln, err); err != nil {
-			return lns, nil, err
-		}
-	}
-	return lns, certs, nil
+	ls.certs = append(ls.certs, certs)
+	return cfg, nil
 }

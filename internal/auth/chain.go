@@ -30,12 +30,24 @@ func deny(provider, reason string, err error) (Decision, *Identity, error) {
 	return Deny, nil, &Denial{Provider: provider, Reason: reason, Err: err}
 }
 
+// Reasons of loopbackOnly's denials, for the log.
+const (
+	reasonNotLoopback = "the default user may log in only from a loopback address or the unix socket"
+	reasonFromBrowser = "a connection carrying a browser Origin header cannot log in as the default user, " +
+		"even from a loopback address: a web page could reach a loopback listener through DNS rebinding"
+)
+
 // loopbackOnly refuses user when it is the restricted (default) user and the client is not on a
 // loopback address or a unix socket. Every provider that logs in as a local user applies it, so
-// neither a certificate nor anonymous access gets around it.
+// neither a certificate nor anonymous access gets around it. The reason names the real cause: a
+// browser's WebSocket (FromBrowser) is refused whatever its address, and the log shows its remote
+// address, often 127.0.0.1, beside the reason.
 func loopbackOnly(provider, restricted, user string, c *Credentials) (Decision, *Identity, error) {
 	if restricted != "" && user == restricted && !c.Loopback() {
-		return deny(provider, "the default user may log in only from a loopback address", ErrNotAuthorized)
+		if c.FromBrowser {
+			return deny(provider, reasonFromBrowser, ErrNotAuthorized)
+		}
+		return deny(provider, reasonNotLoopback, ErrNotAuthorized)
 	}
 	return Abstain, nil, nil
 }

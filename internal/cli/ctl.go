@@ -3,14 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,20 +61,23 @@ or the user information of the URI; default guest/guest). A flag wins over its v
 the variable for the password: command line arguments are visible to other local users.
 
 Lists print as aligned tables, or with --json as the API's JSON. An error from the API is
-printed to stderr as "Error: <reason>" and ctl exits with status 1.`,
+printed to stderr as "Error: <reason>" and ctl exits with status 1. wait-ready waits until a
+starting broker accepts connections, up to --timeout.`,
 		Example: `  turnstile ctl add_vhost tenant1
   turnstile ctl add_user alice 's3cret' --tags management
   turnstile ctl set_permissions -p tenant1 alice '.*' '.*' '.*'
   TURNSTILE_PASSWORD=… turnstile ctl --user admin list_connections --json`,
-		Args: cobra.NoArgs,
+		Args: unknownCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		// SuggestionsFor compares names up to this many edits apart.
+		SuggestionsMinimumDistance: 2,
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.uri, "uri", ctlDefaultURI, "management API `URI` ($"+envURI+")")
 	f.StringVar(&o.user, "user", "", "management API `user` ($"+envUser+"; default guest)")
 	f.StringVar(&o.password, "password", "", "management API `password` ($"+envPassword+"; default guest)")
 	f.BoolVar(&o.json, "json", false, "print the API's JSON instead of tables and messages")
-	f.DurationVar(&o.timeout, "timeout", ctlDefaultTimeout, "time limit of each HTTP request")
+	f.DurationVar(&o.timeout, "timeout", ctlDefaultTimeout, "time limit of each HTTP request (of the whole wait for wait-ready)")
 	cmd.AddCommand(ctlCommands(o)...)
 	return cmd
 }
@@ -78,6 +85,7 @@ printed to stderr as "Error: <reason>" and ctl exits with status 1.`,
 // ctlClient is a management API client bound to one command's output streams.
 type ctlClient struct {
 	base           string // scheme://host[:port][/prefix], no user information, no trailing slash
+	host           string // host[:port] of base, for messages
 	user, password string
 	http           *http.Client
 	json           bool
@@ -131,6 +139,7 @@ func (o *ctlOptions) newClient(cmd *cobra.Command) (*ctlClient, error) {
 	}
 	return &ctlClient{
 		base:     strings.TrimSuffix(u.String(), "/"),
+		host:     u.Host,
 		user:     user,
 		password: password,
 		http:     &http.Client{Timeout: o.timeout},
@@ -155,7 +164,7 @@ func ctlCommand(o *ctlOptions, use, short string, args cobra.PositionalArgs,
 				err = run(cmd.Context(), c, args)
 			}
 			if err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "Error: %s\n", errorText(err))
+				fmt.Fprintf(cmd.ErrOrStderr(), "Error: %s\n", err)
 				return errReported
 			}
 			return nil
@@ -181,14 +190,53 @@ func (e *apiError) Error() string {
 	return e.Line
 }
 
-// errorText is the message printed after "Error: ". A transport error names the method and URL
-// (which never holds the password: the user information is removed from the base URI).
-func errorText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Timeout() {
-		return fmt.Sprintf("%s %q: no response within the time limit (--timeout)", ue.Op, ue.URL)
+// transportError turns a failed HTTP exchange into a sentence that says what to check: the
+// broker not running, a name that does not resolve, HTTP spoken to HTTPS or the reverse, an
+// untrusted certificate, no answer in time. It names the host, never the URI's user information.
+func (c *ctlClient) transportError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err // interrupted: nothing to explain
 	}
-	return err.Error()
+	var (
+		ue      *url.Error
+		op      *net.OpError
+		dns     *net.DNSError
+		rh      tls.RecordHeaderError
+		unknown x509.UnknownAuthorityError
+		badHost x509.HostnameError
+		invalid x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &ue) && ue.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the management API at %s did not answer in time (--timeout %s)", c.host, c.http.Timeout)
+	case errors.As(err, &dns):
+		return fmt.Errorf("cannot reach the management API at %s: the name %s does not resolve (%s)", c.host, dns.Name, dns.Err)
+	case errors.As(err, &rh):
+		return fmt.Errorf("the management API at %s does not speak TLS: use an http:// URI for [mgmt] port, https:// for [mgmt] tls_port", c.host)
+	case errors.As(err, &unknown), errors.As(err, &badHost), errors.As(err, &invalid):
+		return fmt.Errorf("the management API at %s presented a certificate ctl does not trust: %v", c.host, innermost(err))
+	case errors.As(err, &op) && op.Op == "dial":
+		return fmt.Errorf("cannot reach the management API at %s: is `turnstile serve` running? (%v)", c.host, innermost(err))
+	case strings.HasPrefix(c.base, "https://") && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("the management API at %s answers plain HTTP: use an http:// URI (https:// is for [mgmt] tls_port)", c.host)
+	}
+	return fmt.Errorf("the request to the management API at %s failed: %v", c.host, innermost(err))
+}
+
+// innermost is the text of the deepest cause: "connection refused" rather than
+// "Get \"http://…\": dial tcp 127.0.0.1:15672: connect: connection refused".
+func innermost(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
 }
 
 // apiPath joins the path segments, each escaped with url.PathEscape (so the vhost "/" is "%2F"),
@@ -235,7 +283,7 @@ func (c *ctlClient) do(ctx context.Context, method, path string, body any, heade
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, ctlMaxBody+1))

@@ -28,6 +28,7 @@ func ctlCommands(o *ctlOptions) []*cobra.Command {
 		ctlListConnections(o), ctlCloseConnection(o),
 		ctlListSessions(o), ctlDeleteSession(o),
 		ctlExportDefinitions(o), ctlImportDefinitions(o),
+		ctlWaitReady(o),
 	}
 }
 

@@ -142,6 +142,9 @@ func TestCtlEndToEnd(t *testing.T) {
 		t.Skip("starts a broker and runs ctl as a subprocess")
 	}
 	b := startE2EBroker(t)
+	if out := b.mustCtl(t, "wait-ready", "--timeout", "5s"); out != "turnstile is ready\n" {
+		t.Errorf("wait-ready: %q", out)
+	}
 
 	// Set up a tenant as an operator would.
 	if out := b.mustCtl(t, "add_vhost", "tenant1"); out != "added vhost \"tenant1\"\n" {

@@ -406,9 +406,19 @@ func TestCtlUnreachable(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 	code, stdout, stderr := ctl(t, "--uri", url, "--password", "topsecret", "list_users")
-	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "Error: Get \""+url+"/api/users\": ") ||
-		strings.Contains(stderr, "topsecret") {
-		t.Errorf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	host := strings.TrimPrefix(url, "http://")
+	want := "Error: cannot reach the management API at " + host + ": is `turnstile serve` running? (connection refused)\n"
+	if code != 1 || stdout != "" || stderr != want || strings.Contains(stderr, "topsecret") {
+		t.Errorf("exit %d, stdout %q, stderr %q, want %q", code, stdout, stderr, want)
+	}
+	// The URI's user information is never repeated.
+	code, _, stderr = ctl(t, "--uri", "http://admin:topsecret@"+host, "list_users")
+	if code != 1 || strings.Contains(stderr, "topsecret") || !strings.Contains(stderr, "is `turnstile serve` running?") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = ctl(t, "--uri", "http://turnstile.invalid:15672", "list_users")
+	if code != 1 || !strings.HasPrefix(stderr, "Error: cannot reach the management API at turnstile.invalid:15672: the name turnstile.invalid does not resolve") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }
 
@@ -419,7 +429,7 @@ func TestCtlTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	start := time.Now()
 	code, _, stderr := ctl(t, "--uri", srv.URL, "--timeout", "100ms", "list_vhosts")
-	want := "Error: Get \"" + srv.URL + "/api/vhosts\": no response within the time limit (--timeout)\n"
+	want := "Error: the management API at " + strings.TrimPrefix(srv.URL, "http://") + " did not answer in time (--timeout 100ms)\n"
 	if code != 1 || stderr != want || time.Since(start) > 5*time.Second {
 		t.Errorf("exit %d after %v, stderr %q, want %q", code, time.Since(start), stderr, want)
 	}

@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 // Version is Turnstile's version; release builds set it with
-// -ldflags "-X github.com/turnstilemq/turnstile/internal/cli.Version=1.2.3".
-var Version = "0.1.0-dev"
+// -ldflags "-X github.com/turnstilemq/turnstile/internal/cli.Version=1.2.3". Left alone, it becomes
+// the module version from the build info at init (see readBuild).
+var Version = devVersion
 
 // errReported is returned by a command that has already written its errors to stderr: the process
 // exits with status 1 and nothing more is printed.
@@ -49,10 +51,31 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
+		// An unknown command is an error with the nearest names; no command prints the help.
+		Args:                       unknownCommand,
+		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetVersionTemplate("turnstile {{.Version}}\n")
 	root.AddCommand(newServeCmd(), newValidateConfigCmd(), newVersionCmd(), newBenchCmd(), newCtlCmd(), newPasswdCmd())
 	return root
+}
+
+// unknownCommand is the Args of a command whose only arguments are subcommands: an argument that
+// names none is an error that suggests the nearest (cobra's Levenshtein and prefix matching).
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	switch s := cmd.SuggestionsFor(args[0]); len(s) {
+	case 0:
+	case 1:
+		msg += fmt.Sprintf("; did you mean %q?", s[0])
+	default:
+		msg += "; did you mean one of " + strings.Join(s, ", ") + "?"
+	}
+	return fmt.Errorf("%s ('%s --help' lists the commands)", msg, cmd.CommandPath())
 }
 
 // reportErrors writes err to w, one line per joined error.

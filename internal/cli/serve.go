@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/logging"
 )
 
 func newServeCmd() *cobra.Command {
@@ -30,10 +29,16 @@ func newServeCmd() *cobra.Command {
 					return errReported
 				}
 			}
-			logger, err := newLogger(cmd.ErrOrStderr(), cfg.Main)
+			if err := config.Check(cfg); err != nil { // exactly validate-config's checks
+				reportErrors(cmd.ErrOrStderr(), err)
+				return errReported
+			}
+			logger, logOut, err := logging.New(logging.Options{Level: cfg.Main.LogLevel, Format: cfg.Main.LogFormat,
+				File: cfg.Main.LogFile, Stderr: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}
+			defer logOut.Close()
 			slog.SetDefault(logger)
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -43,7 +48,7 @@ func newServeCmd() *cobra.Command {
 				source = "(built-in defaults)"
 			}
 			logger.Info("starting turnstile", "version", Version, "config", source)
-			if err := runServe(ctx, cfg, logger); err != nil {
+			if err := runServe(ctx, cfg, logger, logOut); err != nil {
 				return err
 			}
 			logger.Info("turnstile stopped")
@@ -52,20 +57,4 @@ func newServeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration `FILE` (INI); built-in defaults when empty")
 	return cmd
-}
-
-// newLogger builds the process logger from [main] log_level and log_format.
-func newLogger(w io.Writer, m config.Main) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
-		return nil, fmt.Errorf("[main] log_level: %w", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch m.LogFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("[main] log_format: %q is not one of text, json", m.LogFormat)
 }

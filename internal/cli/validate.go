@@ -13,16 +13,21 @@ func newValidateConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate-config --config FILE",
 		Short: "Check a configuration file without starting the broker",
-		Long: "validate-config decodes and validates FILE with exactly the checks serve applies, prints every\n" +
-			"problem to stderr (one per line, as file:line: [section] key: message) and exits with status 1\n" +
-			"when there is any.",
+		Long: "validate-config decodes and checks FILE with exactly the checks serve applies before it starts\n" +
+			"anything (config.Load, then config.Check: certificates, the definitions file, paths, two listeners\n" +
+			"on one address), prints every problem to stderr (one per line, as file:line: [section] key:\n" +
+			"message) and exits with status 1 when there is any. It binds no port and writes nothing.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := config.Load(path); err != nil {
+			cfg, err := config.Load(path)
+			if err == nil {
+				err = config.Check(cfg)
+			}
+			if err != nil {
 				reportErrors(cmd.ErrOrStderr(), err)
 				return errReported
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: %s\n", path)
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "configuration OK: %s\n", path)
 			return err
 		},
 	}

@@ -3,10 +3,8 @@ package config
 import (
 	"cmp"
 	"errors"
-	"net"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -22,12 +20,16 @@ type Config struct {
 
 	// lines maps section and key to the line that set it, so that Validate can point at the file.
 	lines map[string]int
+	// dataDirErr is why Default() found no default data directory (see DefaultDataDir); Check
+	// reports it when data_dir is still unset.
+	dataDirErr error
 }
 
 // Main is the [main] section: process-wide settings.
 type Main struct {
 	LogLevel      string // log_level: debug, info, warn or error
 	LogFormat     string // log_format: text or json
+	LogFile       string // log_file: append log records to this file; "" writes them to stderr
 	DataDir       string // data_dir: directory of the embedded store; "" keeps all state in memory
 	Fsync         string // fsync: always or interval
 	FsyncInterval int    // fsync_interval: milliseconds between WAL syncs when fsync = interval
@@ -64,8 +66,11 @@ type MQTT struct {
 	AllowAnonymous         bool   // allow_anonymous: CONNECT without a user name acts as AnonymousUser
 	AnonymousUser          string // anonymous_user
 	TLSPort                int    // tls_port: MQTT over TLS, when [main] tls_cert is set
-	WSPort                 int    // ws_port: MQTT over WebSocket, path /mqtt
+	TLSBind                string // tls_bind: address of the TLS listener; "" means Bind
+	WSPort                 int    // ws_port: MQTT over WebSocket, path /mqtt; off by default
+	WSBind                 string // ws_bind: address of the WebSocket listener; "" means Bind
 	WSSPort                int    // wss_port: MQTT over WebSocket with TLS, when [main] tls_cert is set
+	WSSBind                string // wss_bind: address of the secure WebSocket listener; "" means Bind
 	UnixPath               string // unix_path: unix socket listener when non-empty
 	TLSVerifyPeer          bool   // tls_verify_peer: require a client certificate signed by [main] tls_ca_cert
 	TLSCertLogin           bool   // tls_cert_login: the client certificate's CN is the user name
@@ -79,12 +84,15 @@ type Mgmt struct {
 }
 
 // Default returns the configuration used when no file is given; Load and Parse decode over it.
+// Its data directory is DefaultDataDir's, read from the environment at each call.
 func Default() *Config {
+	dataDir, dataDirErr := DefaultDataDir()
 	return &Config{
+		dataDirErr: dataDirErr,
 		Main: Main{
 			LogLevel:      "info",
 			LogFormat:     "text",
-			DataDir:       "./data",
+			DataDir:       dataDir,
 			Fsync:         "always",
 			FsyncInterval: 100,
 
@@ -111,7 +119,7 @@ func Default() *Config {
 			DefaultVhost:            "/",
 			AnonymousUser:           "anonymous",
 			TLSPort:                 8883,
-			WSPort:                  8083,
+			WSPort:                  0, // opt-in: 8083 is the usual port, and other software uses it too
 			WSSPort:                 8084,
 		},
 		Mgmt: Mgmt{
@@ -153,16 +161,6 @@ func Parse(name string, data []byte) (*Config, error) {
 // names the section and key, and the file and line when the value came from a file.
 func (c *Config) Validate() error {
 	return joinErrors(c.validate())
-}
-
-// MQTTAddr is the MQTT listener's address, host:port. It means something only when Port > 0.
-func (c *Config) MQTTAddr() string {
-	return net.JoinHostPort(c.MQTT.Bind, strconv.Itoa(c.MQTT.Port))
-}
-
-// MgmtAddr is the management API's address, host:port. It means something only when Port > 0.
-func (c *Config) MgmtAddr() string {
-	return net.JoinHostPort(c.Mgmt.Bind, strconv.Itoa(c.Mgmt.Port))
 }
 
 func (c *Config) validate() []*Error {

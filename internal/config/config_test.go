@@ -51,7 +51,7 @@ func TestParseGoodFile(t *testing.T) {
 			AuthBackends: "local", DefaultUser: "guest", DefaultPassword: "guest", DefaultUserOnlyLoopback: true,
 			TLSMinVersion: "1.2"},
 		MQTT: MQTT{
-			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 8083, WSSPort: 8084,
+			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 0, WSSPort: 8084,
 			Bind:                    "0.0.0.0",
 			Port:                    11883,
 			MaxInflightMessages:     100,
@@ -82,13 +82,17 @@ func TestParseGoodFile(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", home)
 	c := Default()
 	want := Config{
-		Main: Main{LogLevel: "info", LogFormat: "text", DataDir: "./data", Fsync: "always", FsyncInterval: 100,
+		Main: Main{LogLevel: "info", LogFormat: "text", DataDir: filepath.Join(home, ".local/share/turnstile"), Fsync: "always", FsyncInterval: 100,
 			AuthBackends: "local", DefaultUser: "guest", DefaultPassword: "guest", DefaultUserOnlyLoopback: true,
 			TLSMinVersion: "1.2"},
 		MQTT: MQTT{
-			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 8083, WSSPort: 8084,
+			DefaultVhost: "/", AnonymousUser: "anonymous", TLSPort: 8883, WSPort: 0, WSSPort: 8084,
 			Bind:                    "127.0.0.1",
 			Port:                    1883,
 			MaxInflightMessages:     65535,
@@ -419,7 +423,8 @@ func TestKeysCoverEveryField(t *testing.T) {
 			t.Errorf("Keys(): incomplete entry %+v", d)
 		}
 		// Keys whose empty default means "off" (a path or file not configured) may be empty.
-		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true}
+		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true,
+			"log_file": true, "tls_bind": true, "ws_bind": true, "wss_bind": true}
 		if d.Default == "" && d.Key != "bind" && !emptyOK[d.Key] {
 			t.Errorf("Keys(): [%s] %s has no default", d.Section, d.Key)
 		}
@@ -436,6 +441,12 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 			section = d.Section
 			b.WriteString("[" + section + "]\n")
 		}
+		if !d.Literal { // an environment-dependent default is described, not written
+			if d.Example == "" {
+				t.Errorf("Keys(): [%s] %s: an environment-dependent default without an example", d.Section, d.Key)
+			}
+			continue
+		}
 		b.WriteString(d.Key + " = " + d.Default + "\n")
 	}
 	c, err := Parse("defaults.ini", []byte(b.String()))
@@ -448,12 +459,13 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 	}
 	want := map[string]string{
 		"main.log_level": "info", "main.log_format": "text",
-		"main.data_dir": "./data", "main.fsync": "always", "main.fsync_interval": "100",
+		"main.data_dir": defaultDataDirDoc, "main.log_file": "", "main.fsync": "always", "main.fsync_interval": "100",
 		"main.auth_backends": "local", "main.default_user": "guest", "main.default_password": "guest",
 		"main.default_user_only_loopback": "true", "main.definitions_file": "", "main.tls_cert": "",
 		"main.tls_key": "", "main.tls_ca_cert": "", "main.tls_min_version": "1.2",
 		"mqtt.default_vhost": "/", "mqtt.permission_check_enabled": "false", "mqtt.allow_anonymous": "false",
-		"mqtt.anonymous_user": "anonymous", "mqtt.tls_port": "8883", "mqtt.ws_port": "8083", "mqtt.wss_port": "8084",
+		"mqtt.anonymous_user": "anonymous", "mqtt.tls_port": "8883", "mqtt.ws_port": "0", "mqtt.wss_port": "8084",
+		"mqtt.tls_bind": "", "mqtt.ws_bind": "", "mqtt.wss_bind": "",
 		"mqtt.unix_path": "", "mqtt.tls_verify_peer": "false", "mqtt.tls_cert_login": "false",
 		"mqtt.bind": "127.0.0.1", "mqtt.port": "1883", "mqtt.max_inflight_messages": "65535",
 		"mqtt.max_packet_size": "268435455", "mqtt.max_keepalive": "0", "mqtt.receive_maximum": "1024",

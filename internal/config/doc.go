@@ -3,9 +3,15 @@
 // Default(), every problem is collected (unknown sections and keys, duplicates, bad values, values out
 // of range) and all of them are returned together, each naming file, line, section and key.
 //
-// Every key is declared once, in the table in keys.go; decoding, validation and Keys() (the
-// documentation the README is generated from) all read that table.
+// Every key is declared once, in the table in keys.go; decoding, validation, Keys() and Sample()
+// (the commented dist/turnstile.ini, written by go generate) all read that table, and tests check
+// that the committed sample and the README's table keep up with it.
 //
-// The package only describes configuration. It must not open listeners, build loggers or import any
-// other Turnstile package; the CLI and the broker read a *Config, they never re-parse the file.
+// Check adds what needs more than one key or a look at the file system (certificates, the
+// definitions file, paths, two listeners on one address); serve and validate-config both run it,
+// so they cannot disagree. Listeners and the …Addr methods give each listener's effective address.
+//
+// The package only describes configuration. It must not open listeners, build loggers or write
+// files, and it imports no Turnstile package but definitions and auth, whose parsers Check runs
+// on definitions_file; the CLI and the broker read a *Config, they never re-parse the file.
 package config

@@ -28,9 +28,11 @@ var keys = []key{
 	{"main", "log_level", func(c *Config) any { return &c.Main.LogLevel }, oneOf("debug", "info", "warn", "error"),
 		"Minimum level of log records: debug, info, warn or error."},
 	{"main", "log_format", func(c *Config) any { return &c.Main.LogFormat }, oneOf("text", "json"),
-		"Log record format on stderr: text (key=value) or json."},
+		"Log record format: text (key=value) or json (one object a line, for log collectors)."},
+	{"main", "log_file", func(c *Config) any { return &c.Main.LogFile }, nil,
+		"File the log records are appended to, reopened on SIGHUP (after logrotate moved it); empty writes them to stderr (journald under systemd)."},
 	{"main", "data_dir", func(c *Config) any { return &c.Main.DataDir }, nil,
-		"Directory of the embedded store (sessions, queues, retained messages, wills); empty keeps all state in memory only."},
+		"Directory of the embedded store (sessions, queues, retained messages, wills, users, vhosts and permissions); empty keeps all state in memory only."},
 	{"main", "fsync", func(c *Config) any { return &c.Main.Fsync }, oneOf("always", "interval"),
 		"always: a QoS 1/2 message is acknowledged after its group commit is synced to disk; interval: after it is written, with the log synced every fsync_interval."},
 	{"main", "fsync_interval", func(c *Config) any { return &c.Main.FsyncInterval }, intRange(1, 60000),
@@ -65,7 +67,7 @@ var keys = []key{
 	{"mqtt", "max_keepalive", func(c *Config) any { return &c.MQTT.MaxKeepalive }, intRange(0, 65535),
 		"Largest Keep Alive a client may ask for, in seconds; 0 means no cap."},
 	{"mqtt", "receive_maximum", func(c *Config) any { return &c.MQTT.ReceiveMaximum }, intRange(1, 65535),
-		"Inbound QoS 1 and 2 messages the server accepts in flight per client (MQTT 5 Receive Maximum)."},
+		"Inbound QoS 1 and 2 messages a client may have unacknowledged, sent to MQTT 5 clients as Receive Maximum. A v5 client over it gets DISCONNECT 0x93; a 3.1.1 client over it is read no further until its acknowledgements are sent, and one with more QoS 2 messages awaiting PUBREL is disconnected."},
 	{"mqtt", "max_queued_messages", func(c *Config) any { return &c.MQTT.MaxQueuedMessages }, intRange(1, math.MaxInt),
 		"Limit on the messages waiting in one session's outbound queue."},
 	{"mqtt", "max_queued_bytes", func(c *Config) any { return &c.MQTT.MaxQueuedBytes }, intRange(1024, math.MaxInt64),
@@ -90,10 +92,16 @@ var keys = []key{
 		"The user whose permissions anonymous clients get."},
 	{"mqtt", "tls_port", func(c *Config) any { return &c.MQTT.TLSPort }, intRange(-1, 65535),
 		"Port of MQTT over TLS, served when [main] tls_cert is set; 0 or -1 disables it."},
+	{"mqtt", "tls_bind", func(c *Config) any { return &c.MQTT.TLSBind }, optional(bindAddr),
+		"Address of the MQTT over TLS listener; empty uses [mqtt] bind."},
 	{"mqtt", "ws_port", func(c *Config) any { return &c.MQTT.WSPort }, intRange(-1, 65535),
-		"Port of MQTT over WebSocket (path /mqtt, subprotocol mqtt); 0 or -1 disables it."},
+		"Port of MQTT over WebSocket (path /mqtt, subprotocol mqtt or mqttv3.1), usually 8083; 0 or -1 (the default) disables it."},
+	{"mqtt", "ws_bind", func(c *Config) any { return &c.MQTT.WSBind }, optional(bindAddr),
+		"Address of the WebSocket listener; empty uses [mqtt] bind."},
 	{"mqtt", "wss_port", func(c *Config) any { return &c.MQTT.WSSPort }, intRange(-1, 65535),
 		"Port of MQTT over secure WebSocket, served when [main] tls_cert is set; 0 or -1 disables it."},
+	{"mqtt", "wss_bind", func(c *Config) any { return &c.MQTT.WSSBind }, optional(bindAddr),
+		"Address of the secure WebSocket listener; empty uses [mqtt] bind."},
 	{"mqtt", "unix_path", func(c *Config) any { return &c.MQTT.UnixPath }, nil,
 		"Path of a unix socket listener; empty disables it."},
 	{"mqtt", "tls_verify_peer", func(c *Config) any { return &c.MQTT.TLSVerifyPeer }, nil,
@@ -111,10 +119,21 @@ var keys = []key{
 
 // KeyDoc describes one configuration key, for generated documentation.
 type KeyDoc struct {
-	Section     string // e.g. "mqtt"
-	Key         string // e.g. "max_packet_size"
-	Default     string // the default as it would be written in the file, e.g. "268435455"
+	Section string // e.g. "mqtt"
+	Key     string // e.g. "max_packet_size"
+	// Default is the default as it would be written in the file, e.g. "268435455"; when
+	// Literal is false it describes a default that depends on the environment instead.
+	Default string
+	Literal bool
+	// Example is a value to show in a sample file when Literal is false.
+	Example     string
 	Description string
+}
+
+// envDefaults are the keys whose default depends on the environment: how the documentation
+// states the default, and an example value for the sample file.
+var envDefaults = map[string]struct{ doc, example string }{
+	lineKey("main", "data_dir"): {defaultDataDirDoc, "/var/lib/turnstile"},
 }
 
 // Keys lists every configuration key in file order: [main], [mqtt], [mgmt].
@@ -122,7 +141,11 @@ func Keys() []KeyDoc {
 	def := Default()
 	out := make([]KeyDoc, len(keys))
 	for i, k := range keys {
-		out[i] = KeyDoc{Section: k.section, Key: k.name, Default: format(k.field(def)), Description: k.doc}
+		d := KeyDoc{Section: k.section, Key: k.name, Default: format(k.field(def)), Literal: true, Description: k.doc}
+		if e, ok := envDefaults[lineKey(k.section, k.name)]; ok {
+			d.Default, d.Literal, d.Example = e.doc, false, e.example
+		}
+		out[i] = d
 	}
 	return out
 }
@@ -290,6 +313,16 @@ func oneOf(words ...string) func(any) error {
 			return nil
 		}
 		return fmt.Errorf("%q is not one of %s", s, strings.Join(words, ", "))
+	}
+}
+
+// optional accepts the empty string and whatever check accepts.
+func optional(check func(any) error) func(any) error {
+	return func(v any) error {
+		if *v.(*string) == "" {
+			return nil
+		}
+		return check(v)
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 //   - "[section]" starts a section; only known sections are allowed, each at most once;
 //   - "key = value" sets a key of the current section; surrounding whitespace is trimmed and the value
 //     is everything after the first "=", taken literally (no quotes, no escapes, no trailing comments);
+//   - a value wrapped in matching double or single quotes is an error, not a value with quotes in
+//     it: LavinMQ's INI (Crystal's) takes quotes literally, so data_dir = "/var/lib/x" would name a
+//     directory whose name starts with a quote. Write the value bare; inner quotes are kept;
 //   - a line whose first non-blank character is '#' or ';' is a comment; blank lines are ignored.
 //
 // Unknown and duplicate keys, keys outside a section and values of the wrong type are errors. After
@@ -89,12 +92,22 @@ func decode(c *Config, file string, data []byte) []*Error {
 			if c.lines != nil {
 				c.lines[lk] = line
 			}
+			if quoted(value) {
+				// The value itself is not repeated: it may be a password.
+				fail(line, section, name, "the value is wrapped in quotes; values are taken literally, so remove the quotes")
+				continue
+			}
 			if err := set(k.field(c), value); err != nil {
 				fail(line, section, name, "%s", err.Error())
 			}
 		}
 	}
 	return errs
+}
+
+// quoted reports whether v is wrapped in a matching pair of double or single quotes.
+func quoted(v string) bool {
+	return len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0]
 }
 
 func knownSection(name string) bool {

@@ -55,9 +55,10 @@ type Directory struct {
 	users   *auth.Users
 	checker *acl.Checker
 
-	mu     sync.Mutex // serialises changes (and their hooks and persistence)
-	vhosts map[string]struct{}
-	hooks  Hooks
+	mu           sync.Mutex // serialises changes (and their hooks and persistence)
+	vhosts       map[string]struct{}
+	hooks        Hooks
+	bootstrapped bool // Load found nothing stored and created the defaults
 }
 
 // New returns an empty directory; Load fills it.
@@ -71,6 +72,14 @@ func New(o Options) *Directory {
 	}
 	return &Directory{opts: o, log: log, users: auth.NewUsers(), checker: acl.NewChecker(o.PermissionCheckEnabled),
 		vhosts: map[string]struct{}{}}
+}
+
+// Bootstrapped reports whether Load found nothing stored and created the default vhost and
+// user: a first start.
+func (d *Directory) Bootstrapped() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.bootstrapped
 }
 
 // Users is the user registry the authentication providers read.
@@ -109,6 +118,7 @@ func (d *Directory) Load() error {
 		if defs, err = d.bootstrap(); err != nil {
 			return err
 		}
+		d.bootstrapped = true
 	}
 	if err := d.applyLocked(defs); err != nil {
 		return err

@@ -15,9 +15,20 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// Subprotocol is the only WebSocket subprotocol served [MQTT-6.0.0-3],
-// [MQTT-6.0.0-4].
+// Subprotocol is the WebSocket subprotocol of MQTT 3.1.1 and 5.0
+// [MQTT-6.0.0-3], [MQTT-6.0.0-4].
 const Subprotocol = "mqtt"
+
+// Subprotocols are the WebSocket subprotocols served, in order of preference:
+// "mqtt", and "mqttv3.1", the name MQTT 3.1 clients offer alone (MQTT.js with
+// protocolVersion 3, the Paho JavaScript client). The MQTT version itself is
+// whatever the CONNECT packet says.
+var Subprotocols = []string{Subprotocol, "mqttv3.1"}
+
+// refusalLogInterval spaces the INFO lines of refused upgrades: a scanner
+// hammering the port gets one line per interval, the rest go to DEBUG with a
+// count in the next INFO line.
+const refusalLogInterval = time.Second
 
 // Defaults for WSOptions.
 const (
@@ -52,22 +63,25 @@ type WSOptions struct {
 	// the TLS handshake) and writing the response. 0 means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// Logger receives refused upgrades and HTTP server errors at debug
-	// level. nil means slog.Default().
+	// Logger receives refused upgrades with their reason at INFO (at most
+	// one line a second, the others at DEBUG) and HTTP server errors at
+	// DEBUG. nil means slog.Default().
 	Logger *slog.Logger
 }
 
 // WebSocket listens on addr for MQTT over WebSocket: an HTTP server (HTTPS
 // when cfg is not nil) on opts.Path that upgrades requests offering the
-// "mqtt" subprotocol. Accept returns each upgraded connection as a net.Conn
+// "mqtt" or "mqttv3.1" subprotocol and answers with the one offered ("mqtt"
+// when both are). Accept returns each upgraded connection as a net.Conn
 // that reads the byte stream carried in binary messages and writes one binary
 // message per Write (see wsConn).
 //
-// Refusals, before upgrading:
+// Refusals, before upgrading, each logged with its reason (see WSOptions.Logger):
+//   - a WebSocket upgrade on another path: 404;
 //   - a request that is not a WebSocket upgrade: 426 Upgrade Required;
 //   - an Origin header that is neither the request's own host nor allowed by
 //     opts.AllowedOrigins: 403 (no Origin, as from non-browser clients, passes);
-//   - no "mqtt" in Sec-WebSocket-Protocol: 400 [MQTT-6.0.0-3].
+//   - neither "mqtt" nor "mqttv3.1" in Sec-WebSocket-Protocol: 400 [MQTT-6.0.0-3].
 //
 // Close stops the HTTP server, closes connections not yet accepted and makes
 // Accept return net.ErrClosed; accepted connections belong to the caller.
@@ -116,6 +130,7 @@ func WebSocket(addr string, cfg *tls.Config, opts WSOptions) (net.Listener, erro
 		opts:      opts,
 		origins:   origins,
 		log:       opts.Logger,
+		now:       time.Now,
 		conns:     make(chan net.Conn, wsBacklog),
 		done:      make(chan struct{}),
 		serveDone: make(chan struct{}),
@@ -150,6 +165,11 @@ type wsListener struct {
 	opts     WSOptions
 	origins  originSet
 	log      *slog.Logger
+	now      func() time.Time // time.Now; tests replace it
+
+	refusalMu      sync.Mutex
+	lastRefusalLog time.Time // when a refusal was last logged at INFO
+	refusalsQuiet  int       // refusals logged at DEBUG since then
 
 	conns     chan net.Conn // upgraded, waiting for Accept
 	done      chan struct{} // closed by Close
@@ -231,6 +251,10 @@ func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer l.handlers.Done()
 
 	if r.URL.Path != l.opts.Path {
+		if websocket.IsWebSocketUpgrade(r) { // a client with the wrong path; other requests are noise
+			l.refuse(w, r, http.StatusNotFound, "path "+r.URL.Path+" not served: MQTT over WebSocket is at "+l.opts.Path)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}
@@ -244,14 +268,16 @@ func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.refuse(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
-	if !offersSubprotocol(r, Subprotocol) {
-		l.refuse(w, r, http.StatusBadRequest, `Sec-WebSocket-Protocol must include "mqtt" [MQTT-6.0.0-3]`)
+	proto := chooseSubprotocol(r)
+	if proto == "" {
+		l.refuse(w, r, http.StatusBadRequest, `Sec-WebSocket-Protocol must include "mqtt" (or "mqttv3.1" for MQTT 3.1) [MQTT-6.0.0-3]`)
 		return
 	}
-	// [MQTT-6.0.0-4] the subprotocol returned is "mqtt".
-	ws, err := l.upgrader.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {Subprotocol}})
+	// [MQTT-6.0.0-4] the subprotocol returned is "mqtt" when the client
+	// offered it; an MQTT 3.1 client offering only "mqttv3.1" gets that.
+	ws, err := l.upgrader.Upgrade(w, r, http.Header{"Sec-Websocket-Protocol": {proto}})
 	if err != nil { // the upgrader has answered with an HTTP error
-		l.log.Debug("websocket upgrade refused", "listener", l.ln.Addr().String(), "remote", r.RemoteAddr, "error", err)
+		l.logRefusal(r, http.StatusBadRequest, err.Error())
 		return
 	}
 	c := newWSConn(ws, r, l.opts.MaxMessageSize)
@@ -263,22 +289,47 @@ func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *wsListener) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	l.log.Debug("websocket upgrade refused", "listener", l.ln.Addr().String(), "remote", r.RemoteAddr,
-		"status", status, "reason", reason, "origin", r.Header.Get("Origin"))
+	l.logRefusal(r, status, reason)
 	http.Error(w, reason, status)
 }
 
-// offersSubprotocol reports whether any Sec-WebSocket-Protocol line lists
-// proto. Subprotocol names are case-sensitive tokens (RFC 6455 §11.3.4).
-func offersSubprotocol(r *http.Request, proto string) bool {
+// logRefusal logs a refused upgrade at INFO, or at DEBUG when one was logged
+// at INFO less than refusalLogInterval ago; the next INFO line counts those.
+func (l *wsListener) logRefusal(r *http.Request, status int, reason string) {
+	now := l.now()
+	l.refusalMu.Lock()
+	level, quiet := slog.LevelDebug, 0
+	if now.Sub(l.lastRefusalLog) >= refusalLogInterval {
+		level, quiet = slog.LevelInfo, l.refusalsQuiet
+		l.lastRefusalLog, l.refusalsQuiet = now, 0
+	} else {
+		l.refusalsQuiet++
+	}
+	l.refusalMu.Unlock()
+	attrs := []any{"listener", l.ln.Addr().String(), "remote", r.RemoteAddr, "status", status, "reason", reason,
+		"origin", r.Header.Get("Origin"), "subprotocols", strings.Join(r.Header.Values("Sec-Websocket-Protocol"), ", ")}
+	if quiet > 0 {
+		attrs = append(attrs, "refusals_not_logged", quiet)
+	}
+	l.log.Log(r.Context(), level, "websocket upgrade refused", attrs...)
+}
+
+// chooseSubprotocol returns the first of Subprotocols that any
+// Sec-WebSocket-Protocol line lists, or "". Subprotocol names are
+// case-sensitive tokens (RFC 6455 §11.3.4).
+func chooseSubprotocol(r *http.Request) string {
+	offered := map[string]bool{}
 	for _, line := range r.Header.Values("Sec-Websocket-Protocol") {
 		for p := range strings.SplitSeq(line, ",") {
-			if strings.TrimSpace(p) == proto {
-				return true
-			}
+			offered[strings.TrimSpace(p)] = true
 		}
 	}
-	return false
+	for _, p := range Subprotocols {
+		if offered[p] {
+			return p
+		}
+	}
+	return ""
 }
 
 // originSet is the parsed AllowedOrigins.

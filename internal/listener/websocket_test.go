@@ -106,10 +106,14 @@ func TestWebSocketSubprotocol(t *testing.T) {
 		name   string
 		protos []string
 		header http.Header
+		want   string
 	}{
-		{"mqtt", []string{"mqtt"}, nil},
-		{"mqtt among others", []string{"wamp", "mqtt"}, nil},
-		{"mqtt on a second header line", nil, http.Header{"Sec-Websocket-Protocol": {"wamp", "mqtt"}}},
+		{"mqtt", []string{"mqtt"}, nil, "mqtt"},
+		{"mqtt among others", []string{"wamp", "mqtt"}, nil, "mqtt"},
+		{"mqtt on a second header line", nil, http.Header{"Sec-Websocket-Protocol": {"wamp", "mqtt"}}, "mqtt"},
+		// MQTT 3.1 clients (MQTT.js with protocolVersion 3, Paho JavaScript) offer only this.
+		{"mqttv3.1 alone", []string{"mqttv3.1"}, nil, "mqttv3.1"},
+		{"mqtt preferred to mqttv3.1", []string{"mqttv3.1", "mqtt"}, nil, "mqtt"},
 	}
 	for _, tt := range ok {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,9 +123,12 @@ func TestWebSocketSubprotocol(t *testing.T) {
 			}
 			defer cc.Close()
 			accept(t, ln)
-			// [MQTT-6.0.0-4]
-			if got := resp.Header.Values("Sec-Websocket-Protocol"); len(got) != 1 || got[0] != "mqtt" {
-				t.Errorf("Sec-WebSocket-Protocol = %q, want [mqtt]", got)
+			// [MQTT-6.0.0-4]: the server answers with one subprotocol the client offered.
+			if got := resp.Header.Values("Sec-Websocket-Protocol"); len(got) != 1 || got[0] != tt.want {
+				t.Errorf("Sec-WebSocket-Protocol = %q, want [%s]", got, tt.want)
+			}
+			if cc.Subprotocol() != tt.want {
+				t.Errorf("negotiated %q", cc.Subprotocol())
 			}
 		})
 	}
@@ -131,7 +138,7 @@ func TestWebSocketSubprotocol(t *testing.T) {
 	}{
 		{"none", nil},
 		{"other only", []string{"wamp"}},
-		{"legacy mqttv3.1", []string{"mqttv3.1"}},
+		{"mqttv3", []string{"mqttv3"}},
 		{"wrong case", []string{"MQTT"}},
 	}
 	for _, tt := range refused {
