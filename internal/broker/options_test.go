@@ -21,7 +21,7 @@ func (allowAll) Authenticate(_ context.Context, c *auth.Credentials) (*auth.Iden
 func (allowAll) Admits(*auth.Identity) bool                        { return true }
 func (allowAll) CanPublish(*auth.Identity, string, string) error   { return nil }
 func (allowAll) CanSubscribe(*auth.Identity, string, string) error { return nil }
-func (allowAll) ReceiveCovered(*auth.Identity, string) bool         { return true }
+func (allowAll) ReceiveCovered(*auth.Identity, string) bool        { return true }
 func (allowAll) CanReceive(*auth.Identity, string, string) error   { return nil }
 func (allowAll) Generation() uint64                                { return 0 }
 

@@ -56,8 +56,8 @@ type session struct {
 	id    string
 	vhost *Vhost
 
-	queued atomic.Int32                   // len of the in-memory queue, readable without mu
-	online atomic.Bool                    // client != nil, readable without mu (shared-subscription choice)
+	queued atomic.Int32                  // len of the in-memory queue, readable without mu
+	online atomic.Bool                   // client != nil, readable without mu (shared-subscription choice)
 	idNow  atomic.Pointer[auth.Identity] // identity, readable without mu (read permission per message)
 	gate   readGate                      // read permission per message, for subscriptions that need it
 

@@ -3,8 +3,8 @@ package oauth_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
