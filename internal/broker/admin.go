@@ -50,7 +50,7 @@ func (c *client) info() ConnectionInfo {
 	if c.vhost != nil {
 		ci.Vhost = c.vhost.name
 	}
-	if id := c.identity; id != nil {
+	if id := c.id(); id != nil {
 		ci.User, ci.AuthMethod, ci.CredentialExpiry = id.User, id.Method, id.Expiry
 	}
 	c.out.mu.Lock()

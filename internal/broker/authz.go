@@ -14,6 +14,7 @@ import (
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
+	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
 // denyLog rate-limits the log line of authorization denials: every denial is an event (counted
@@ -26,7 +27,7 @@ var denyLog struct {
 // deny reports an authorization denial of a connected client's action.
 func (s *Server) deny(c *client, action acl.Action, what string, err error) {
 	s.observe(event.Event{Kind: event.Denied, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
-		ClientID: c.clientID, User: c.identity.User, Identity: c.identity, Code: byte(packet.NotAuthorized),
+		ClientID: c.clientID, User: c.id().User, Identity: c.id(), Code: byte(packet.NotAuthorized),
 		Action: action.String(), Topic: what, Detail: err.Error()})
 	now := time.Now()
 	denyLog.mu.Lock()
@@ -44,6 +45,14 @@ var (
 	errVhostDeleted = errors.New("vhost deleted")
 	errUserDeleted  = errors.New("user deleted")
 )
+
+// standing asks the Standing whether id's subject is still in good standing now.
+func (s *Server) standing(id *auth.Identity) (reason string, revoked bool) {
+	if st := s.opts.Standing; st != nil {
+		return st.Revoked(id, s.now())
+	}
+	return "", false
+}
 
 // AddVhost creates a vhost's state; adding one that exists changes nothing.
 func (s *Server) AddVhost(name string) { s.vhostFor(name) }
@@ -120,7 +129,7 @@ func (s *Server) DropSubject(u auth.User) {
 	}
 	// Connections still in CONNECT, or whose session is another's: close them too.
 	s.forEachClient(func(c *client) {
-		if id := c.identity; id != nil && (id.Owner() == owner || id.Owner() == legacy) {
+		if id := c.id(); id != nil && (id.Owner() == owner || id.Owner() == legacy) {
 			c.close(errUserDeleted, packet.AdministrativeAction)
 		}
 	})
@@ -142,37 +151,46 @@ func (s *Server) forEachClient(fn func(*client)) {
 // checked again against the identity of its connection, and those no longer allowed are removed
 // at once, so no further message is delivered on them.
 func (s *Server) RecheckSubscriptions() {
-	authz := s.opts.Authorizer
 	for _, v := range s.vhostList() {
 		v.mu.Lock()
 		for _, ss := range v.sessions {
 			ss.mu.Lock()
-			removed := 0
-			for k, sub := range ss.subs {
-				if ss.identity == nil {
-					break
-				}
-				filter := sub.Filter
-				if sub.Group != "" {
-					filter = "$share/" + sub.Group + "/" + sub.Filter
-				}
-				if err := authz.CanSubscribe(ss.identity, ss.id, filter); err != nil {
-					ss.unsubscribeLocked(k.group, k.filter)
-					removed++
-					v.log.Info("subscription removed: no longer permitted", "client_id", ss.id, "filter", filter, "rule", err.Error())
-					continue
-				}
-				// A rule added or removed may change whether messages need a check each.
-				if gated := ss.withGate(sub); (gated.Check == nil) != (sub.Check == nil) {
-					ss.subscribeLocked(gated)
-				}
-			}
-			if removed > 0 && ss.persistent() {
-				ss.saveLocked()
-			}
+			s.recheckSessionLocked(ss)
 			ss.mu.Unlock()
 		}
 		v.mu.Unlock()
+	}
+}
+
+// recheckSessionLocked judges one session's subscriptions again against its identity in force:
+// those no longer allowed are removed, and the per-message read gate is set or cleared as the
+// rules now require. ss.mu held.
+func (s *Server) recheckSessionLocked(ss *session) {
+	if ss.identity == nil {
+		return
+	}
+	removed := 0
+	for k, sub := range ss.subs {
+		filter := sub.Filter
+		if sub.Group != "" {
+			filter = topic.SharePrefix + sub.Group + "/" + sub.Filter
+		}
+		if isNoticeFilter(filter) {
+			continue
+		}
+		if err := s.opts.Authorizer.CanSubscribe(ss.identity, ss.id, filter); err != nil {
+			ss.unsubscribeLocked(k.group, k.filter)
+			removed++
+			ss.vhost.log.Info("subscription removed: no longer permitted", "client_id", ss.id, "filter", filter, "rule", err.Error())
+			continue
+		}
+		// A rule added or removed may change whether messages need a check each.
+		if gated := ss.withGate(sub); (gated.Check == nil) != (sub.Check == nil) {
+			ss.subscribeLocked(gated)
+		}
+	}
+	if removed > 0 && ss.persistent() {
+		ss.saveLocked()
 	}
 }
 

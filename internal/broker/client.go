@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
@@ -60,7 +61,9 @@ type client struct {
 	version      packet.Version
 	clientID     string
 	keepAlive    time.Duration
-	identity     *auth.Identity // proven at CONNECT; never re-validated
+	// ident is the identity proven at CONNECT, replaced whole by a re-authentication (AUTH or
+	// $SYS/uploadToken) on the read loop; other goroutines read it with id().
+	ident atomic.Pointer[auth.Identity]
 	connectedAt  time.Time
 	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
 	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
@@ -90,6 +93,16 @@ type client struct {
 	closeOnce sync.Once
 	closeErr  error // why the connection closed, set once under closeOnce
 
+	// The credential lifecycle (credential.go). authMu orders identity swaps against the
+	// expiry timer; lock order: authMu → out.mu.
+	authMu            sync.Mutex
+	expTimer          clock.Timer  // at the credential's expiry plus the leeway
+	noticeTimer       clock.Timer  // $SYS/tokenExpireNotice
+	authMethod        string       // the MQTT 5 Authentication Method of CONNECT, "" for none
+	subscribedNotices bool         // the listener sends token notices only to subscribers
+	uploads           uploadWindow // read loop only
+	willDiscard       atomic.Pointer[string] // a close that discards the will says why (revoked, banned, ...)
+
 	// Takeover (vhost.connect): another connection asked for this one's client id. The read
 	// loop processes what it has already received until drainUntil, then ends with 0x8E.
 	takingOver atomic.Bool
@@ -110,6 +123,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 		cleaned:     make(chan struct{}),
 	}
 	c.inspect = l.Inspect
+	c.subscribedNotices = l.SubscribedNotices
 	c.out.wake = make(chan struct{}, 1)
 	c.flushAcksFn = c.flushAcks
 	c.out.limit = srv.limits.MaxQueuedBytes
@@ -117,6 +131,9 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 }
 
 func (c *client) session() *session { return c.sess.Load() }
+
+// id is the connection's identity in force, nil before CONNECT is accepted.
+func (c *client) id() *auth.Identity { return c.ident.Load() }
 
 // logf logs msg about this connection with its stable keys (remote, listener, and once
 // connected vhost and client_id). The keys are only formatted when the level is enabled: a
@@ -131,8 +148,8 @@ func (c *client) logf(level slog.Level, msg string, args ...any) {
 	if c.vhost != nil {
 		attrs = append(attrs, "vhost", c.vhost.name, "client_id", c.clientID)
 	}
-	if c.identity != nil {
-		attrs = append(attrs, "user", c.identity.User)
+	if id := c.id(); id != nil {
+		attrs = append(attrs, "user", id.User)
 	}
 	log.Log(context.Background(), level, msg, append(attrs, args...)...)
 }
@@ -140,14 +157,20 @@ func (c *client) logf(level slog.Level, msg string, args ...any) {
 // close asks the connection to end for reason. For a connected v5 client with a code, a
 // DISCONNECT carrying it is queued first [MQTT-3.14.0-1]; the write loop flushes and closes
 // the socket, and the read loop, woken by the close, cleans up. Safe from any goroutine.
-func (c *client) close(reason error, code packet.ReasonCode) {
+func (c *client) close(reason error, code packet.ReasonCode) { c.closeWith(reason, code, "") }
+
+// closeWith is close with a Reason String on the DISCONNECT, which is allowed even when the
+// client asked for no problem information (3.1.2.11.7).
+func (c *client) closeWith(reason error, code packet.ReasonCode, text string) {
 	c.closeOnce.Do(func() {
 		c.closeErr = reason
 		c.closed.Store(true)
 		o := &c.out
 		o.mu.Lock()
 		if code != 0 && c.version == packet.V5 && o.connacked && !o.closing {
-			o.buf = packet.Append(o.buf, &packet.Disconnect{ReasonCode: code}, c.version) // [MQTT-4.13.2-1]
+			d := &packet.Disconnect{ReasonCode: code}
+			d.Props.ReasonString = text
+			o.buf = packet.Append(o.buf, d, c.version) // [MQTT-4.13.2-1]
 		}
 		o.closing = true
 		o.mu.Unlock()
@@ -252,6 +275,14 @@ func closeReason(err error) string {
 		return "server_shutdown"
 	case errors.Is(err, errAdminClosed), errors.Is(err, errVhostDeleted), errors.Is(err, errUserDeleted):
 		return "administrative_action"
+	case errors.Is(err, errCredentialExpired):
+		return "credential_expired"
+	case errors.Is(err, errReauthFailed):
+		return "reauth_failed"
+	case errors.Is(err, errRevoked):
+		return "revoked"
+	case errors.Is(err, errUploadFlood):
+		return "message_rate_too_high"
 	case errors.As(err, new(errWrite)):
 		return "write_error"
 	case errors.As(err, &code):
@@ -310,20 +341,37 @@ func (c *client) recoverPanic(where string) {
 	}
 }
 
+// discardWill makes the coming close discard the connection's will instead of publishing it,
+// for reason (a will suppression reason of package event).
+func (c *client) discardWill(reason string) { c.willDiscard.Store(&reason) }
+
 // cleanup runs once, when the read loop ends.
 func (c *client) cleanup() {
 	defer close(c.cleaned)
 	c.close(errClientClosed, 0)
+	c.authMu.Lock()
+	stopTimer(&c.expTimer)
+	stopTimer(&c.noticeTimer)
+	c.authMu.Unlock()
 	reason := c.closeErr
 	if c.vhost != nil {
 		// A will is published when the connection closes without a normal DISCONNECT
 		// [MQTT-3.1.2-8], and not when the server itself is shutting down (decision: all
-		// subscribers are disconnected at the same moment).
-		pub := c.willOnClose && !c.srv.shuttingDown.Load()
-		c.vhost.disconnect(c, pub)
+		// subscribers are disconnected at the same moment); a revocation, a ban or a kick
+		// without will discards it at once.
+		fate := willPublish
+		switch {
+		case !c.willOnClose:
+			fate = willDropped
+		case c.srv.shuttingDown.Load():
+			fate = willDropped
+		case c.willDiscard.Load() != nil:
+			fate = willDiscarded
+		}
+		c.vhost.disconnect(c, fate)
 		c.logf(slog.LevelInfo, "client disconnected", "reason", reason.Error())
 		c.srv.observe(event.Event{Kind: event.Disconnected, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
-			ClientID: c.clientID, User: c.identity.User, Identity: c.identity, Reason: closeReason(reason), Detail: reason.Error()})
+			ClientID: c.clientID, User: c.id().User, Identity: c.id(), Reason: closeReason(reason), Detail: reason.Error()})
 	} else {
 		c.logf(slog.LevelDebug, "connection closed before CONNECT completed", "reason", reason.Error())
 	}
@@ -410,9 +458,7 @@ func (c *client) readPacket() error {
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
 	case *packet.Auth:
-		// Only a client that connected with an Authentication Method may send AUTH
-		// [MQTT-4.12.0-7]; this server accepts no method, so every AUTH is a protocol error.
-		return &packet.Error{Code: packet.ProtocolError, Field: "AUTH", Err: errors.New("no authentication method in use")}
+		return c.handleAuth(p)
 	default: // CONNACK, SUBACK, UNSUBACK, PINGRESP go only from server to client
 		return &packet.Error{Code: packet.ProtocolError, Field: h.Type.String(), Err: errors.New("packet type not sent by clients")}
 	}

@@ -87,8 +87,12 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 	}
 	if v5 && cp.Props.AuthMethod != "" {
-		// No enhanced authentication method is offered [MQTT-4.12.0-1].
-		return c.refuse(packet.BadAuthenticationMethod, "unsupported authentication method")
+		if cred := c.srv.opts.Credentials; cred == nil || !cred.AcceptsMethod(cp.Props.AuthMethod) {
+			// An Authentication Method that is not offered [MQTT-4.12.0-1].
+			return c.refuseAs(event.LoginFailed, packet.BadAuthenticationMethod, event.ReasonBadCredentials,
+				"unsupported authentication method", cp.Username)
+		}
+		c.authMethod = cp.Props.AuthMethod
 	}
 
 	ka := cp.KeepAlive
@@ -161,21 +165,39 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	}
 
 	ident, v, code, why := c.authenticate(cp, id)
+	if code == packet.Success {
+		// A credential revoked (its jti, key or subject) or a subject banned is refused although
+		// it verified: the policy is the current one.
+		if r, revoked := c.srv.standing(ident); revoked {
+			code, why = packet.BadUserNameOrPassword, "credential revoked ("+r+")"
+			if r == event.WillBanned {
+				code, why = packet.Banned, "banned"
+			}
+		}
+	}
 	if code != packet.Success {
 		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", why) // never the password
 		reason := event.ReasonBadCredentials
-		if code == packet.NotAuthorized {
+		switch {
+		case code == packet.NotAuthorized:
 			reason = event.ReasonNotAuthorized
-		}
-		if strings.Contains(why, auth.ErrRateLimited.Error()) {
+		case strings.Contains(why, "credential revoked"):
+			reason = event.ReasonRevoked
+		case strings.Contains(why, auth.ErrRateLimited.Error()):
 			reason = event.ReasonRateLimited
+		}
+		if code == packet.BadUserNameOrPassword && c.authMethod != "" {
+			code = packet.NotAuthorized // enhanced authentication refuses with 0x87 (4.12)
 		}
 		return c.refuseAs(event.LoginFailed, code, reason, why, cp.Username)
 	}
 	if w != nil {
 		w.identity, w.clientID = ident, id
 	}
-	c.identity = ident
+	c.ident.Store(ident)
+	if v5 {
+		c.connackCredential(ack, c.authMethod)
+	}
 	c.connectedAt = c.srv.now()
 	c.clientID = id
 	c.keepAlive = time.Duration(ka) * time.Second
@@ -195,6 +217,9 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 		return c.refuse(packet.ServerBusy, err.Error()) // 3.1.1: return code 3, server unavailable
 	}
+	c.authMu.Lock()
+	c.armCredentialLocked()
+	c.authMu.Unlock()
 	c.logf(slog.LevelInfo, "client connected", "protocol", c.version.String(), "clean_start", cp.CleanStart,
 		"keepalive", ka, "session_present", ack.SessionPresent)
 	c.srv.observe(event.Event{Kind: event.Connected, Listener: c.listener, Remote: c.remote, Vhost: v.name,

@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/acl"
@@ -60,12 +59,21 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		ticket = t
 	}
 
+	if p.Topic == topicUploadToken {
+		return c.handleUpload(p) // before routing and authorization, never routed (tokens.md §6)
+	}
 	code := packet.Success
-	if strings.HasPrefix(p.Topic, "$SYS/") || p.Topic == "$SYS" {
+	if c.expiredNow() {
+		// The credential expired; a late timer never extends access (will-and-expiry.md §4).
+		if c.version != packet.V5 {
+			return errCredentialExpired
+		}
+		code = packet.NotAuthorized
+	} else if isReserved(p.Topic) {
 		// $SYS is the server's own tree; clients do not publish into it (4.7.2).
 		code = packet.NotAuthorized
 		c.logf(slog.LevelDebug, "publish to $SYS refused", "topic", p.Topic)
-	} else if err := c.srv.opts.Authorizer.CanPublish(c.identity, c.clientID, p.Topic); err != nil {
+	} else if err := c.srv.opts.Authorizer.CanPublish(c.id(), c.clientID, p.Topic); err != nil {
 		// Refused: v5 PUBACK/PUBREC 0x87; 3.1.1 acknowledges without delivering, which
 		// [MQTT-3.3.5-2] allows. Checked per PUBLISH, so a permission change applies at once.
 		code = packet.NotAuthorized
@@ -156,6 +164,16 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	if c.expiredNow() {
+		if c.version != packet.V5 {
+			return errCredentialExpired
+		}
+		for i := range codes {
+			codes[i] = packet.NotAuthorized
+		}
+		c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+		return nil
+	}
 	now := c.srv.now().UnixNano()
 	s := c.session()
 	retained, ticket, err := c.subscribe(s, p, subID, codes, now)
@@ -198,7 +216,9 @@ func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes 
 			c.logf(slog.LevelDebug, "subscribe refused", "filter", r.Filter, "error", err.Error())
 			continue
 		}
-		if err := c.srv.opts.Authorizer.CanSubscribe(c.identity, c.clientID, r.Filter); err != nil {
+		if isNoticeFilter(r.Filter) {
+			// Only this connection's own token notices ever arrive here (credential.go).
+		} else if err := c.srv.opts.Authorizer.CanSubscribe(c.id(), c.clientID, r.Filter); err != nil {
 			codes[i] = packet.NotAuthorized // v5 SUBACK 0x87; 3.1.1 0x80, mapped by the codec
 			c.srv.deny(c, acl.Subscribe, r.Filter, err)
 			continue

@@ -9,6 +9,7 @@ import (
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
@@ -70,6 +71,44 @@ type Options struct {
 	Observer    event.Observer // nil: events go nowhere
 	SysInterval time.Duration  // $SYS/broker/... period; 0 turns it off
 	Version     string         // reported in $SYS/broker/version
+
+	// Credentials re-authenticates live connections (MQTT 5 AUTH) and takes token uploads on
+	// $SYS/uploadToken; nil offers neither (AUTH is then a protocol error, and a CONNECT with
+	// an Authentication Method gets 0x8C).
+	Credentials Credentials
+	Lifecycle   Lifecycle
+}
+
+// Credentials is what the broker asks of the credential providers for a live connection.
+type Credentials interface {
+	// AcceptsMethod reports whether an MQTT 5 Authentication Method is offered (3.1.2.11.9).
+	AcceptsMethod(method string) bool
+	// Reauthenticate verifies the Authentication Data of an AUTH 0x19 like a new credential and
+	// returns the identity it proves, for current's connection (same vhost).
+	Reauthenticate(ctx context.Context, current *auth.Identity, method string, data []byte, now time.Time) (*auth.Identity, error)
+	// Upload verifies a $SYS/uploadToken payload for current's connection and returns the
+	// identity with the new token, or the $SYS/tokenInvalidNotice code of the refusal.
+	Upload(ctx context.Context, current *auth.Identity, payload []byte, now time.Time) (*auth.Identity, int, error)
+}
+
+// Lifecycle configures what happens to credentials that expire or are replaced on a live
+// connection (docs/wills.md, will-and-expiry.md §4).
+type Lifecycle struct {
+	// Leeway is the clock skew allowed past a credential's expiry, the same everywhere.
+	Leeway time.Duration
+	// DenyOnly keeps a connection whose credential expired, refusing everything it asks
+	// (EMQX's disconnect_after_expire = false); by default it is disconnected.
+	DenyOnly bool
+	// ExpiryCode is the DISCONNECT reason at expiry: 0 means 0xA0 Maximum connect time.
+	ExpiryCode packet.ReasonCode
+	// SuppressWillOnReauthFailure drops the will of a connection closed for a failed
+	// re-authentication or upload; by default it is published under the old credential.
+	SuppressWillOnReauthFailure bool
+	// NoticeLead is how long before a token expires $SYS/tokenExpireNotice is sent (clamped to
+	// half the token's lifetime); 0 means 5 minutes.
+	NoticeLead time.Duration
+	// UploadsPerMinute bounds $SYS/uploadToken per connection; more closes it. 0 means 6.
+	UploadsPerMinute int
 }
 
 // Listener names a listener for Serve and tells the broker what its connections carry beyond
@@ -79,6 +118,9 @@ type Listener struct {
 	// Inspect returns what the listener knows about a connection (nil: nothing). It is called
 	// once the connection's CONNECT has been read, so a TLS handshake is complete.
 	Inspect func(net.Conn) ConnMeta
+	// SubscribedNotices sends $SYS/tokenExpireNotice and $SYS/tokenInvalidNotice only to a
+	// connection that subscribed to them; by default they are pushed, as Alibaba does.
+	SubscribedNotices bool
 }
 
 // ConnMeta is what a listener knows about one connection.

@@ -36,9 +36,13 @@ type outFlight struct {
 
 // will is a Will Message waiting for its connection to end (3.1.2.5).
 type will struct {
-	// identity and clientID are the ones proven at CONNECT: the will is authorized against them
-	// when it is sent, never by re-validating the credential (which may have expired since).
-	identity       *auth.Identity
+	// identity is the one in force when the will was earned (proven at CONNECT or by the last
+	// successful re-authentication), and clientID the connection's: the will is authorized
+	// against them when it is sent, never by re-validating the credential.
+	identity *auth.Identity
+	// earnedAt is when the will was earned (will-and-expiry.md §4): the connection's end, or
+	// the credential's expiry when that came first. Zero while the connection is up.
+	earnedAt       time.Time
 	clientID       string
 	msg            *Message
 	delay          time.Duration // Will Delay Interval (v5)

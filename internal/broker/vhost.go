@@ -304,7 +304,7 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 			s.mu.Lock()
 			owner, attached := s.identity, s.client
 			s.mu.Unlock()
-			if !sameOwner(owner, c.identity) {
+			if !sameOwner(owner, c.id()) {
 				v.mu.Unlock()
 				return errOtherOwner
 			}
@@ -362,7 +362,7 @@ func (v *Vhost) attachLocked(c *client, s *session, clean bool, expiry uint32, w
 	}
 	defer s.mu.Unlock()
 	s.client, s.expiry, s.will, s.version = c, expiry, w, c.version
-	s.setIdentityLocked(c.identity)
+	s.setIdentityLocked(c.id())
 	s.online.Store(true)
 	s.disconnectedAt = 0
 	if s.persistent() {
@@ -381,15 +381,42 @@ func (v *Vhost) attachLocked(c *client, s *session, clean bool, expiry uint32, w
 // disconnect detaches c from its session when its connection has ended. The session ends now
 // when its expiry interval is 0, otherwise it waits offline; the will is published now, after
 // its delay, or when the session ends, whichever comes first [MQTT-3.1.2-8], [MQTT-3.1.3-9].
-func (v *Vhost) disconnect(c *client, publishWill bool) {
-	for _, w := range v.detach(c, publishWill) {
+// willFate is what becomes of a connection's will when the connection ends.
+type willFate uint8
+
+const (
+	willPublish   willFate = iota // earned: published now or after its delay
+	willDropped                   // DISCONNECT 0x00, or the server shutting down: not a loss
+	willDiscarded                 // revoked, banned, kicked without will: suppressed and reported
+)
+
+func (v *Vhost) disconnect(c *client, fate willFate) {
+	wills, discarded := v.detach(c, fate)
+	for _, w := range wills {
 		v.publishWill(w)
+	}
+	if discarded != nil {
+		reason := event.WillRevoked
+		if r := c.willDiscard.Load(); r != nil {
+			reason = *r
+		}
+		v.suppressWill(discarded, reason, "discarded when its connection was closed")
 	}
 }
 
-// detach is disconnect's locked part; it returns the wills to publish now. Locks are released
-// by defers.
-func (v *Vhost) detach(c *client, publishWill bool) []*will {
+// earn stamps a will earned now by connection c (will-and-expiry.md §4): with the identity in
+// force, at min(now, its credential's expiry), so a will of a connection closed for an expired
+// credential is earned at the expiry instant, not at the timer's possibly late firing.
+func earn(w *will, id *auth.Identity, now time.Time) {
+	w.identity, w.earnedAt = id, now
+	if id != nil && id.Expires() && id.Expiry.Before(now) {
+		w.earnedAt = id.Expiry
+	}
+}
+
+// detach is disconnect's locked part; it returns the wills to publish now, and the will it
+// discarded. Locks are released by defers.
+func (v *Vhost) detach(c *client, fate willFate) (wills []*will, discarded *will) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.clients, c)
@@ -406,21 +433,27 @@ func (v *Vhost) detach(c *client, publishWill bool) []*will {
 
 	s := c.sess.Load()
 	if s == nil {
-		return nil
+		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.client != c { // detached already: the session was deleted or its user removed
-		return nil
+		return nil, nil
 	}
 	s.client = nil
 	s.online.Store(false)
 	w := s.will
 	s.will = nil
-	if !publishWill {
+	now := v.srv.now()
+	switch {
+	case w == nil:
+	case fate == willDiscarded:
+		discarded, w = w, nil
+	case fate == willDropped:
 		w = nil
+	default:
+		earn(w, c.id(), now)
 	}
-	var wills []*will
 	if s.expiry == 0 {
 		if w != nil {
 			wills = append(wills, w)
@@ -429,9 +462,8 @@ func (v *Vhost) detach(c *client, publishWill bool) []*will {
 			wills = append(wills, ew)
 		}
 		delete(v.sessions, s.id)
-		return wills
+		return wills, discarded
 	}
-	now := v.srv.now()
 	s.disconnectedAt = now.UnixNano()
 	if w != nil {
 		delay := min(w.delay, time.Duration(s.expiry)*time.Second)
@@ -449,7 +481,7 @@ func (v *Vhost) detach(c *client, publishWill bool) []*will {
 	if s.persistent() && !v.srv.shuttingDown.Load() {
 		s.saveLocked()
 	}
-	return wills
+	return wills, discarded
 }
 
 // schedulePendingWillLocked holds w until due, when fireWill publishes it. s.mu held.
@@ -527,6 +559,9 @@ func (v *Vhost) forgetPendingWill(s *session) {
 // suppressed: logged once, reported, and gone (no retry).
 func (v *Vhost) publishWill(w *will) {
 	now := v.srv.now()
+	if w.earnedAt.IsZero() {
+		w.earnedAt = now
+	}
 	if id := w.identity; id != nil {
 		if st := v.srv.opts.Standing; st != nil {
 			if reason, revoked := st.Revoked(id, now); revoked {
@@ -545,7 +580,7 @@ func (v *Vhost) publishWill(w *will) {
 	}
 	v.publishServer(&m)
 	e := event.Event{Kind: event.WillPublished, Vhost: v.name, ClientID: w.clientID, Identity: w.identity,
-		Topic: w.msg.Topic, EarnedAt: now}
+		Topic: w.msg.Topic, EarnedAt: w.earnedAt}
 	if w.identity != nil {
 		e.User = w.identity.User
 	}
@@ -560,5 +595,5 @@ func (v *Vhost) suppressWill(w *will, reason, detail string) {
 	}
 	v.log.Warn("will not published", "client_id", w.clientID, "user", user, "reason", reason, "detail", detail)
 	v.srv.observe(event.Event{Kind: event.WillSuppressed, Vhost: v.name, ClientID: w.clientID, User: user,
-		Identity: w.identity, Topic: w.msg.Topic, Reason: reason, Detail: detail})
+		Identity: w.identity, Topic: w.msg.Topic, Reason: reason, Detail: detail, EarnedAt: w.earnedAt})
 }

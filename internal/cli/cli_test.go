@@ -43,7 +43,7 @@ func TestValidateConfigBad(t *testing.T) {
 	code, stdout, stderr := execute(t, "validate-config", "--config", path)
 	want := path + ":2: [mqtt] port: \"abc\" is not an integer\n" +
 		path + ":3: [mqtt] max_packet_size: 1 is out of range 2..268435455\n" +
-		path + ":4: [amqp] unknown section (known sections: main, mqtt, mgmt)\n"
+		path + ":4: [amqp] unknown section (known sections: main, mqtt, mgmt, oauth, tokens)\n"
 	if code != 1 || stdout != "" || stderr != want {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 1 and stderr:\n%s", code, stdout, stderr, want)
 	}

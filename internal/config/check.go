@@ -48,6 +48,7 @@ func Check(c *Config) error {
 		errs = append(errs, c.errAt(section, key, fmt.Sprintf(format, args...)))
 	}
 	m, mq := &c.Main, &c.MQTT
+	c.checkCredentials(add)
 
 	// TLS.
 	switch {

@@ -11,9 +11,11 @@ import (
 // Config is the whole of Turnstile's configuration. Load and Parse return one that has been decoded
 // over Default() and validated; a Config built in code should be checked with Validate.
 type Config struct {
-	Main Main
-	MQTT MQTT
-	Mgmt Mgmt
+	Main   Main
+	MQTT   MQTT
+	Mgmt   Mgmt
+	OAuth  OAuth
+	Tokens Tokens
 
 	// Source is the file the configuration was read from, "" for the embedded defaults.
 	Source string
@@ -74,6 +76,11 @@ type MQTT struct {
 	UnixPath               string // unix_path: unix socket listener when non-empty
 	TLSVerifyPeer          bool   // tls_verify_peer: require a client certificate signed by [main] tls_ca_cert
 	TLSCertLogin           bool   // tls_cert_login: the client certificate's CN is the user name
+
+	WillOnReauthFailure   string // will_on_reauth_failure: publish or suppress
+	ExpiryAction          string // expiry_action: disconnect or deny_only
+	ExpiryReason          string // expiry_reason: maximum_connect_time or not_authorized
+	TokenUploadsPerMinute int    // token_uploads_per_minute
 }
 
 // Mgmt is the [mgmt] section: the HTTP management API.
@@ -87,7 +94,7 @@ type Mgmt struct {
 // Its data directory is DefaultDataDir's, read from the environment at each call.
 func Default() *Config {
 	dataDir, dataDirErr := DefaultDataDir()
-	return &Config{
+	c := &Config{
 		dataDirErr: dataDirErr,
 		Main: Main{
 			LogLevel:      "info",
@@ -128,6 +135,8 @@ func Default() *Config {
 			TLSPort: 15671,
 		},
 	}
+	credentialDefaults(c)
+	return c
 }
 
 // Load reads the INI file at path, decodes it over Default() and validates the result. On failure

@@ -69,6 +69,7 @@ func TestParseGoodFile(t *testing.T) {
 		Mgmt:   Mgmt{Bind: "::1", Port: -1, TLSPort: 15671},
 		Source: "turnstile.ini",
 	}
+	credentialDefaults(want) // the credential keys are tested in credentials_test.go
 	want.lines = c.lines // positions are checked by the error tests
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
@@ -109,6 +110,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Mgmt: Mgmt{Bind: "127.0.0.1", Port: 15672, TLSPort: 15671},
 	}
+	credentialDefaults(&want)
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("Default:\n got %+v\nwant %+v", *c, want)
 	}
@@ -239,7 +241,7 @@ func TestParseErrors(t *testing.T) {
 func TestParseUnknownSection(t *testing.T) {
 	src := "[amqp]\nport = 5672\nanything = goes\n[mqtt]\nport = 1\n"
 	c, err := Parse("t.ini", []byte(src))
-	want := `t.ini:1: [amqp] unknown section (known sections: main, mqtt, mgmt)`
+	want := `t.ini:1: [amqp] unknown section (known sections: main, mqtt, mgmt, oauth, tokens)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Parse: %v\nwant exactly %s (the keys of an unknown section are not reported)", err, want)
 	}
@@ -261,7 +263,7 @@ func TestParseDuplicates(t *testing.T) {
 
 func TestParseKeyOutsideSection(t *testing.T) {
 	_, err := Parse("t.ini", []byte("port = 1883\n[mqtt]\n"))
-	checkErrors(t, err, []string{`t.ini:1: port: key outside a section; put it under one of [main], [mqtt], [mgmt]`})
+	checkErrors(t, err, []string{`t.ini:1: port: key outside a section; put it under one of [main], [mqtt], [mgmt], [oauth], [tokens]`})
 }
 
 func TestParseComments(t *testing.T) {
@@ -336,7 +338,7 @@ func TestParseAllErrors(t *testing.T) {
 		"retain_available = sometimes",
 		"nope = 1", // 9
 		"port = 1", // 10
-		"[oauth]",  // 11
+		"[amqp]",   // 11
 		"issuer = x",
 		"[mgmt]",       // 13
 		"port = 99999", // 14
@@ -344,14 +346,14 @@ func TestParseAllErrors(t *testing.T) {
 	}, "\n")
 	_, err := Parse("turnstile.ini", []byte(src))
 	checkErrors(t, err, []string{
-		`turnstile.ini:1: stray: key outside a section; put it under one of [main], [mqtt], [mgmt]`,
+		`turnstile.ini:1: stray: key outside a section; put it under one of [main], [mqtt], [mgmt], [oauth], [tokens]`,
 		`turnstile.ini:3: [main] log_level: "loud" is not one of debug, info, warn, error`,
 		`turnstile.ini:6: [mqtt] port: "abc" is not an integer`,
 		`turnstile.ini:7: [mqtt] max_packet_size: 1 is out of range 2..268435455`,
 		`turnstile.ini:8: [mqtt] retain_available: "sometimes" is not a boolean (true/false, yes/no, on/off, 1/0)`,
 		`turnstile.ini:9: [mqtt] nope: unknown key`,
 		`turnstile.ini:10: [mqtt] port: duplicate key (first set on line 6)`,
-		`turnstile.ini:11: [oauth] unknown section (known sections: main, mqtt, mgmt)`,
+		`turnstile.ini:11: [amqp] unknown section (known sections: main, mqtt, mgmt, oauth, tokens)`,
 		`turnstile.ini:14: [mgmt] port: 99999 is out of range -1..65535`,
 		`turnstile.ini:15: [mgmt] bind: "*" is not an IP address or "localhost"`,
 	})
@@ -386,7 +388,8 @@ func TestValidateInCode(t *testing.T) {
 func TestKeysCoverEveryField(t *testing.T) {
 	c := Default()
 	fields := map[uintptr]string{}
-	for _, sec := range []reflect.Value{reflect.ValueOf(&c.Main).Elem(), reflect.ValueOf(&c.MQTT).Elem(), reflect.ValueOf(&c.Mgmt).Elem()} {
+	for _, sec := range []reflect.Value{reflect.ValueOf(&c.Main).Elem(), reflect.ValueOf(&c.MQTT).Elem(), reflect.ValueOf(&c.Mgmt).Elem(),
+		reflect.ValueOf(&c.OAuth).Elem(), reflect.ValueOf(&c.Tokens).Elem()} {
 		for i := range sec.NumField() {
 			fields[sec.Field(i).Addr().Pointer()] = sec.Type().Name() + "." + sec.Type().Field(i).Name
 		}
@@ -424,7 +427,9 @@ func TestKeysCoverEveryField(t *testing.T) {
 		}
 		// Keys whose empty default means "off" (a path or file not configured) may be empty.
 		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true,
-			"log_file": true, "tls_bind": true, "ws_bind": true, "wss_bind": true}
+			"log_file": true, "tls_bind": true, "ws_bind": true, "wss_bind": true,
+			"issuer": true, "resource_server_id": true, "additional_scopes_keys": true, "scope_prefix": true, "audience": true,
+			"jwks_url": true, "jwks_file": true, "key_file": true, "subscribed_notices": true}
 		if d.Default == "" && d.Key != "bind" && !emptyOK[d.Key] {
 			t.Errorf("Keys(): [%s] %s has no default", d.Section, d.Key)
 		}
@@ -454,7 +459,7 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 		t.Fatalf("Parse of the documented defaults:\n%s\n%v", b.String(), err)
 	}
 	def := Default()
-	if c.Main != def.Main || c.MQTT != def.MQTT || c.Mgmt != def.Mgmt {
+	if c.Main != def.Main || c.MQTT != def.MQTT || c.Mgmt != def.Mgmt || c.OAuth != def.OAuth || c.Tokens != def.Tokens {
 		t.Errorf("documented defaults parse to %+v, want %+v", c, def)
 	}
 	want := map[string]string{
@@ -472,6 +477,16 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 		"mqtt.max_queued_messages": "1000", "mqtt.max_queued_bytes": "16777216", "mqtt.max_topic_alias": "1024",
 		"mqtt.sys_interval": "10", "mqtt.max_session_expiry": "0", "mqtt.retain_available": "true",
 		"mqtt.allow_zero_length_clientid": "true", "mgmt.bind": "127.0.0.1", "mgmt.port": "15672", "mgmt.tls_port": "15671",
+		"mqtt.will_on_reauth_failure": "publish", "mqtt.expiry_action": "disconnect", "mqtt.expiry_reason": "maximum_connect_time",
+		"mqtt.token_uploads_per_minute": "6",
+		"oauth.issuer": "", "oauth.resource_server_id": "", "oauth.preferred_username_claims": "sub,client_id",
+		"oauth.additional_scopes_keys": "", "oauth.scope_prefix": "", "oauth.verify_aud": "true", "oauth.audience": "",
+		"oauth.jwks_cache_ttl": "3600", "oauth.jwks_url": "", "oauth.jwks_file": "", "oauth.leeway": "30",
+		"oauth.algorithms": "RS256,RS384,RS512,PS256,ES256,ES384,EdDSA", "oauth.auth_methods": "jwt",
+		"oauth.max_token_lifetime": "86400",
+		"tokens.bind": "127.0.0.1", "tokens.port": "0", "tokens.tls_port": "0", "tokens.key_file": "",
+		"tokens.max_lifetime": "2592000", "tokens.reject_long_expiry": "false", "tokens.legacy_api": "false",
+		"tokens.notice_lead": "300", "tokens.subscribed_notices": "",
 	}
 	for _, d := range Keys() {
 		if got := d.Default; got != want[d.Section+"."+d.Key] {

@@ -299,8 +299,8 @@ func backendList(v any) error {
 		return fmt.Errorf("must name at least one provider")
 	}
 	for _, name := range strings.Split(s, ",") {
-		if n := strings.TrimSpace(name); n != "local" {
-			return fmt.Errorf("unknown authentication provider %q (known: local)", n)
+		if n := strings.TrimSpace(name); n != "local" && n != "oauth" {
+			return fmt.Errorf("unknown authentication provider %q (known: local, oauth)", n)
 		}
 	}
 	return nil

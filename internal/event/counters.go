@@ -26,7 +26,7 @@ func (c *Counters) Observe(e Event) {
 	c.byKind[e.Kind].Add(1)
 	label := e.Reason
 	switch e.Kind {
-	case Connected, WillPublished:
+	case Connected, WillPublished, Reauthenticated, TokenUploaded:
 		return
 	case Denied:
 		label = e.Action

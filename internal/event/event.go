@@ -28,11 +28,16 @@ const (
 	WillPublished
 	// WillSuppressed: a Last Will was discarded without being published; Reason says why.
 	WillSuppressed
+	// Reauthenticated: a live connection proved a new credential (MQTT 5 AUTH, or a token
+	// upload); Identity is the new one.
+	Reauthenticated
+	// TokenUploaded: a $SYS/uploadToken replaced a connection's token.
+	TokenUploaded
 	numKinds
 )
 
 var kindNames = [numKinds]string{"", "connected", "login_failed", "refused", "denied", "disconnected",
-	"will_published", "will_suppressed"}
+	"will_published", "will_suppressed", "reauthenticated", "token_uploaded"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -46,6 +51,8 @@ const (
 	ReasonBadCredentials = "bad_credentials" // no provider accepted the credentials
 	ReasonNotAuthorized  = "not_authorized"  // proven, but not allowed (vhost, loopback-only user, will topic)
 	ReasonRateLimited    = "rate_limited"    // the login limiter delayed or refused the attempt
+	ReasonRevoked        = "revoked"         // the credential, its key or its subject is revoked
+	ReasonReauthFailed   = "reauth_failed"   // an AUTH re-authentication or a token upload failed
 )
 
 // Reasons of WillSuppressed events (will-and-expiry.md §4).
@@ -56,6 +63,7 @@ const (
 	WillBanned         = "banned"          // the client, user or address is banned
 	WillSessionResumed = "session_resumed" // the session was resumed within the Will Delay [MQTT-3.1.3-9]
 	WillDiscarded      = "discarded"       // an administrator or the server ended the session without its will
+	WillReauthFailed   = "reauth_failed"   // will_on_reauth_failure = suppress, after a failed re-authentication
 )
 
 // Event is one thing that happened. Fields that do not apply to a Kind are zero.
