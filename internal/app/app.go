@@ -17,13 +17,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/auth/oauth"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/directory"
 	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/mgmt"
+	"github.com/turnstilemq/turnstile/internal/revoke"
 	"github.com/turnstilemq/turnstile/internal/store"
+	"github.com/turnstilemq/turnstile/internal/tokens"
 )
 
 // Options are what the configuration does not say.
@@ -53,6 +56,9 @@ type App struct {
 	commits  *store.CommitHistogram
 	dir      *directory.Directory
 	chain    *auth.Chain
+	revs     *revoke.Set
+	oauth    *oauth.Provider // nil unless auth_backends lists oauth
+	tokens   *tokens.Service // nil unless [tokens] is on
 	counters *event.Counters
 	events   *event.Multi
 	broker   *broker.Server
@@ -130,7 +136,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if err := a.dir.Load(); err != nil {
 		return nil, err
 	}
-	if a.chain, err = buildChain(cfg, a.dir.Users()); err != nil {
+	if err := a.buildCredentials(); err != nil {
 		return nil, err
 	}
 
@@ -144,12 +150,21 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		Vhosts:        a.dir.Vhosts(),
 		Authenticator: a.chain,
 		Authorizer:    a.dir.Checker(),
-		Standing:      a.dir,
+		Standing:      &standing{dir: a.dir, revs: a.revs, tokens: a.tokens},
 		Logger:        a.log,
 		Clock:         o.Clock,
 		Observer:      a.events,
 		SysInterval:   m.SysInterval,
 		Version:       o.Version,
+		Lifecycle: broker.Lifecycle{Leeway: cfg.OAuth.Leeway, DenyOnly: m.ExpiryAction == "deny_only",
+			SuppressWillOnReauthFailure: m.WillOnReauthFailure == "suppress", NoticeLead: cfg.Tokens.NoticeLead,
+			UploadsPerMinute: m.TokenUploadsPerMinute},
+	}
+	if m.ExpiryReason == "not_authorized" {
+		bo.Lifecycle.ExpiryCode = 0x87
+	}
+	if a.oauth != nil || a.tokens != nil {
+		bo.Credentials = &credentials{oauth: a.oauth, methods: config.List(cfg.OAuth.AuthMethods), tokens: a.tokens}
 	}
 	if a.store != nil {
 		bo.Store = a.store
@@ -162,12 +177,24 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	a.dir.SetHooks(directory.Hooks{VhostAdded: a.broker.AddVhost,
 		VhostDeleted: func(name string) { a.broker.DeleteVhost(name) }, UserDeleted: a.broker.DropSubject})
 	a.dir.Checker().OnChange(a.broker.RecheckSubscriptions)
+	// A revocation (by jti, subject or key id; an admin's or RevokeToken's) closes the
+	// connections it matches at once, and a deleted AccessKey cuts off what logged in with it.
+	a.revs.OnRevoke(func(revoke.Revocation) {
+		now := a.broker.Now()
+		a.broker.RevokeWhere(func(id *auth.Identity) bool { _, ok := a.revs.Revoked(id, now); return ok }, event.WillRevoked)
+	})
+	if a.tokens != nil {
+		a.tokens.OnAccessKeyDelete(func(akid string) {
+			a.broker.RevokeWhere(func(id *auth.Identity) bool { return usesAccessKey(id, akid) }, event.WillRevoked)
+		})
+	}
 
 	if len(a.ls.mgmt) > 0 {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		a.api = mgmt.New(mgmt.Options{Broker: a.broker, Directory: a.dir, Auth: a.chain, Counters: a.counters,
-			Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: cfg.Mgmt.Bind, Clock: o.Clock})
+			Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: cfg.Mgmt.Bind, Clock: o.Clock,
+			Revocations: a.revs, Tokens: a.tokens})
 	}
 	return a, nil
 }
@@ -176,7 +203,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 // broker drains (v5 clients get DISCONNECT 0x8B), the management API stops, the store closes.
 // A listener failure is returned as an error, so the process exits non-zero.
 func (a *App) Run(ctx context.Context) error {
-	errc := make(chan error, len(a.ls.mqtt)+len(a.ls.mgmt))
+	errc := make(chan error, len(a.ls.mqtt)+len(a.ls.mgmt)+len(a.ls.tokens))
 	for _, l := range a.ls.mqtt {
 		go func() {
 			if err := a.broker.Serve(l.ln, l.l); err != nil {
@@ -186,14 +213,20 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	mctx, stopMgmt := context.WithCancel(context.Background())
 	var mwg sync.WaitGroup
-	for _, l := range a.ls.mgmt {
+	serveHTTP := func(l openListener, h http.Handler) {
 		mwg.Add(1)
 		go func() {
 			defer mwg.Done()
-			if err := mgmt.Serve(mctx, l.ln, a.api, a.log); err != nil {
+			if err := mgmt.Serve(mctx, l.ln, h, a.log); err != nil {
 				errc <- fmt.Errorf("%s: %w", l.conf.KeyName(), err)
 			}
 		}()
+	}
+	for _, l := range a.ls.mgmt {
+		serveHTTP(l, a.api)
+	}
+	for _, l := range a.ls.tokens {
+		serveHTTP(l, tokens.Handler(a.tokens))
 	}
 	a.announce()
 	var hup chan os.Signal
@@ -220,6 +253,9 @@ func (a *App) Run(ctx context.Context) error {
 	err := a.broker.Close(sctx)
 	stopMgmt()
 	mwg.Wait()
+	if a.oauth != nil {
+		a.oauth.Close()
+	}
 	a.closeAll()
 	return errors.Join(runErr, err)
 }

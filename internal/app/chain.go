@@ -1,17 +1,68 @@
 package app
 
 import (
+	"context"
+	"crypto/rand"
 	"fmt"
-	"strings"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/auth/oauth"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/revoke"
+	"github.com/turnstilemq/turnstile/internal/tokens"
 )
+
+// buildCredentials sets up what logins are checked against besides local users: the
+// revocation set, the OAuth2 provider ([main] auth_backends lists oauth), the token service
+// ([tokens] port or tls_port), and the chain that asks them all.
+func (a *App) buildCredentials() error {
+	cfg := a.cfg
+	ro := revoke.Options{MaxTokenLifetime: cfg.OAuth.MaxTokenLifetime, Clock: a.opts.Clock, Logger: a.log}
+	if a.store != nil {
+		ro.Store = a.store
+	}
+	var err error
+	if a.revs, err = revoke.New(ro); err != nil {
+		return fmt.Errorf("revocations: %w", err)
+	}
+	if cfg.UsesOAuth() {
+		o := oauthOptions(cfg)
+		o.Clock, o.Logger = a.opts.Clock, a.log
+		if a.oauth, err = oauth.New(o); err != nil {
+			return fmt.Errorf("[oauth]: %w", err)
+		}
+		a.oauth.Start(context.Background())
+	}
+	if cfg.Tokens.Enabled() {
+		var key []byte
+		if f := cfg.TokenKeyFile(); f != "" {
+			if key, err = tokens.LoadOrCreateMasterKey(f); err != nil {
+				return fmt.Errorf("[tokens] key_file %s: %w", f, err)
+			}
+		} else { // state in memory only: so is the key
+			key = make([]byte, 32)
+			rand.Read(key)
+		}
+		to := tokens.Options{Clock: a.opts.Clock, Logger: a.log, MasterKey: key, Owners: owners{a.dir},
+			Revoker: tokenRevoker{a.revs}, MaxLifetime: cfg.Tokens.MaxLifetime, RejectLongExpiry: cfg.Tokens.RejectLongExpiry,
+			Legacy: cfg.Tokens.LegacyAPI}
+		if a.store != nil {
+			to.Store = a.store
+		}
+		if a.tokens, err = tokens.New(to); err != nil {
+			return fmt.Errorf("[tokens]: %w", err)
+		}
+	}
+	a.chain, err = buildChain(cfg, a.dir.Users(), a.oauth, a.tokens)
+	return err
+}
 
 // buildChain assembles the authentication chain of [main] auth_backends: one chain for every
 // login, MQTT and the management API alike, with one rate limiter and one verification cache.
-// Certificate login, when on, comes first; anonymous access, when on, last.
-func buildChain(cfg *config.Config, users *auth.Users) (*auth.Chain, error) {
+// Certificate login, when on, comes first, then token and signature logins (which name
+// themselves by their user name's form) when the token service is on; anonymous access, when
+// on, last.
+func buildChain(cfg *config.Config, users *auth.Users, op *oauth.Provider, ts *tokens.Service) (*auth.Chain, error) {
 	loopbackOnly := ""
 	if cfg.Main.DefaultUserOnlyLoopback {
 		loopbackOnly = cfg.Main.DefaultUser
@@ -20,8 +71,13 @@ func buildChain(cfg *config.Config, users *auth.Users) (*auth.Chain, error) {
 	if cfg.MQTT.TLSCertLogin {
 		providers = append(providers, &auth.Cert{Users: users, DefaultUserOnlyLoopback: loopbackOnly})
 	}
-	for _, name := range strings.Split(cfg.Main.AuthBackends, ",") {
-		switch strings.TrimSpace(name) {
+	if ts != nil {
+		providers = append(providers, ts.Provider())
+	}
+	for _, name := range config.List(cfg.Main.AuthBackends) {
+		switch name {
+		case "oauth":
+			providers = append(providers, op)
 		case "local":
 			local, err := auth.NewLocal(users, auth.LocalOptions{DefaultUserOnlyLoopback: loopbackOnly})
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
@@ -38,8 +39,8 @@ func ephemeralAddr(addr string) string {
 // listeners are every configured listener, opened all or none, and the certificate loaders
 // that SIGHUP reloads.
 type listeners struct {
-	mqtt, mgmt []openListener
-	certs      []*listener.Certs
+	mqtt, mgmt, tokens []openListener
+	certs              []*listener.Certs
 }
 
 func (ls *listeners) close() {
@@ -47,6 +48,9 @@ func (ls *listeners) close() {
 		l.ln.Close()
 	}
 	for _, l := range ls.mgmt {
+		l.ln.Close()
+	}
+	for _, l := range ls.tokens {
 		l.ln.Close()
 	}
 }
@@ -93,9 +97,9 @@ func openListeners(cfg *config.Config, ephemeral bool, log *slog.Logger) (ls *li
 			ln, err = listener.WebSocket(addr, nil, listener.WSOptions{MaxMessageSize: int64(m.MaxPacketSize), Logger: log})
 		case "unix":
 			ln, err = listener.Unix(addr, listener.DefaultUnixMode)
-		case "mgmt":
+		case "mgmt", "tokens":
 			ln, err = net.Listen("tcp", addr)
-		case "mgmt-tls":
+		case "mgmt-tls", "tokens-tls":
 			if mgmtTLS == nil {
 				if mgmtTLS, err = newTLS(ls, listener.TLSOptions{CertFile: mn.TLSCert, KeyFile: mn.TLSKey,
 					MinVersion: mn.TLSMinVersion}); err != nil {
@@ -111,11 +115,16 @@ func openListeners(cfg *config.Config, ephemeral bool, log *slog.Logger) (ls *li
 			return ls, fmt.Errorf("%s: cannot listen on %s: %w", c.KeyName(), addr, err)
 		}
 		ol := openListener{conf: c, ln: ln}
-		if c.Section == "mgmt" {
+		switch c.Section {
+		case "mgmt":
 			ls.mgmt = append(ls.mgmt, ol)
 			continue
+		case "tokens":
+			ls.tokens = append(ls.tokens, ol)
+			continue
 		}
-		ol.l = broker.Listener{Name: c.Name, Inspect: Inspect}
+		ol.l = broker.Listener{Name: c.Name, Inspect: Inspect,
+			SubscribedNotices: slices.Contains(config.List(cfg.Tokens.SubscribedNotices), c.Name)}
 		ls.mqtt = append(ls.mqtt, ol)
 	}
 	return ls, nil

@@ -198,7 +198,10 @@ func (s *Server) recheckSessionLocked(ss *session) {
 // refusal's reason is logged and reported as an event; the client learns only the CONNACK code.
 func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identity, *Vhost, packet.ReasonCode, string) {
 	vname, user := c.srv.opts.DefaultVhost, cp.Username
-	if i := strings.IndexByte(cp.Username, ':'); i >= 0 { // vhost:username, split at the first colon
+	// vhost:username, split at the first colon; Alibaba's "Token|AK|instance" and
+	// "Signature|AK|instance" name their vhost (the instance) themselves (tokens.md §4).
+	if i := strings.IndexByte(cp.Username, ':'); i >= 0 && !strings.HasPrefix(cp.Username, "Token|") &&
+		!strings.HasPrefix(cp.Username, "Signature|") {
 		vname, user = cp.Username[:i], cp.Username[i+1:]
 	}
 	if c.inspect != nil {

@@ -366,6 +366,23 @@ func (s *Server) RevokeWhere(match func(*auth.Identity) bool, reason string) int
 	return n
 }
 
+// CredentialExpiry returns the expiry of the credential with id jti held by a live connection,
+// for a revocation that should last as long as the token could be used.
+func (s *Server) CredentialExpiry(jti string) (time.Time, bool) {
+	var exp time.Time
+	found := false
+	s.forEachClient(func(c *client) {
+		if id := c.id(); id != nil {
+			for _, cr := range id.Creds {
+				if cr.ID == jti && cr.Expiry.After(exp) {
+					exp, found = cr.Expiry, true
+				}
+			}
+		}
+	})
+	return exp, found
+}
+
 // uploadWindow counts a connection's token uploads in the last minute. Read loop only.
 type uploadWindow struct {
 	start time.Time

@@ -205,3 +205,6 @@ func (s *Server) recoverTimer(what string) {
 		s.log.Error("timer function panicked", "timer", what, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 	}
 }
+
+// Now is the server's clock.
+func (s *Server) Now() time.Time { return s.clock.Now() }

@@ -46,6 +46,10 @@ func (c *Config) Listeners() []Listener {
 	add(c.Mgmt.Port > 0, Listener{Name: "mgmt", Section: "mgmt", Key: "port", BindKey: "bind", Network: "tcp", Addr: c.MgmtAddr()})
 	add(tlsOn && c.Mgmt.TLSPort > 0, Listener{Name: "mgmt-tls", Section: "mgmt", Key: "tls_port", BindKey: "bind",
 		Network: "tcp", Addr: c.MgmtTLSAddr(), TLS: true})
+	add(c.Tokens.Port > 0, Listener{Name: "tokens", Section: "tokens", Key: "port", BindKey: "bind", Network: "tcp",
+		Addr: hostPort(c.Tokens.Bind, c.Tokens.Port)})
+	add(tlsOn && c.Tokens.TLSPort > 0, Listener{Name: "tokens-tls", Section: "tokens", Key: "tls_port", BindKey: "bind",
+		Network: "tcp", Addr: hostPort(c.Tokens.Bind, c.Tokens.TLSPort), TLS: true})
 	return out
 }
 

@@ -18,7 +18,9 @@ import (
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/directory"
 	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/revoke"
 	"github.com/turnstilemq/turnstile/internal/store"
+	"github.com/turnstilemq/turnstile/internal/tokens"
 )
 
 // Options is what the management API is built from. The composition root (package app) fills
@@ -42,6 +44,10 @@ type Options struct {
 	AllowedHosts []string
 	Hasher       auth.Hasher // hashes passwords set through PUT /api/users
 	Clock        clock.Clock // nil: the system clock
+	// Revocations serves /api/oauth/revocations; nil turns it off.
+	Revocations *revoke.Set
+	// Tokens serves /api/access-keys; nil (no token service) turns it off.
+	Tokens *tokens.Service
 }
 
 // handler is the management API: a route table over the broker's query and command methods.
@@ -64,6 +70,8 @@ type handler struct {
 
 	hasher auth.Hasher // hashes passwords set through PUT /api/users; tests lower the cost
 	rates  *rates
+	revs   *revoke.Set
+	tokens *tokens.Service
 }
 
 // New returns the management API: the /api endpoints and GET /metrics.
@@ -90,6 +98,8 @@ func newHandler(o Options) *handler {
 		cop:     http.NewCrossOriginProtection(),
 		rates:   newRates(),
 		hasher:  o.Hasher,
+		revs:    o.Revocations,
+		tokens:  o.Tokens,
 	}
 	if h.obs == nil {
 		h.obs = event.Nop
@@ -302,6 +312,14 @@ func (h *handler) routeTable() {
 
 	h.handle("GET", "/api/definitions", admin, h.exportDefinitions)
 	h.handle("POST", "/api/definitions", admin, h.importDefinitions)
+
+	h.handle("GET", "/api/oauth/revocations", admin, h.listRevocations)
+	h.handle("POST", "/api/oauth/revocations", admin, h.addRevocation)
+	h.handle("DELETE", "/api/oauth/revocations/{id}", admin, h.deleteRevocation)
+
+	h.handle("GET", "/api/access-keys", admin, h.listAccessKeys)
+	h.handle("POST", "/api/access-keys", admin, h.createAccessKey)
+	h.handle("DELETE", "/api/access-keys/{id}", admin, h.deleteAccessKey)
 }
 
 // writeJSON writes v with status. HTML escaping is off so that regexes stay readable.

@@ -332,3 +332,10 @@ func (s *Service) RevokeToken(akid, instance, tok string) error {
 	}
 	return nil
 }
+
+// AccessKeyValid reports whether the AccessKey exists and its owner is still the same subject
+// with access to its vhost: what a token or signature login depends on, judged now.
+func (s *Service) AccessKeyValid(id string) bool {
+	r, ok := s.aks.get(id)
+	return ok && s.ownerOK(&r)
+}
