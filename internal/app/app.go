@@ -354,3 +354,8 @@ func (a *App) Directory() *directory.Directory { return a.dir }
 func (a *App) Chain() *auth.Chain              { return a.chain }
 func (a *App) Counters() *event.Counters       { return a.counters }
 func (a *App) Events() *event.Multi            { return a.events }
+
+// OAuth, Tokens and Revocations expose the credential providers (nil when off).
+func (a *App) OAuth() *oauth.Provider   { return a.oauth }
+func (a *App) Tokens() *tokens.Service  { return a.tokens }
+func (a *App) Revocations() *revoke.Set { return a.revs }

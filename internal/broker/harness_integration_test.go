@@ -55,8 +55,34 @@ const (
 // directory.
 type testBroker struct {
 	*broker.Server
-	app  *app.App
-	stop func(ctx context.Context) error
+	app    *app.App
+	stop   func(ctx context.Context) error
+	events *eventRecorder // every event the program reported
+}
+
+// eventRecorder keeps the events of a test's program.
+type eventRecorder struct {
+	mu     sync.Mutex
+	events []event.Event
+}
+
+func (r *eventRecorder) Observe(e event.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// find returns the events of kind k for client id (any client when id is "").
+func (r *eventRecorder) find(k event.Kind, id string) []event.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []event.Event
+	for _, e := range r.events {
+		if e.Kind == k && (id == "" || e.ClientID == id) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Dir is the directory of users, vhosts and permissions.
@@ -82,6 +108,12 @@ func (b *testBroker) Close(ctx context.Context) error { return b.stop(ctx) }
 // when the test ends. Set TURNSTILE_TEST_LOG=1 to see the broker's debug log in the test output.
 func startBroker(t *testing.T, mod func(*config.Config)) (string, *testBroker) {
 	t.Helper()
+	return startBrokerOpts(t, mod, app.Options{})
+}
+
+// startBrokerOpts is startBroker with program options (a fake clock, say).
+func startBrokerOpts(t *testing.T, mod func(*config.Config), o app.Options) (string, *testBroker) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.MQTT.SysInterval = 0
 	cfg.MQTT.AllowAnonymous = true // these tests are not about authentication
@@ -97,7 +129,10 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *testBroker) {
 		t.Cleanup(w.stop) // registered first, so it runs after the broker has stopped
 		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true, Version: "test"})
+	rec := &eventRecorder{}
+	o.Logger, o.Ephemeral, o.Version = log, true, "test"
+	o.Observers = append(o.Observers, rec)
+	a, err := app.New(cfg, o)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}
@@ -128,7 +163,7 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *testBroker) {
 	if ad := a.Addr("tcp"); ad != nil {
 		addr = ad.String()
 	}
-	return addr, &testBroker{Server: a.Broker(), app: a, stop: stop}
+	return addr, &testBroker{Server: a.Broker(), app: a, stop: stop, events: rec}
 }
 
 // testLogWriter forwards the broker's log to t.Log until the test is over.
@@ -225,7 +260,7 @@ func tryConnectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, error
 		msgs:  make(chan *paho.Publish, 8192),
 		discs: make(chan *paho.Disconnect, 4),
 	}
-	c.c = paho.NewClient(paho.ClientConfig{
+	pc := paho.ClientConfig{
 		Conn: c.conn,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
@@ -242,7 +277,11 @@ func tryConnectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, error
 			default:
 			}
 		},
-	})
+	}
+	if cp.Properties != nil && cp.Properties.AuthMethod != "" {
+		pc.AuthHandler = noAuther{} // paho.golang needs one with an Authentication Method
+	}
+	c.c = paho.NewClient(pc)
 	t.Cleanup(func() { c.conn.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -253,6 +292,13 @@ func tryConnectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, error
 	}
 	return c, err
 }
+
+// noAuther is the AuthHandler of a client with one-step enhanced authentication: the server
+// never continues an exchange.
+type noAuther struct{}
+
+func (noAuther) Authenticate(a *paho.Auth) *paho.Auth { return a }
+func (noAuther) Authenticated()                      {}
 
 // v5Connect is a paho.Connect with the usual test settings.
 func v5Connect(id string, clean bool, sessionExpiry uint32) *paho.Connect {
