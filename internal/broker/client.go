@@ -57,13 +57,13 @@ type client struct {
 	meta     ConnMeta                // what the listener knows of the connection, once CONNECT is read
 
 	// Set while handling CONNECT, read-only afterwards.
-	vhost        *Vhost
-	version      packet.Version
-	clientID     string
-	keepAlive    time.Duration
+	vhost     *Vhost
+	version   packet.Version
+	clientID  string
+	keepAlive time.Duration
 	// ident is the identity proven at CONNECT, replaced whole by a re-authentication (AUTH or
 	// $SYS/uploadToken) on the read loop; other goroutines read it with id().
-	ident atomic.Pointer[auth.Identity]
+	ident        atomic.Pointer[auth.Identity]
 	connectedAt  time.Time
 	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
 	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
@@ -96,11 +96,11 @@ type client struct {
 	// The credential lifecycle (credential.go). authMu orders identity swaps against the
 	// expiry timer; lock order: authMu → out.mu.
 	authMu            sync.Mutex
-	expTimer          clock.Timer  // at the credential's expiry plus the leeway
-	noticeTimer       clock.Timer  // $SYS/tokenExpireNotice
-	authMethod        string       // the MQTT 5 Authentication Method of CONNECT, "" for none
-	subscribedNotices bool         // the listener sends token notices only to subscribers
-	uploads           uploadWindow // read loop only
+	expTimer          clock.Timer            // at the credential's expiry plus the leeway
+	noticeTimer       clock.Timer            // $SYS/tokenExpireNotice
+	authMethod        string                 // the MQTT 5 Authentication Method of CONNECT, "" for none
+	subscribedNotices bool                   // the listener sends token notices only to subscribers
+	uploads           uploadWindow           // read loop only
 	willDiscard       atomic.Pointer[string] // a close that discards the will says why (revoked, banned, ...)
 
 	// Takeover (vhost.connect): another connection asked for this one's client id. The read

@@ -323,7 +323,9 @@ func (s *session) subscribedTo(name string) bool {
 // isNoticeFilter reports whether filter names only token notices: a subscription to them is
 // always allowed, since it only ever carries the connection's own notices (nothing is routed on
 // these topics).
-func isNoticeFilter(filter string) bool { return filter == topicExpireNotice || filter == topicInvalidNotice }
+func isNoticeFilter(filter string) bool {
+	return filter == topicExpireNotice || filter == topicInvalidNotice
+}
 
 // expireNotice is the payload of $SYS/tokenExpireNotice: {"expireTime": <ms>, "type": "R"}.
 func expireNotice(exp time.Time, typ string) []byte {

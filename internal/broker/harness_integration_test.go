@@ -298,7 +298,7 @@ func tryConnectV5(t *testing.T, addr string, cp *paho.Connect) (*v5Client, error
 type noAuther struct{}
 
 func (noAuther) Authenticate(a *paho.Auth) *paho.Auth { return a }
-func (noAuther) Authenticated()                      {}
+func (noAuther) Authenticated()                       {}
 
 // v5Connect is a paho.Connect with the usual test settings.
 func v5Connect(id string, clean bool, sessionExpiry uint32) *paho.Connect {

@@ -70,7 +70,7 @@ func TestParseGoodFile(t *testing.T) {
 		Source: "turnstile.ini",
 	}
 	credentialDefaults(want) // the credential keys are tested in credentials_test.go
-	want.lines = c.lines // positions are checked by the error tests
+	want.lines = c.lines     // positions are checked by the error tests
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", c, want)
 	}
@@ -479,12 +479,12 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 		"mqtt.allow_zero_length_clientid": "true", "mgmt.bind": "127.0.0.1", "mgmt.port": "15672", "mgmt.tls_port": "15671",
 		"mqtt.will_on_reauth_failure": "publish", "mqtt.expiry_action": "disconnect", "mqtt.expiry_reason": "maximum_connect_time",
 		"mqtt.token_uploads_per_minute": "6",
-		"oauth.issuer": "", "oauth.resource_server_id": "", "oauth.preferred_username_claims": "sub,client_id",
+		"oauth.issuer":                  "", "oauth.resource_server_id": "", "oauth.preferred_username_claims": "sub,client_id",
 		"oauth.additional_scopes_keys": "", "oauth.scope_prefix": "", "oauth.verify_aud": "true", "oauth.audience": "",
 		"oauth.jwks_cache_ttl": "3600", "oauth.jwks_url": "", "oauth.jwks_file": "", "oauth.leeway": "30",
 		"oauth.algorithms": "RS256,RS384,RS512,PS256,ES256,ES384,EdDSA", "oauth.auth_methods": "jwt",
 		"oauth.max_token_lifetime": "86400",
-		"tokens.bind": "127.0.0.1", "tokens.port": "0", "tokens.tls_port": "0", "tokens.key_file": "",
+		"tokens.bind":              "127.0.0.1", "tokens.port": "0", "tokens.tls_port": "0", "tokens.key_file": "",
 		"tokens.max_lifetime": "2592000", "tokens.reject_long_expiry": "false", "tokens.legacy_api": "false",
 		"tokens.notice_lead": "300", "tokens.subscribed_notices": "",
 	}
