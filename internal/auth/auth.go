@@ -167,12 +167,13 @@ func (id *Identity) Owner() string {
 }
 
 // ValidAt reports whether the credential is valid at t, given the clock skew leeway allowed:
-// NotBefore - leeway <= t <= Expiry + leeway. An identity without bounds is always valid.
+// NotBefore - leeway <= t < Expiry + leeway (a JWT is not accepted on or after its exp, RFC 7519
+// 4.1.4). An identity without bounds is always valid.
 func (id *Identity) ValidAt(t time.Time, leeway time.Duration) bool {
 	if !id.NotBefore.IsZero() && t.Before(id.NotBefore.Add(-leeway)) {
 		return false
 	}
-	return id.Expiry.IsZero() || !t.After(id.Expiry.Add(leeway))
+	return id.Expiry.IsZero() || t.Before(id.Expiry.Add(leeway))
 }
 
 // Expires reports whether the credential has an expiry.

@@ -57,21 +57,17 @@ func (c *client) expiredNow() bool {
 	return id != nil && id.Expires() && !id.ValidAt(c.srv.now(), c.srv.leeway())
 }
 
-// armCredential (re)starts the connection's expiry timer and token expiry notice for its
+// armCredentialLocked (re)starts the connection's expiry timer and token expiry notice for its
 // identity in force. authMu held, or the connection not yet shared.
 func (c *client) armCredentialLocked() {
-	stopTimer(&c.expTimer)
 	stopTimer(&c.noticeTimer)
+	c.armExpiryLocked()
 	id := c.id()
 	if id == nil || !id.Expires() {
 		return
 	}
 	clk, gen := c.srv.clock, id.Generation
 	now := clk.Now()
-	c.expTimer = clk.AfterFunc(id.Expiry.Add(c.srv.leeway()).Sub(now), func() {
-		defer c.srv.recoverTimer("credential expiry")
-		c.onExpiry(gen)
-	})
 	if tok, ok := earliestToken(id); ok {
 		lead := c.srv.opts.Lifecycle.NoticeLead
 		if lead <= 0 {
@@ -89,6 +85,21 @@ func (c *client) armCredentialLocked() {
 			}
 		})
 	}
+}
+
+// armExpiryLocked (re)starts the expiry timer at the credential's expiry plus the leeway.
+// authMu held, or the connection not yet shared.
+func (c *client) armExpiryLocked() {
+	stopTimer(&c.expTimer)
+	id := c.id()
+	if id == nil || !id.Expires() {
+		return
+	}
+	clk, gen := c.srv.clock, id.Generation
+	c.expTimer = clk.AfterFunc(id.Expiry.Add(c.srv.leeway()).Sub(clk.Now()), func() {
+		defer c.srv.recoverTimer("credential expiry")
+		c.onExpiry(gen)
+	})
 }
 
 // earliestToken is the Alibaba token of the identity that expires first.
@@ -114,8 +125,8 @@ func (c *client) onExpiry(gen uint64) {
 	if id == nil || id.Generation != gen || c.closed.Load() {
 		return
 	}
-	if id.ValidAt(c.srv.now(), c.srv.leeway()) { // a clock that ran ahead: not yet
-		c.armCredentialLocked()
+	if id.ValidAt(c.srv.now(), c.srv.leeway()) { // the timer ran early: not yet (strictly later)
+		c.armExpiryLocked()
 		return
 	}
 	if c.srv.opts.Lifecycle.DenyOnly {

@@ -245,7 +245,7 @@ func (s *Service) liveness(t *Token, now time.Time) error {
 	if s.revoker.TokenRevoked(t.JTI) {
 		return ErrRevoked
 	}
-	if now.After(t.Expiry().Add(s.o.Leeway)) {
+	if !now.Before(t.Expiry().Add(s.o.Leeway)) { // not accepted on or after exp (RFC 7519 4.1.4)
 		return ErrExpired
 	}
 	ak, ok := s.aks.get(t.AKID)
