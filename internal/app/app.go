@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -328,7 +329,7 @@ func (a *App) closeAll() {
 // Addr returns the address of a listener by its name (config.Listener.Name): "tcp", "tls",
 // "ws", "wss", "unix", "mgmt" or "mgmt-tls"; nil when it is not open.
 func (a *App) Addr(name string) net.Addr {
-	for _, l := range append(append([]openListener(nil), a.ls.mqtt...), a.ls.mgmt...) {
+	for _, l := range slices.Concat(a.ls.mqtt, a.ls.mgmt, a.ls.tokens) {
 		if l.conf.Name == name {
 			return l.ln.Addr()
 		}
