@@ -20,7 +20,7 @@ const ctlDefaultVhost = "/"
 
 // ctlCommands returns the ctl subcommands, in rabbitmqctl's groups.
 func ctlCommands(o *ctlOptions) []*cobra.Command {
-	return []*cobra.Command{
+	return append([]*cobra.Command{
 		ctlAddUser(o), ctlDeleteUser(o), ctlChangePassword(o), ctlListUsers(o), ctlSetUserTags(o),
 		ctlAddVhost(o), ctlDeleteVhost(o), ctlListVhosts(o),
 		ctlSetPermissions(o), ctlClearPermissions(o), ctlListPermissions(o),
@@ -29,7 +29,7 @@ func ctlCommands(o *ctlOptions) []*cobra.Command {
 		ctlListSessions(o), ctlDeleteSession(o),
 		ctlExportDefinitions(o), ctlImportDefinitions(o),
 		ctlWaitReady(o),
-	}
+	}, ctlCredentialCommands(o)...)
 }
 
 // vhostFlag adds -p/--vhost to cmd.

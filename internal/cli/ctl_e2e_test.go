@@ -48,12 +48,15 @@ type e2eBroker struct {
 	srv      *broker.Server
 }
 
-func startE2EBroker(t *testing.T) *e2eBroker {
+func startE2EBroker(t *testing.T, mods ...func(*config.Config)) *e2eBroker {
 	t.Helper()
 	cfg := config.Default()
 	cfg.MQTT.WSPort = 0
 	cfg.MQTT.SysInterval = 0
 	cfg.Main.DataDir = t.TempDir()
+	for _, m := range mods {
+		m(cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true, Version: Version})
 	if err != nil {
@@ -285,5 +288,38 @@ func TestCtlEndToEnd(t *testing.T) {
 	b.mustCtl(t, "delete_user", "alice")
 	if _, _, err := mqttLogin(t, b.mqttAddr, "alice-5", "tenant1:alice", "new-pw"); err == nil {
 		t.Errorf("a deleted user logged in")
+	}
+}
+
+// TestCtlAccessKeysAndRevocations: AccessKeys and revocations through ctl against a running Turnstile.
+func TestCtlAccessKeysAndRevocations(t *testing.T) {
+	b := startE2EBroker(t, func(cfg *config.Config) { cfg.Tokens.Port = 1 })
+	out := b.mustCtl(t, "add_access_key", "guest", "/")
+	if !strings.Contains(out, "access_key_id") || !strings.Contains(out, "access_key_secret") {
+		t.Fatalf("add_access_key printed %q", out)
+	}
+	id := strings.Fields(strings.Split(out, "\n")[0])[1]
+	if list := b.mustCtl(t, "list_access_keys"); !strings.Contains(list, id) || strings.Contains(list, "secret") {
+		t.Fatalf("list_access_keys: %q", list)
+	}
+	b.mustCtl(t, "delete_access_key", id)
+	if list := b.mustCtl(t, "list_access_keys"); strings.Contains(list, id) {
+		t.Fatalf("deleted key still listed: %q", list)
+	}
+	out = b.mustCtl(t, "revoke_credential", "--kid", "compromised-1")
+	if !strings.Contains(out, `revoked kid "compromised-1"`) {
+		t.Fatalf("revoke_credential: %q", out)
+	}
+	list := b.mustCtl(t, "list_revocations")
+	if !strings.Contains(list, "compromised-1") {
+		t.Fatalf("list_revocations: %q", list)
+	}
+	rid := strings.TrimSuffix(strings.Fields(out)[len(strings.Fields(out))-1], ")")
+	b.mustCtl(t, "delete_revocation", rid)
+	if list := b.mustCtl(t, "list_revocations"); strings.Contains(list, "compromised-1") {
+		t.Fatalf("lifted revocation still listed: %q", list)
+	}
+	if code, _, stderr := b.ctl(t, "", "revoke_credential"); code == 0 || !strings.Contains(stderr, "exactly one") {
+		t.Fatalf("revoke_credential without a target: %d %q", code, stderr)
 	}
 }
