@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
@@ -77,14 +78,18 @@ func (s *Server) Connections(vhost string) []ConnectionInfo {
 	return out
 }
 
-// CloseConnection closes the named connection with v5 DISCONNECT 0x98 (Administrative action);
-// its will is published, as for any close the client did not ask for.
-func (s *Server) CloseConnection(name string) bool {
+// CloseConnection closes the named connection with v5 DISCONNECT 0x98 (Administrative action).
+// Its will is published, as for any close the client did not ask for, unless withWill is false:
+// then it is discarded and reported (will-and-expiry.md §4, "admin kick").
+func (s *Server) CloseConnection(name string, withWill bool) bool {
 	found := false
 	for _, v := range s.vhostList() {
 		v.mu.Lock()
 		for c := range v.clients {
 			if c.remote+" -> "+c.conn.LocalAddr().String() == name {
+				if !withWill {
+					c.discardWill(event.WillDiscarded)
+				}
 				c.close(errAdminClosed, packet.AdministrativeAction)
 				found = true
 			}
@@ -116,6 +121,30 @@ type SessionInfo struct {
 	Queued         int // messages waiting (in memory and in the store)
 	Inflight       int // sent, not yet acknowledged
 	Subscriptions  []SubscriptionInfo
+	// Will is the session's will: its connection's, or a delayed one pending; nil when none.
+	Will *WillInfo
+}
+
+// WillInfo describes a will without its payload.
+type WillInfo struct {
+	Topic    string
+	QoS      byte
+	Retain   bool
+	Delay    time.Duration // Will Delay Interval
+	Pending  bool          // earned, waiting for its delay (the connection is gone)
+	EarnedAt time.Time     // zero while the connection is up
+	FiresAt  time.Time     // when a pending will is due
+}
+
+func willInfo(w *will, pending bool, dueAt int64) *WillInfo {
+	if w == nil {
+		return nil
+	}
+	wi := &WillInfo{Topic: w.msg.Topic, QoS: w.msg.QoS, Retain: w.msg.Retain, Delay: w.delay, Pending: pending, EarnedAt: w.earnedAt}
+	if pending && dueAt != 0 {
+		wi.FiresAt = time.Unix(0, dueAt)
+	}
+	return wi
 }
 
 func (ss *session) info() SessionInfo {
@@ -125,6 +154,11 @@ func (ss *session) info() SessionInfo {
 		Durable: ss.expiry > 0, ExpiryInterval: ss.expiry, Queued: ss.qlen() + ss.spilled, Inflight: len(ss.inflight)}
 	if ss.client == nil && ss.expiry != expiryNever && ss.disconnectedAt != 0 {
 		si.ExpiresAt = time.Unix(0, ss.disconnectedAt).Add(time.Duration(ss.expiry) * time.Second)
+	}
+	if ss.pendingWill != nil {
+		si.Will = willInfo(ss.pendingWill, true, ss.willDueAt)
+	} else {
+		si.Will = willInfo(ss.will, false, 0)
 	}
 	for _, sub := range ss.subs {
 		f := sub.Filter
@@ -158,8 +192,9 @@ func (s *Server) Sessions(vhost string) (out []SessionInfo, ok bool) {
 }
 
 // DeleteSession removes a session: its client, if connected, gets DISCONNECT 0x98 and its state
-// is removed from memory and the store. Its will is published, as when a session ends.
-func (s *Server) DeleteSession(vhost, clientID string) bool {
+// is removed from memory and the store. Its will (or pending will) is published, as when a
+// session ends, unless withWill is false: then it is discarded and reported.
+func (s *Server) DeleteSession(vhost, clientID string, withWill bool) bool {
 	v := s.Vhost(vhost)
 	if v == nil {
 		return false
@@ -173,7 +208,9 @@ func (s *Server) DeleteSession(vhost, clientID string) bool {
 			ss.client = nil
 			ss.online.Store(false)
 			c.close(errAdminClosed, packet.AdministrativeAction)
-			w, ss.will = ss.will, nil
+			if w, ss.will = ss.will, nil; w != nil {
+				earn(w, c.id(), s.now())
+			}
 		}
 		if pw := ss.endLocked(); pw != nil {
 			w = pw
@@ -182,8 +219,12 @@ func (s *Server) DeleteSession(vhost, clientID string) bool {
 		delete(v.sessions, clientID)
 	}
 	v.mu.Unlock()
-	if w != nil {
+	switch {
+	case w == nil:
+	case withWill:
 		v.publishWill(w)
+	default:
+		v.suppressWill(w, event.WillDiscarded, "the session was deleted without its will")
 	}
 	return ss != nil
 }

@@ -34,7 +34,7 @@ func TestAdminConnectionsAndClose(t *testing.T) {
 	if got := srv.Connections("nope"); len(got) != 0 {
 		t.Fatalf("Connections of a missing vhost: %+v", got)
 	}
-	if !srv.CloseConnection(name) {
+	if !srv.CloseConnection(name, true) {
 		t.Fatal("CloseConnection: not found")
 	}
 	if code := victim.expectServerDisconnect(); code != 0x98 {
@@ -43,7 +43,7 @@ func TestAdminConnectionsAndClose(t *testing.T) {
 	if m := watcher.expectMsg(); m.Topic != "wills/kicked" || string(m.Payload) != "gone" {
 		t.Fatalf("[MQTT-3.1.2-8] will after an administrative close: %q %q", m.Topic, m.Payload)
 	}
-	if srv.CloseConnection(name) {
+	if srv.CloseConnection(name, true) {
 		t.Fatal("CloseConnection of a closed connection reported success")
 	}
 }
@@ -84,7 +84,7 @@ func TestAdminSessionsAndRetained(t *testing.T) {
 		t.Fatalf("after delete: %+v", rs)
 	}
 
-	if !srv.DeleteSession("/", "lister") {
+	if !srv.DeleteSession("/", "lister", true) {
 		t.Fatal("DeleteSession: not found")
 	}
 	c = connectV5(t, addr, v5Connect("lister", false, 600))

@@ -110,6 +110,10 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		if err := topic.ValidName(cp.Will.Topic); err != nil {
 			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
 		}
+		if isReserved(cp.Will.Topic) {
+			// $SYS is the server's; $SYS/uploadToken least of all (will-and-expiry.md A1).
+			return c.refuseAs(event.LoginFailed, packet.NotAuthorized, event.ReasonNotAuthorized, "will on a $SYS topic", cp.Username)
+		}
 		if cp.Will.Retain && !lim.RetainAvailable {
 			return c.refuse(packet.RetainNotSupported, "will retain not available") // [MQTT-3.2.2-12]
 		}

@@ -404,6 +404,17 @@ func ctlListSessions(o *ctlOptions) *cobra.Command {
 				{"subscriptions", func(m map[string]any) string { return count(field(m, "subscriptions")) }},
 				col("messages", "messages", "queued", "queue_depth"),
 				col("expiry_interval", "expiry_interval", "session_expiry_interval", "expiry"),
+				{"will", func(m map[string]any) string {
+					w, ok := m["will"].(map[string]any)
+					if !ok {
+						return ""
+					}
+					s := text(w["topic"]) + " qos=" + text(w["qos"])
+					if w["pending"] == true {
+						s += " pending, fires " + millisText(w["fires_at"])
+					}
+					return s
+				}},
 			}, sessions)
 		})
 	vhost = vhostFlag(cmd)
@@ -412,15 +423,21 @@ func ctlListSessions(o *ctlOptions) *cobra.Command {
 
 func ctlDeleteSession(o *ctlOptions) *cobra.Command {
 	var vhost *string
-	cmd := ctlCommand(o, "delete_session [-p VHOST] CLIENT_ID",
-		"Remove a session; its client, if connected, gets DISCONNECT 0x98", cobra.ExactArgs(1),
+	var noWill bool
+	cmd := ctlCommand(o, "delete_session [-p VHOST] [--no-will] CLIENT_ID",
+		"Remove a session; its client, if connected, gets DISCONNECT 0x98; its will is published unless --no-will", cobra.ExactArgs(1),
 		func(ctx context.Context, c *ctlClient, args []string) error {
-			if _, err := c.do(ctx, http.MethodDelete, apiPath("sessions", *vhost, args[0]), nil, nil); err != nil {
+			path := apiPath("sessions", *vhost, args[0])
+			if noWill {
+				path += "?will=false"
+			}
+			if _, err := c.do(ctx, http.MethodDelete, path, nil, nil); err != nil {
 				return err
 			}
 			return c.done("deleted the session of client %q on vhost %q", args[0], *vhost)
 		})
 	vhost = vhostFlag(cmd)
+	cmd.Flags().BoolVar(&noWill, "no-will", false, "discard the session's will instead of publishing it")
 	return cmd
 }
 

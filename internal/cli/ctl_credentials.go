@@ -128,8 +128,15 @@ func ctlDeleteAccessKey(o *ctlOptions) *cobra.Command {
 
 // millisText prints milliseconds since the epoch as a UTC time.
 func millisText(v any) string {
-	if f, ok := v.(float64); ok && f > 0 {
-		return time.UnixMilli(int64(f)).UTC().Format(time.RFC3339)
+	var ms int64
+	switch n := v.(type) {
+	case float64:
+		ms = int64(n)
+	case json.Number:
+		ms, _ = n.Int64()
 	}
-	return ""
+	if ms <= 0 {
+		return ""
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
 }

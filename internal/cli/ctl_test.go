@@ -250,11 +250,12 @@ func TestCtlCommands(t *testing.T) {
 		{"list_sessions", []string{"list_sessions", "-p", "/"}, []exchange{
 			{method: "GET", uri: "/api/sessions/%2F", resp: `[` +
 				`{"name":"mqtt.dev1","vhost":"/","client_id":"dev1","connected":true,"durable":true,"messages":5,` +
-				`"expiry_interval":3600,"subscriptions":[{"filter":"a/#","qos":1},{"filter":"b","qos":0}]},` +
-				`{"name":"mqtt.dev2","vhost":"/","connected":false,"durable":false,"messages":0,"expiry_interval":0,"subscriptions":[]}]`},
-		}, "client_id  connected  durable  subscriptions  messages  expiry_interval\n" +
-			"dev1       true       true     2              5         3600\n" +
-			"dev2       false      false    0              0         0\n"},
+				`"expiry_interval":3600,"subscriptions":[{"filter":"a/#","qos":1},{"filter":"b","qos":0}],` +
+				`"will":{"topic":"st/dev1","qos":1,"pending":true,"fires_at":1700000000000}},` +
+				`{"name":"mqtt.dev2","vhost":"/","connected":false,"durable":false,"messages":0,"expiry_interval":0,"subscriptions":[],"will":null}]`},
+		}, "client_id  connected  durable  subscriptions  messages  expiry_interval  will\n" +
+			"dev1       true       true     2              5         3600             st/dev1 qos=1 pending, fires 2023-11-14T22:13:20Z\n" +
+			"dev2       false      false    0              0         0                \n"},
 		{"delete_session", []string{"delete_session", "-p", "t/1", "dev/1"}, []exchange{
 			{method: "DELETE", uri: "/api/sessions/t%2F1/dev%2F1"},
 		}, "deleted the session of client \"dev/1\" on vhost \"t/1\"\n"},

@@ -85,7 +85,7 @@ func (h *handler) listConnections(w http.ResponseWriter, r *http.Request, c *cal
 // DELETE /api/connections/{name}: the client gets v5 DISCONNECT 0x98 and its will is published.
 func (h *handler) closeConnection(w http.ResponseWriter, r *http.Request, c *caller) error {
 	name := r.PathValue("name")
-	if !h.srv.CloseConnection(name) {
+	if !h.srv.CloseConnection(name, withWill(r)) {
 		return notFound("connection %s not found", name)
 	}
 	h.log.Info("connection closed through the API", "user", c.name(), "connection", name)
@@ -114,7 +114,23 @@ type sessionBody struct {
 	ExpiryInterval         uint32             `json:"expiry_interval"` // seconds; 4294967295: never
 	ExpiresAt              *int64             `json:"expires_at"`      // milliseconds since the epoch; null while connected or never
 	Subscriptions          []subscriptionBody `json:"subscriptions"`
+	Will                   *willBody          `json:"will"` // null when none; never the payload
 }
+
+// willBody is a session's will, without its payload.
+type willBody struct {
+	Topic    string `json:"topic"`
+	QoS      byte   `json:"qos"`
+	Retain   bool   `json:"retain"`
+	Delay    int64  `json:"delay"` // Will Delay Interval, seconds
+	Pending  bool   `json:"pending"`
+	EarnedAt *int64 `json:"earned_at"` // milliseconds since the epoch; null while connected
+	FiresAt  *int64 `json:"fires_at"`  // when a pending will is due
+}
+
+// withWill reads ?will=false of DELETE /api/connections and /api/sessions: the administrator
+// ends the client without its will (default: the will is published, as for any kick).
+func withWill(r *http.Request) bool { return r.URL.Query().Get("will") != "false" }
 
 // GET /api/sessions/{vhost}
 func (h *handler) listSessions(w http.ResponseWriter, r *http.Request, c *caller) error {
@@ -134,6 +150,10 @@ func (h *handler) listSessions(w http.ResponseWriter, r *http.Request, c *caller
 		if s.Connected {
 			b.State = "running"
 		}
+		if w := s.Will; w != nil {
+			b.Will = &willBody{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, Delay: int64(w.Delay / time.Second), Pending: w.Pending,
+				EarnedAt: millis(w.EarnedAt), FiresAt: millis(w.FiresAt)}
+		}
 		for _, sub := range s.Subscriptions {
 			b.Subscriptions = append(b.Subscriptions, subscriptionBody{Filter: sub.Filter, QoS: sub.QoS, NoLocal: sub.NoLocal,
 				RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling, SubscriptionIdentifier: sub.ID})
@@ -148,7 +168,7 @@ func (h *handler) listSessions(w http.ResponseWriter, r *http.Request, c *caller
 // session's state is removed and its will published.
 func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request, c *caller) error {
 	vhost, id := r.PathValue("vhost"), r.PathValue("client_id")
-	if !h.srv.DeleteSession(vhost, id) {
+	if !h.srv.DeleteSession(vhost, id, withWill(r)) {
 		return notFound("no session %s in vhost %s", id, vhost)
 	}
 	h.log.Info("session deleted through the API", "user", c.name(), "vhost", vhost, "client_id", id)
