@@ -590,3 +590,8 @@ func revokeAPI(t *testing.T, srv *testBroker, body map[string]any) {
 		t.Fatalf("POST /api/oauth/revocations %s: %d", b, res.StatusCode)
 	}
 }
+
+// oauthtestServer is an identity provider minting tokens on clk.
+func oauthtestServer(t *testing.T, clk clock.Clock) *oauthtest.Server {
+	return oauthtest.New(t, oauthtest.WithClock(clk))
+}
