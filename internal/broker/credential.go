@@ -23,7 +23,8 @@ import (
 //
 // The identity is replaced whole (Generation + 1) on the read loop, under authMu, which also
 // orders the expiry timer's decision: a timer armed for an older generation does nothing.
-// Lock order: client.authMu → client.out.mu (close).
+// Lock order: client.authMu is taken under no other broker lock; under it a notice may take the
+// session's mu and close takes out.mu (doc.go).
 
 // Reserved topics of the token contract (tokens.md §5).
 const (

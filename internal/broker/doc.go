@@ -7,7 +7,7 @@
 //
 // Lock order (a goroutine holding a lock may only take locks further down the list):
 //
-//	Server.defMu → Server.mu → Vhost.retainMu → Vhost.mu → session.mu → client.ackMu → client.out.mu
+//	client.authMu → Server.mu → Vhost.retainMu → Vhost.mu → session.mu → client.ackMu → client.out.mu
 //
 // topic.Index and topic.Retained have their own internal locks and are leaves: no broker lock is
 // taken while one of them is held. A client's read loop is the only goroutine that tears its
