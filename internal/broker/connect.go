@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bufio"
 	"errors"
 	"log/slog"
 	"strings"
@@ -22,7 +23,22 @@ func (c *client) readConnect() error {
 	if h.Type != packet.CONNECT {
 		return errNotConnect // closed without CONNACK [MQTT-3.1.0-1]
 	}
+	// Before login a client costs almost nothing: a CONNECT larger than max_connect_size is
+	// refused before its body is read, and every CONNECT in progress counts against one budget
+	// for the whole server.
+	if m := c.srv.limits.MaxConnect; m > 0 && h.Size()+h.Remaining > m {
+		c.version = peekVersion(c.rd)
+		if c.version == packet.V5 {
+			c.sendConnack(&packet.Connack{ReasonCode: packet.PacketTooLarge}) // 3.2.2.2
+		}
+		return &packet.Error{Code: packet.PacketTooLarge, Field: "CONNECT", Err: errors.New("larger than max_connect_size")}
+	}
+	if !c.srv.preauth.reserve(h.Remaining) {
+		c.version = peekVersion(c.rd)
+		return c.refuse(packet.ServerBusy, "the memory for connections not yet authenticated is in use")
+	}
 	body, err := c.readBody(h)
+	c.srv.preauth.release(h.Remaining)
 	if err != nil {
 		return err
 	}
@@ -46,6 +62,15 @@ func (c *client) readConnect() error {
 		return err
 	}
 	return c.handleConnect(cp)
+}
+
+// peekVersion reads the protocol level of a CONNECT whose fixed header was read, without
+// consuming it: "MQTT" level 5 is v5; anything else answers as 3.1.1 would be answered.
+func peekVersion(r *bufio.Reader) packet.Version {
+	if b, err := r.Peek(7); err == nil && b[0] == 0 && b[1] == 4 && string(b[2:6]) == "MQTT" && b[6] == byte(packet.V5) {
+		return packet.V5
+	}
+	return packet.V311
 }
 
 // refuse answers CONNECT with a failure CONNACK (the connection then closes [MQTT-3.2.2-7])

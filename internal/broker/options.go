@@ -44,6 +44,8 @@ type Standing interface {
 type Limits struct {
 	MaxInflight        int   // outbound QoS 1/2 messages unacknowledged per session
 	MaxPacket          int   // largest packet accepted, bytes
+	MaxConnect         int   // largest CONNECT accepted, bytes (before login); 0 = MaxPacket
+	MaxPreauthBytes    int64 // memory all CONNECTs being read may claim together; 0 = 64 MiB
 	MaxKeepalive       int   // seconds; 0 = no cap
 	ReceiveMax         int   // inbound QoS 1/2 messages in flight per client
 	MaxQueued          int   // per-session queue, messages

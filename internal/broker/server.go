@@ -29,6 +29,7 @@ type Server struct {
 	started time.Time
 
 	persist *persister // nil without a store: state lives in memory only
+	preauth preauthBudget
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost
@@ -70,6 +71,10 @@ func New(opts Options) (*Server, error) {
 		stop:      make(chan struct{}),
 	}
 	s.started = s.clock.Now()
+	s.preauth.max = opts.Limits.MaxPreauthBytes
+	if s.preauth.max <= 0 {
+		s.preauth.max = 64 << 20
+	}
 	if opts.Store != nil {
 		s.persist = newPersister(opts.Store, log.With("component", "persist"))
 	}
