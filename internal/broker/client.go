@@ -82,6 +82,7 @@ type client struct {
 
 	out           outQueue
 	writerDone    chan struct{}
+	readDone      chan struct{} // closed when the read loop stops reading
 	writerStarted bool // set by the read loop once CONNECT is answered
 
 	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
@@ -121,6 +122,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 		remote:      conn.RemoteAddr().String(),
 		willOnClose: true,
 		writerDone:  make(chan struct{}),
+		readDone:    make(chan struct{}),
 		cleaned:     make(chan struct{}),
 	}
 	c.inspect = l.Inspect
@@ -172,6 +174,7 @@ func (c *client) closeWith(reason error, code packet.ReasonCode, text string) {
 			d := &packet.Disconnect{ReasonCode: code}
 			d.Props.ReasonString = text
 			o.buf = packet.Append(o.buf, d, c.version) // [MQTT-4.13.2-1]
+			o.sentDisconnect = true
 		}
 		o.closing = true
 		o.mu.Unlock()
@@ -218,6 +221,7 @@ func (c *client) flushSync() error {
 
 func (c *client) readLoop() {
 	defer c.cleanup()
+	defer close(c.readDone)
 	defer c.recoverPanic("read loop")
 	c.rd = bufio.NewReaderSize(c.conn, readBufferSize)
 	c.conn.SetReadDeadline(time.Now().Add(connectTimeout))

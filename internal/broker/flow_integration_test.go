@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
+	"sync/atomic"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +337,53 @@ func TestSlowSubscriber(t *testing.T) {
 	waitConnected(t, srv, 2)
 	if d := stats(srv).Dropped; int(d) != sent-received {
 		t.Errorf("after the slow subscriber left: Stats().Dropped = %d, want %d", d, sent-received)
+	}
+}
+
+// TestDisconnectReachesAWritingClient_MQTT_4_13_2_1: a client that keeps writing while the
+// server closes it for a protocol violation still reads the DISCONNECT with the reason code. The
+// server half-closes and drains what the client sends instead of closing with unread data; a
+// client library whose writes fail (broken pipe, reset) tears its connection down, and so never
+// reads the DISCONNECT, which is what this client does too.
+func TestDisconnectReachesAWritingClient_MQTT_4_13_2_1(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, func(c *config.Config) { c.MQTT.ReceiveMaximum = 2 })
+	for round := range 5 {
+		r := dialRaw(t, addr, packet.V5)
+		r.connect(fmt.Sprintf("writer-%d", round), true, 0, nil)
+		var readIt atomic.Bool
+		writeErr := make(chan error, 1)
+		go func() { // never stops sending QoS 2 publishes it will not release
+			for pid := uint16(1); ; pid++ {
+				p := rawPublish(packet.V5, 2, false, false, "w/t", pid, nil, bytes.Repeat([]byte("x"), 512))
+				r.conn.SetWriteDeadline(time.Now().Add(waitTimeout))
+				if _, err := r.conn.Write(p); err != nil {
+					if !readIt.Load() {
+						writeErr <- err
+						r.conn.Close() // as a client library does when its writes fail
+					}
+					return
+				}
+			}
+		}()
+		for {
+			p, err := r.read(waitTimeout)
+			if err != nil {
+				select {
+				case werr := <-writeErr:
+					t.Fatalf("round %d: the client's writes failed (%v) before it could read the DISCONNECT", round, werr)
+				default:
+				}
+				t.Fatalf("round %d: no DISCONNECT: %v", round, err)
+			}
+			if d, ok := p.p.(*packet.Disconnect); ok {
+				readIt.Store(true)
+				if d.ReasonCode != packet.ReceiveMaximumExceeded {
+					t.Fatalf("DISCONNECT %#x, want 0x93", d.ReasonCode)
+				}
+				break
+			}
+		}
+		r.conn.Close()
 	}
 }

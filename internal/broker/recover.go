@@ -43,6 +43,7 @@ func (s *Server) recover() error {
 			return nil
 		}
 		v.retained.Set(m.Topic, m)
+		v.retainedExp.track(m)
 		retained++
 		return nil
 	})

@@ -6,6 +6,10 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/turnstilemq/turnstile/internal/app"
+	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/config"
 )
 
 // TestRetained_MQTT_3_3_1_5 covers the retained store as clients see it.
@@ -189,4 +193,37 @@ func TestRetainedMessageExpiry_MQTT_3_3_2_5(t *testing.T) {
 	late := connectV5(t, addr, v5Connect("rexp-late", true, 0))
 	late.subscribe(paho.SubscribeOptions{Topic: "rexp/#", QoS: 1})
 	late.expectNoMsg()
+}
+
+// TestExpiredRetainedLeave_MQTT_3_3_2_5: an expired retained message leaves the index, the
+// counts and the listing when it expires, not when a subscription happens to match it, and
+// does not come back after a restart; a newer message on the topic is not swept with it.
+func TestExpiredRetainedLeave_MQTT_3_3_2_5(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	dir := t.TempDir()
+	mod := func(cfg *config.Config) { cfg.Main.DataDir = dir }
+	addr, srv := startBrokerOpts(t, mod, app.Options{Clock: clk})
+	c := connectV5(t, addr, v5Connect("rx", true, 0))
+	for _, topic := range []string{"rx/short", "rx/renewed"} {
+		c.publish(&paho.Publish{Topic: topic, QoS: 1, Retain: true, Payload: []byte("v1"),
+			Properties: &paho.PublishProperties{MessageExpiry: u32p(5)}})
+	}
+	clk.Advance(3 * time.Second)
+	c.publish(&paho.Publish{Topic: "rx/renewed", QoS: 1, Retain: true, Payload: []byte("v2"),
+		Properties: &paho.PublishProperties{MessageExpiry: u32p(60)}})
+	clk.Advance(3 * time.Second) // rx/short and the first rx/renewed have expired
+	eventually(t, "the expired retained message swept", func() bool { return stats(srv).Retained == 1 })
+	if rs, _ := srv.Retained("/", "#", 0); len(rs) != 1 || rs[0].Topic != "rx/renewed" || string(rs[0].Payload) != "v2" {
+		t.Fatalf("retained after the sweep: %+v, want rx/renewed v2 only", rs)
+	}
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, srv = startBrokerOpts(t, mod, app.Options{Clock: clk})
+	if n := stats(srv).Retained; n != 1 {
+		t.Fatalf("after a restart %d retained messages, want 1 (the swept one is gone from the store)", n)
+	}
 }

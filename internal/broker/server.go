@@ -90,6 +90,8 @@ func New(opts Options) (*Server, error) {
 		s.bg.Add(1)
 		go s.sysLoop(opts.SysInterval)
 	}
+	s.bg.Add(1)
+	go s.housekeeping()
 	return s, nil
 }
 

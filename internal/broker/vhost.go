@@ -29,7 +29,8 @@ type Vhost struct {
 	// shared from storing the message until it has matched subscribers, a SUBSCRIBE holds it
 	// exclusively from adding the subscription until it has read the retained messages. So each
 	// new subscriber gets a message either live or as retained, never both (4.3.3 exactly once).
-	retainMu sync.RWMutex
+	retainMu    sync.RWMutex
+	retainedExp retainedExpiry // retained messages that expire, for the sweep
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -197,6 +198,7 @@ func (v *Vhost) storeRetained(m *Message, p *persister, rs *routeScratch) {
 		}
 	} else {
 		v.retained.Set(m.Topic, m)
+		v.retainedExp.track(m)
 		if p != nil {
 			rs.ticket = p.st.PutRetained(v.name, messageRecord(m))
 		}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"io"
 	"sync"
 	"time"
 
@@ -30,8 +31,9 @@ type outQueue struct {
 	closing bool   // no more packets are accepted; the write loop closes the socket once drained
 	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
-	connacked bool
-	msgsOut   uint64 // PUBLISH packets queued (for $SYS), under mu
+	connacked      bool
+	sentDisconnect bool   // a DISCONNECT with a reason code is queued: half-close and drain after it
+	msgsOut        uint64 // PUBLISH packets queued (for $SYS), under mu
 
 	// Outbound Topic Alias state (v5), per connection [MQTT-3.3.2-10]: topics get an alias in
 	// order of first use until the client's Topic Alias Maximum is reached.
@@ -187,9 +189,10 @@ func (c *client) writeLoop() {
 			o.mu.Lock()
 			buf, closing := o.buf, o.closing
 			if len(buf) == 0 {
+				sent := o.sentDisconnect
 				o.mu.Unlock()
 				if closing {
-					c.conn.Close()
+					c.finish(sent)
 					return
 				}
 				break
@@ -218,6 +221,20 @@ func (c *client) writeLoop() {
 				s.drain(c) // the batch left room: move waiting QoS 1/2 messages into the window
 			}
 		}
+	}
+	c.conn.Close()
+}
+
+// finish closes the socket once everything queued was written. After a DISCONNECT with a reason
+// code the connection is half-closed and what the client still sends is read and discarded, for
+// up to closeGrace or until it closes: closing a socket with unread data would reset it, and a
+// client still writing (answering PUBRECs, say) would lose the DISCONNECT before reading it.
+func (c *client) finish(sentDisconnect bool) {
+	if hc, ok := c.conn.(interface{ CloseWrite() error }); ok && sentDisconnect {
+		hc.CloseWrite()
+		<-c.readDone // the read loop has stopped reading
+		c.conn.SetReadDeadline(time.Now().Add(closeGrace))
+		io.Copy(io.Discard, c.conn)
 	}
 	c.conn.Close()
 }

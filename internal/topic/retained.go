@@ -86,11 +86,15 @@ func (r *Retained[T]) find(name string) *rnode[T] {
 
 // Delete removes the retained message for name and reports whether there was
 // one. Nodes left empty are pruned.
-func (r *Retained[T]) Delete(name string) bool {
+func (r *Retained[T]) Delete(name string) bool { return r.DeleteIf(name, nil) }
+
+// DeleteIf removes the retained message for name when match (nil: any) accepts it, and reports
+// whether it did: a sweep removes an expired message without removing a newer one set since.
+func (r *Retained[T]) DeleteIf(name string, match func(T) bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.find(name)
-	if n == nil || !n.has {
+	if n == nil || !n.has || (match != nil && !match(n.v)) {
 		return false
 	}
 	var zero T
