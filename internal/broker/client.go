@@ -83,7 +83,7 @@ type client struct {
 	out           outQueue
 	writerDone    chan struct{}
 	readDone      chan struct{} // closed when the read loop stops reading
-	writerStarted bool // set by the read loop once CONNECT is answered
+	writerStarted bool          // set by the read loop once CONNECT is answered
 
 	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
 	ackMu         sync.Mutex

@@ -3,8 +3,8 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
