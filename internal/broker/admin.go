@@ -118,8 +118,9 @@ type SessionInfo struct {
 	Durable        bool   // outlives its connection (expiry > 0)
 	ExpiryInterval uint32 // seconds; 4294967295 = never
 	ExpiresAt      time.Time
-	Queued         int // messages waiting (in memory and in the store)
-	Inflight       int // sent, not yet acknowledged
+	Queued         int    // messages waiting (in memory and in the store)
+	Inflight       int    // sent, not yet acknowledged
+	Dropped        uint64 // messages not delivered to it since it was created (queue full, expired, too large)
 	Subscriptions  []SubscriptionInfo
 	// Will is the session's will: its connection's, or a delayed one pending; nil when none.
 	Will *WillInfo
@@ -151,7 +152,8 @@ func (ss *session) info() SessionInfo {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	si := SessionInfo{Name: "mqtt." + ss.id, Vhost: ss.vhost.name, ClientID: ss.id, Connected: ss.client != nil,
-		Durable: ss.expiry > 0, ExpiryInterval: ss.expiry, Queued: ss.qlen() + ss.spilled, Inflight: len(ss.inflight)}
+		Durable: ss.expiry > 0, ExpiryInterval: ss.expiry, Queued: ss.qlen() + ss.spilled + int(ss.backlogN.Load()),
+		Inflight: len(ss.inflight), Dropped: ss.dropped.Load()}
 	if ss.client == nil && ss.expiry != expiryNever && ss.disconnectedAt != 0 {
 		si.ExpiresAt = time.Unix(0, ss.disconnectedAt).Add(time.Duration(ss.expiry) * time.Second)
 	}
@@ -330,4 +332,30 @@ func (s *Server) VhostStats(name string) (st SysStats, ok bool) {
 		return SysStats{}, false
 	}
 	return v.Stats(), true
+}
+
+// ClientDrops is one session's count of messages not delivered to it.
+type ClientDrops struct {
+	Vhost, ClientID string
+	Dropped         uint64
+}
+
+// TopDrops returns the sessions with the most undelivered messages, at most n, the most first;
+// sessions without drops are left out (a bounded list for /metrics).
+func (s *Server) TopDrops(n int) []ClientDrops {
+	var out []ClientDrops
+	for _, v := range s.vhostList() {
+		v.mu.Lock()
+		for id, ss := range v.sessions {
+			if d := ss.dropped.Load(); d > 0 {
+				out = append(out, ClientDrops{Vhost: v.name, ClientID: id, Dropped: d})
+			}
+		}
+		v.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b ClientDrops) int { return cmp.Compare(b.Dropped, a.Dropped) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }

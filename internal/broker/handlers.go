@@ -184,9 +184,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	// queued before the retained messages are delivered.
 	c.waitDurable(ticket)
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
-	for _, d := range retained {
-		s.deliver(d, now)
-	}
+	s.deliverRetained(c, retained)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
 // TestRetained_MQTT_3_3_1_5 covers the retained store as clients see it.
@@ -225,5 +226,49 @@ func TestExpiredRetainedLeave_MQTT_3_3_2_5(t *testing.T) {
 	_, srv = startBrokerOpts(t, mod, app.Options{Clock: clk})
 	if n := stats(srv).Retained; n != 1 {
 		t.Fatalf("after a restart %d retained messages, want 1 (the swept one is gone from the store)", n)
+	}
+}
+
+// TestManyRetainedPacedNotDropped: a QoS 1 '#' subscription over 100,000 retained messages gets
+// every one of them: they are paced by the client's receive window and acknowledgements, not
+// subject to the session queue's limits.
+func TestManyRetainedPacedNotDropped(t *testing.T) {
+	t.Parallel()
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+	addr, srv := startBroker(t, func(cfg *config.Config) { cfg.Main.DataDir = "" }) // memory: the point is delivery
+	r := dialRaw(t, addr, packet.V311)
+	r.connect("filler", true, 0, nil)
+	var batch []byte
+	for i := range n {
+		batch = append(batch, rawPublish(packet.V311, 0, false, true, fmt.Sprintf("many/%d/%d", i/1000, i), 0, nil, []byte("v"))...)
+		if len(batch) > 64<<10 {
+			r.send(batch)
+			batch = batch[:0]
+		}
+	}
+	r.send(batch)
+	eventually(t, "every retained message stored", func() bool { return stats(srv).Retained == n })
+
+	sub := connectV5(t, addr, &paho.Connect{ClientID: "many-sub", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{ReceiveMaximum: u16p(100)}})
+	sub.subscribe(paho.SubscribeOptions{Topic: "many/#", QoS: 1})
+	seen := make(map[string]bool, n)
+	deadline := time.After(60 * time.Second)
+	for len(seen) < n {
+		select {
+		case m := <-sub.msgs:
+			if !m.Retain {
+				t.Fatalf("%q without RETAIN", m.Topic)
+			}
+			seen[m.Topic] = true
+		case <-deadline:
+			t.Fatalf("%d of %d retained messages arrived; dropped %+v", len(seen), n, stats(srv).DroppedBy)
+		}
+	}
+	if d := stats(srv).Dropped; d != 0 {
+		t.Fatalf("%d messages dropped: %+v", d, stats(srv).DroppedBy)
 	}
 }

@@ -63,6 +63,10 @@ type session struct {
 	queued atomic.Int32                  // len of the in-memory queue, readable without mu
 	online atomic.Bool                   // client != nil, readable without mu (shared-subscription choice)
 	idNow  atomic.Pointer[auth.Identity] // identity, readable without mu (read permission per message)
+	// backlogN is len(backlog)-bhead, readable without mu: retained messages of new
+	// subscriptions waiting for room, paced by the window instead of the queue limits.
+	backlogN atomic.Int32
+	dropped  atomic.Uint64 // messages not delivered to this session, every reason but offline QoS 0
 	gate   readGate                      // read permission per message, for subscriptions that need it
 
 	mu       sync.Mutex
@@ -76,6 +80,8 @@ type session struct {
 	queue    []delivery // QoS 1/2 messages waiting for the in-flight window, FIFO from qhead
 	qhead    int
 	qbytes   int
+	backlog  []delivery // retained messages for new subscriptions, sent before anything queued
+	bhead    int
 	inflight map[uint16]outFlight
 	nextPID  uint16
 	order    uint64
@@ -97,6 +103,14 @@ type session struct {
 	willTimer      clock.Timer // fires pendingWill after its delay
 	expiryTimer    clock.Timer // ends the offline session
 	disconnectedAt int64       // unix nanoseconds, while offline
+}
+
+// drop counts a message not delivered to the session, for its vhost and for itself.
+func (s *session) drop(r dropReason) {
+	s.vhost.stats.drop(r)
+	if r != dropOfflineQoS0 {
+		s.dropped.Add(1)
+	}
 }
 
 func newSession(v *Vhost, id string) *session {
@@ -128,14 +142,14 @@ func (s *session) deliver(d delivery, now int64) store.Ticket {
 	c := s.client
 	if d.qos == 0 {
 		if c == nil {
-			s.vhost.stats.drop(dropOfflineQoS0)
+			s.drop(dropOfflineQoS0)
 			return 0
 		}
 		c.writePublish(&d, 0, false, now) // over the byte limit it is dropped and counted there
 		return 0
 	}
 	if !s.roomLocked(&d) {
-		s.vhost.stats.drop(dropQueueFull)
+		s.drop(dropQueueFull)
 		return 0
 	}
 	var t store.Ticket
@@ -145,7 +159,7 @@ func (s *session) deliver(d delivery, now int64) store.Ticket {
 		d.seq = s.nextSeq
 		_, t = s.vhost.srv.persist.ref(d.msg)
 	}
-	if c != nil && s.qlen() == 0 && s.spilled == 0 && len(s.inflight) < s.window(c) {
+	if c != nil && s.qlen() == 0 && s.spilled == 0 && s.backlogN.Load() == 0 && len(s.inflight) < s.window(c) {
 		switch pid, res := s.sendLocked(c, d, now); res {
 		case written:
 			if persist {
@@ -229,7 +243,7 @@ func (s *session) popLocked() {
 
 // drain moves queued messages into the in-flight window while it and the connection have room.
 func (s *session) drain(c *client) {
-	if s.queued.Load() == 0 {
+	if s.queued.Load() == 0 && s.backlogN.Load() == 0 {
 		return
 	}
 	s.mu.Lock()
@@ -241,6 +255,9 @@ func (s *session) drain(c *client) {
 
 func (s *session) drainLocked(c *client) {
 	now := s.vhost.srv.now().UnixNano()
+	if !s.drainBacklogLocked(c, now) {
+		return // retained messages first: nothing newer overtakes them
+	}
 	for len(s.inflight) < s.window(c) {
 		if s.qlen() == 0 {
 			if s.spilled == 0 {
@@ -255,7 +272,7 @@ func (s *session) drainLocked(c *client) {
 		if d.msg.expired(now) { // [MQTT-3.3.2-5]: expired before onward delivery began
 			s.popLocked()
 			s.forgetLocked(&d)
-			s.vhost.stats.drop(dropExpired)
+			s.drop(dropExpired)
 			continue
 		}
 		pid, res := s.sendLocked(c, d, now)
@@ -271,6 +288,57 @@ func (s *session) drainLocked(c *client) {
 		}
 		s.popLocked()
 	}
+}
+
+// deliverRetained hands the retained messages of a new subscription to the session. They are
+// sent as the window and the connection's buffer make room, before anything delivered later,
+// and count against no queue limit: a '#' subscription over 100,000 retained messages gets them
+// all, at the pace the client acknowledges them.
+func (s *session) deliverRetained(c *client, ds []delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.client != c {
+		return
+	}
+	s.backlog = append(s.backlog, ds...)
+	s.backlogN.Store(int32(len(s.backlog) - s.bhead))
+	s.drainLocked(c)
+}
+
+// drainBacklogLocked sends retained messages of new subscriptions while there is room, and
+// reports whether the backlog is empty. mu held.
+func (s *session) drainBacklogLocked(c *client, now int64) bool {
+	for s.bhead < len(s.backlog) {
+		d := s.backlog[s.bhead]
+		if d.msg.expired(now) {
+			s.drop(dropExpired)
+		} else if d.qos == 0 {
+			if res := c.writePublish(&d, 0, false, now); res == full || res == closingConn {
+				s.backlogN.Store(int32(len(s.backlog) - s.bhead))
+				return false
+			}
+		} else {
+			if len(s.inflight) >= s.window(c) {
+				s.backlogN.Store(int32(len(s.backlog) - s.bhead))
+				return false
+			}
+			if _, res := s.sendLocked(c, d, now); res == full || res == closingConn {
+				s.backlogN.Store(int32(len(s.backlog) - s.bhead))
+				return false
+			}
+		}
+		s.backlog[s.bhead] = delivery{}
+		s.bhead++
+	}
+	if cap(s.backlog) > memQueueWindow {
+		s.backlog = nil // a big burst does not pin its memory
+	}
+	s.backlog, s.bhead = s.backlog[:0], 0
+	s.backlogN.Store(0)
+	return true
 }
 
 // resendLocked retransmits the in-flight messages to a resumed connection, in their original
@@ -364,6 +432,8 @@ func (s *session) endLocked() *will {
 	}
 	s.queue, s.qhead, s.qbytes, s.spilled, s.spilledBytes = nil, 0, 0, 0, 0
 	s.queued.Store(0)
+	s.backlog, s.bhead = nil, 0
+	s.backlogN.Store(0)
 	clear(s.inflight)
 	clear(s.inQoS2)
 	stopTimer(&s.expiryTimer)

@@ -128,7 +128,7 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		// its session. Retransmissions (dup) are already counted in the in-flight window.
 		o.mu.Unlock()
 		if d.qos == 0 {
-			c.vhost.stats.drop(dropQueueFull) // counted and logged at a bounded rate
+			c.dropped(dropQueueFull) // counted and logged at a bounded rate
 		}
 		return full
 	}
@@ -149,7 +149,7 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 	size := p.Size(c.version)
 	if c.maxPacketOut != 0 && size > int(c.maxPacketOut) {
 		o.mu.Unlock()
-		c.vhost.stats.drop(dropTooLarge)
+		c.dropped(dropTooLarge)
 		return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
 	}
 	if o.aliasMax > 0 { // [MQTT-3.3.2-10]: aliases are ours to choose, up to the client's maximum
@@ -169,6 +169,15 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		c.wakeWriter()
 	}
 	return written
+}
+
+// dropped counts a message not delivered to the connection's session.
+func (c *client) dropped(r dropReason) {
+	if s := c.session(); s != nil {
+		s.drop(r)
+		return
+	}
+	c.vhost.stats.drop(r)
 }
 
 func (c *client) wakeWriter() {

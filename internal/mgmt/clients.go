@@ -111,6 +111,7 @@ type sessionBody struct {
 	State                  string             `json:"state"` // "running" when connected, else "idle"
 	Messages               int                `json:"messages"`
 	MessagesUnacknowledged int                `json:"messages_unacknowledged"`
+	Dropped                uint64             `json:"dropped"` // messages not delivered to it: it fell behind its limits
 	ExpiryInterval         uint32             `json:"expiry_interval"` // seconds; 4294967295: never
 	ExpiresAt              *int64             `json:"expires_at"`      // milliseconds since the epoch; null while connected or never
 	Subscriptions          []subscriptionBody `json:"subscriptions"`
@@ -145,7 +146,7 @@ func (h *handler) listSessions(w http.ResponseWriter, r *http.Request, c *caller
 	out := make([]sessionBody, 0, len(list))
 	for _, s := range list {
 		b := sessionBody{Name: s.Name, Vhost: s.Vhost, ClientID: s.ClientID, Durable: s.Durable, Connected: s.Connected,
-			State: "idle", Messages: s.Queued, MessagesUnacknowledged: s.Inflight, ExpiryInterval: s.ExpiryInterval,
+			State: "idle", Messages: s.Queued, MessagesUnacknowledged: s.Inflight, Dropped: s.Dropped, ExpiryInterval: s.ExpiryInterval,
 			ExpiresAt: millis(s.ExpiresAt), Subscriptions: []subscriptionBody{}}
 		if s.Connected {
 			b.State = "running"

@@ -20,6 +20,7 @@ type collector struct {
 	retained, subscriptions, queued                     *prometheus.Desc
 	commitLatency                                       *prometheus.Desc
 	loginFailures, disconnects, wills, willsSuppressed  *prometheus.Desc
+	clientDropped, preauth                              *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -56,6 +57,9 @@ func newCollector(h *handler) *collector {
 		wills:         d("will_published_total", "Last Will messages published."),
 		willsSuppressed: d("will_suppressed_total",
 			"Last Will messages discarded without being published, by reason.", "reason"),
+		clientDropped: d("client_dropped_messages_total",
+			"Messages not delivered to a client that fell behind its limits, for the 100 clients with the most.", "vhost", "client_id"),
+		preauth: d("preauth_bytes", "Memory claimed by CONNECT packets being read, before login."),
 	}
 }
 
@@ -63,7 +67,8 @@ func newCollector(h *handler) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.vhosts, c.users, c.connections, c.vhostConnections,
 		c.sessions, c.connects, c.refused, c.authFailures, c.msgsIn, c.msgsOut, c.bytesIn, c.bytesOut, c.dropped, c.denied,
-		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed} {
+		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed,
+		c.clientDropped, c.preauth} {
 		ch <- d
 	}
 }
@@ -114,6 +119,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.disconnects, n, reason)
 	}
 	counter(c.wills, h.count.Total(event.WillPublished))
+	for _, d := range h.srv.TopDrops(100) {
+		counter(c.clientDropped, d.Dropped, d.Vhost, d.ClientID)
+	}
+	gauge(c.preauth, float64(h.srv.PreauthBytes()))
 	for reason, n := range h.count.ByReason(event.WillSuppressed) {
 		counter(c.willsSuppressed, n, reason)
 	}
