@@ -67,7 +67,7 @@ type session struct {
 	// subscriptions waiting for room, paced by the window instead of the queue limits.
 	backlogN atomic.Int32
 	dropped  atomic.Uint64 // messages not delivered to this session, every reason but offline QoS 0
-	gate   readGate                      // read permission per message, for subscriptions that need it
+	gate     readGate      // read permission per message, for subscriptions that need it
 
 	mu       sync.Mutex
 	client   *client        // attached connection; nil while offline

@@ -111,7 +111,7 @@ type sessionBody struct {
 	State                  string             `json:"state"` // "running" when connected, else "idle"
 	Messages               int                `json:"messages"`
 	MessagesUnacknowledged int                `json:"messages_unacknowledged"`
-	Dropped                uint64             `json:"dropped"` // messages not delivered to it: it fell behind its limits
+	Dropped                uint64             `json:"dropped"`         // messages not delivered to it: it fell behind its limits
 	ExpiryInterval         uint32             `json:"expiry_interval"` // seconds; 4294967295: never
 	ExpiresAt              *int64             `json:"expires_at"`      // milliseconds since the epoch; null while connected or never
 	Subscriptions          []subscriptionBody `json:"subscriptions"`
