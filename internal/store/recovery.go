@@ -2,15 +2,14 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -201,18 +200,89 @@ func describeTail(tail []byte, at int64, logNum uint32) string {
 // ratchetFormatMajorVersionLocked), and a log writer decides once, at creation, whether to
 // write sync offsets (record.NewLogWriterWithConfig: WriteWALSyncOffsets). Without the reopen,
 // the first WAL of every new store would lack them.
-func openPebble(dir string, log *slog.Logger) (*pebble.DB, error) {
+func openPebble(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, error) {
 	fresh := !hasManifest(dir)
-	pdb, err := openPebbleOnce(dir, log)
+	pdb, err := openPebbleOnce(dir, g, sink)
 	if err != nil || !fresh {
 		return pdb, err
 	}
 	if err := pdb.Close(); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	log.Debug("new store created; reopening so that its WAL carries sync offsets", "dir", dir,
+	sink.log.Debug("new store created; reopening so that its WAL carries sync offsets", "dir", dir,
 		"format", pebble.FormatNewest.String())
-	return openPebbleOnce(dir, log)
+	return openPebbleOnce(dir, g, sink)
+}
+
+// openGrace is how long pebble.Open may still take once a write failed while it runs.
+const openGrace = 200 * time.Millisecond
+
+// pebbleOpen runs pebble.Open and fails when a write fails while it runs. pebble.Open waits for
+// the flush of the WALs it replayed, and retries a failed flush forever (see guardFS): on a
+// full disk it would never return. So once a write failed, pebble.Open gets openGrace to
+// return; after that the store gives up on it: it is left to fail slowly (modeAbandon), muted,
+// holding its lock, and the process is expected to exit on the error.
+func pebbleOpen(dir string, opts *pebble.Options, g *guardFS, sink *pebbleSink) (*pebble.DB, error) {
+	failed := make(chan error, 1)
+	g.setOnError(func(op, path string, err error, _ bool) {
+		select {
+		case failed <- fmt.Errorf("%s %s: %w", op, filepath.Base(path), err):
+		default:
+		}
+	})
+	defer g.setOnError(nil)
+	type result struct {
+		pdb *pebble.DB
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		pdb, err := pebble.Open(dir, opts)
+		ch <- result{pdb, err}
+	}()
+	writeFailed := func(err error) error {
+		return fmt.Errorf("store: data directory %s cannot be written: %w", dir, err)
+	}
+	var r result
+	select {
+	case r = <-ch:
+		select {
+		case err := <-failed:
+			if r.pdb != nil {
+				g.setMode(modeAbort)
+				_ = r.pdb.Close()
+			}
+			return nil, writeFailed(err)
+		default:
+		}
+	case err := <-failed:
+		t := time.NewTimer(openGrace)
+		defer t.Stop()
+		select {
+		case r = <-ch:
+			if r.pdb != nil {
+				g.setMode(modeAbort)
+				_ = r.pdb.Close()
+			}
+		case <-t.C:
+			sink.muted.Store(true)
+			g.setMode(modeAbandon)
+			go func() {
+				if r := <-ch; r.pdb != nil {
+					_ = r.pdb.Close()
+				}
+			}()
+		}
+		return nil, writeFailed(err)
+	}
+	if r.err == nil {
+		if err := sink.fatalErr(); err != nil {
+			g.setMode(modeAbort)
+			_ = r.pdb.Close()
+			return nil, writeFailed(err)
+		}
+	}
+	return r.pdb, r.err
 }
 
 func hasManifest(dir string) bool {
@@ -220,7 +290,8 @@ func hasManifest(dir string) bool {
 	return len(m) > 0
 }
 
-func openPebbleOnce(dir string, log *slog.Logger) (*pebble.DB, error) {
+func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, error) {
+	log := sink.log
 	rep := inspectWAL(dir)
 	var saved string
 	if rep != nil && rep.damaged() {
@@ -229,19 +300,22 @@ func openPebbleOnce(dir string, log *slog.Logger) (*pebble.DB, error) {
 			return nil, fmt.Errorf("store: open %s: keeping a copy of the damaged WAL %s: %w", dir, rep.path, err)
 		}
 	}
-	opts := pebbleOptions(log)
+	opts := pebbleOptions(g, sink)
 	// pebble holds its own reference to the block cache; ours goes once it is open (or not).
 	defer opts.Cache.Unref()
-	pdb, err := pebble.Open(dir, opts)
+	pdb, err := pebbleOpen(dir, opts, g, sink)
 	if err != nil && pebble.IsCorruptionError(err) && rep != nil && rep.refused {
 		log.Error("pebble refused the damaged WAL; truncating it at the damaged batch",
 			"wal", rep.path, "offset", rep.stopAt, "error", err.Error())
 		if terr := truncateFile(rep.path, rep.stopAt); terr != nil {
 			return nil, fmt.Errorf("store: open %s: %w (truncating the damaged WAL failed: %v)", dir, err, terr)
 		}
-		pdb, err = pebble.Open(dir, opts)
+		pdb, err = pebbleOpen(dir, opts, g, sink)
 	}
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "store: ") {
+			return nil, err
+		}
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	switch {
@@ -315,57 +389,25 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// pebbleOptions configures pebble: its log lines and events go to log.
 // blockCacheSize is the size of pebble's block cache.
 const blockCacheSize = 64 << 20
 
-func pebbleOptions(log *slog.Logger) *pebble.Options {
-	plog := pebbleLogger{log: log.With("engine", "pebble")}
+// pebbleOptions configures pebble: it writes through g, its log lines and events go to sink.
+func pebbleOptions(g *guardFS, sink *pebbleSink) *pebble.Options {
 	o := &pebble.Options{
+		FS: g,
 		// WAL sync chunks (FormatWALSyncChunks and later) let replay tell a torn tail from
 		// damaged synced data; see above.
 		FormatMajorVersion: pebble.FormatNewest,
 		// Reading a spilled queue back looks up each entry's message by key: bloom filters let
 		// a point lookup skip the tables that cannot hold the key, and the block cache keeps
 		// the decompressed blocks of a queue being drained (pebble's default is 8 MiB, no filters).
-		Cache:  pebble.NewCache(blockCacheSize),
-		Logger: plog,
-		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) { plog.log.Error("background error", "error", err.Error()) },
-			DataCorruption: func(info pebble.DataCorruptionInfo) {
-				plog.log.Error("data corruption", "info", info.String())
-			},
-			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
-				plog.log.Warn("write stall", "reason", info.String())
-			},
-			WriteStallEnd: func() { plog.log.Info("write stall ended") },
-			LowDiskSpace: func(info pebble.LowDiskSpaceInfo) {
-				plog.log.Warn("low disk space", "info", info.String())
-			},
-		},
+		Cache:         pebble.NewCache(blockCacheSize),
+		Logger:        sink,
+		EventListener: sink.listener(),
 	}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	return o
-}
-
-// pebbleLogger routes pebble's log lines to slog.
-type pebbleLogger struct{ log *slog.Logger }
-
-func (l pebbleLogger) logf(level slog.Level, format string, args []any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args) }
-func (l pebbleLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args) }
-
-// Fatalf must not return (pebble calls it when it cannot go on, e.g. a failed WAL write). It
-// logs and panics, as pebble's default logger exits.
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	l.log.Error("fatal: "+msg, "fatal", true)
-	panic("store: pebble: " + msg)
 }

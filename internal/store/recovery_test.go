@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // newestWAL returns the path of the highest-numbered WAL file in dir.
@@ -198,7 +199,7 @@ func TestRecoverDamagedWAL(t *testing.T) {
 				// What pebble alone does with this directory.
 				probe := filepath.Join(t.TempDir(), "probe")
 				copyDir(t, dir, probe)
-				po := pebbleOptions(slog.New(slog.NewTextHandler(io.Discard, nil)))
+				po := pebbleOptions(newGuardFS(vfs.Default, defaultTimings), newPebbleSink(slog.New(slog.NewTextHandler(io.Discard, nil))))
 				pdb, err := pebble.Open(probe, po)
 				po.Cache.Unref()
 				if c.pebbleRefuses {

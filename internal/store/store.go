@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Fsync selects when a group commit is fsynced. See the package documentation for what each
@@ -34,6 +36,13 @@ type Options struct {
 	// OnCommit, if set, is called on the committer goroutine after each group commit with how
 	// long the commit (and its sync, when synced) took, for metrics. It must not block.
 	OnCommit func(d time.Duration, synced bool)
+	// FS, if set, is the filesystem the store writes through instead of the operating
+	// system's, for tests that inject faults (pebble's vfs/errorfs). It must be backed by the
+	// operating system's filesystem at the store's directory: recovery reads the WAL files
+	// directly.
+	FS vfs.FS
+
+	timings *timings // tests shorten retries and log intervals
 }
 
 // Records. Their encoding is this package's business (codec.go): a compact versioned binary
@@ -98,7 +107,9 @@ type QueueEntry struct {
 }
 
 // Ticket identifies the group commit an operation belongs to. Tickets increase. Ticket 0 is
-// always durable (it is no write).
+// always durable (it is no write). A write the store refuses (it cannot write, or it is
+// closed) gets the largest ticket, failed from the start: the max of several tickets fails
+// when one of them was refused.
 type Ticket uint64
 
 // Small interfaces, so a cluster-backed store can replace this one later.
@@ -171,11 +182,20 @@ type Store interface {
 	Definitions
 	Records
 	// Notify calls fn once every operation with ticket <= t is durable (committed, and synced
-	// under FsyncAlways). fn runs on the committer goroutine and must not block. If t is already
-	// durable, fn runs before Notify returns (on the caller's goroutine).
+	// under FsyncAlways), or once t failed. fn is called exactly once; it runs on the
+	// committer goroutine (or the one that found the disk failing) and must not block. If t is
+	// already resolved, fn runs before Notify returns (on the caller's goroutine). fn checks
+	// Status(t) to learn which.
 	Notify(t Ticket, fn func())
 	// Durable reports whether t is durable.
 	Durable(t Ticket) bool
+	// Status reports whether t is resolved: (false, nil) pending, (true, nil) durable,
+	// (true, err) failed: nothing it wrote is reported durable; err wraps ErrUnavailable.
+	Status(t Ticket) (done bool, err error)
+	// Healthy returns nil while the store can write, and why not (wrapping ErrUnavailable)
+	// while it cannot: writes are then refused and their tickets fail at once. It is cheap
+	// enough for every publish (one atomic load).
+	Healthy() error
 	// Sync makes everything written so far durable and returns when it is (for shutdown and tests).
 	Sync() error
 	Close() error
