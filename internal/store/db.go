@@ -170,6 +170,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = s.closePebble()
 		return nil, fmt.Errorf("store: data directory %s cannot be written: %w", dir, err)
 	}
+	if err := s.checkFormat(); err != nil {
+		_ = s.pending.Close()
+		_ = s.closePebble()
+		return nil, err
+	}
 	g.setOnError(s.diskError)
 	sink.setBackground(s.backgroundError)
 	sink.setOnFatal(s.failCommit)

@@ -70,9 +70,18 @@ type WillRecord struct {
 	ExpiryInterval uint32
 	HasExpiry      bool
 	DueAt          int64 // unix nanos when a pending (delayed) will is due; 0 = the connection is (was) up
+	// Identity is the identity the will is authorized against when it is sent; nil: the
+	// session's.
+	Identity *IdentityRecord
+	EarnedAt int64 // unix nanos when the will was earned (its connection ended); 0 = not yet
 }
 
 // SessionRecord is a persistent session: identity, expiry, subscriptions and will.
+//
+// Subscriptions are stored as records of their own (PutSubscription), so that a SUBSCRIBE
+// writes one small record, not the whole session; LoadSessions returns them here. PutSession
+// writes Subscriptions only when they are not nil, replacing the session's stored set (a whole
+// write, for conversions and tests).
 type SessionRecord struct {
 	Vhost, ClientID string
 	Version         byte   // protocol level
@@ -80,9 +89,39 @@ type SessionRecord struct {
 	DisconnectedAt  int64  // unix nanos; 0 = connected when last written
 	Subscriptions   []SubscriptionRecord
 	Will            *WillRecord
-	// User is the user name the session's last connection proved at CONNECT: a will is
-	// authorized against it when it is sent, also after a restart.
+	// User is the user name the session's last connection proved at CONNECT. Records written
+	// before Identity existed have only this.
 	User string
+	// Identity is a snapshot of the identity the session's last connection proved (nil in
+	// records written before it existed): a will is authorized against it when it is sent,
+	// also after a restart.
+	Identity *IdentityRecord
+}
+
+// IdentityRecord is the stored form of an identity snapshot (package auth's Identity, which
+// this package does not import: the broker converts). It holds names, ids, permissions and
+// validity, never a secret: a credential is named by its ids and the SHA-256 of its bytes.
+type IdentityRecord struct {
+	User, Subject, Issuer, Vhost, Method, GrantsSource string
+	Tags                                               []string
+	Grants                                             []GrantRecord
+	Scoped                                             *ScopedRecord
+	NotBefore, Expiry                                  int64 // unix nanos, 0 = none
+	Creds                                              []CredentialRecord
+	Generation                                         uint64
+}
+
+// GrantRecord is one permission a token grants: an action and a topic pattern.
+type GrantRecord struct{ Action, Pattern string }
+
+// ScopedRecord is the permissions OAuth2 scopes give (RabbitMQ regex form).
+type ScopedRecord struct{ Configure, Write, Read, TopicWrite, TopicRead string }
+
+// CredentialRecord names one verified credential without any of its bytes.
+type CredentialRecord struct {
+	Kind, Type, ID, KeyID, Subject string
+	Expiry                         int64    // unix nanos, 0 = none
+	Hash                           [32]byte // SHA-256 of the credential, never the credential
 }
 
 // MessageRecord is a stored message: one referenced by queue entries, or a retained one.
@@ -116,8 +155,18 @@ type Ticket uint64
 
 // Sessions persists sessions with their subscriptions and wills.
 type Sessions interface {
-	PutSession(r *SessionRecord) Ticket          // insert or replace (subscriptions and will included)
-	DeleteSession(vhost, clientID string) Ticket // removes the session AND its queue entries and inbound ids (range deletes)
+	// PutSession inserts or replaces a session record (will and identity included). Its
+	// subscriptions are left as stored, unless r.Subscriptions is not nil: then they replace
+	// the stored ones.
+	PutSession(r *SessionRecord) Ticket
+	// PutSubscription inserts or replaces one subscription of a session, by group and filter:
+	// a few dozen bytes, however many the session has.
+	PutSubscription(vhost, clientID string, r *SubscriptionRecord) Ticket
+	DeleteSubscription(vhost, clientID, group, filter string) Ticket
+	// DeleteSession removes the session AND its subscriptions, queue entries and inbound ids
+	// (range deletes).
+	DeleteSession(vhost, clientID string) Ticket
+	// LoadSessions calls fn for every session, with its subscriptions.
 	LoadSessions(fn func(*SessionRecord) error) error
 }
 
