@@ -28,9 +28,9 @@ func manySubscriptions(n int) []SubscriptionRecord {
 func fullIdentity() *IdentityRecord {
 	return &IdentityRecord{
 		User: "alice", Subject: "u-42", Issuer: "local", Vhost: "prod", Method: "oauth", GrantsSource: "oauth",
-		Tags:   []string{"management", "monitoring"},
-		Grants: []GrantRecord{{Action: "publish", Pattern: "a/+/b"}, {Action: "subscribe", Pattern: "#"}},
-		Scoped: &ScopedRecord{Configure: "^$", Write: "^mqtt\\.", Read: ".*", TopicWrite: "a\\..*", TopicRead: ""},
+		Tags:      []string{"management", "monitoring"},
+		Grants:    []GrantRecord{{Action: "publish", Pattern: "a/+/b"}, {Action: "subscribe", Pattern: "#"}},
+		Scoped:    &ScopedRecord{Configure: "^$", Write: "^mqtt\\.", Read: ".*", TopicWrite: "a\\..*", TopicRead: ""},
 		NotBefore: 1_700_000_000_000_000_000, Expiry: math.MaxInt64,
 		Creds: []CredentialRecord{{Kind: "jwt", Type: "", ID: "jti-1", KeyID: "kid-9", Subject: "svc", Expiry: -1,
 			Hash: [32]byte{0: 0xde, 1: 0xad, 31: 0xff}}, {}},
