@@ -41,17 +41,19 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	if p.Retain && !lim.retainAvailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.3.1-?]
 	}
+	var down error // the store cannot write: a QoS 1/2 message is refused before it is routed
 	if p.QoS > 0 {
 		if err := c.limitPendingAcks(); err != nil {
 			return err
 		}
+		down = c.storeDown()
 	}
 	s := c.session()
 	var ticket store.Ticket
 	if p.QoS == 2 {
 		s.mu.Lock()
 		_, dup := s.inQoS2[p.PacketID]
-		if !dup {
+		if !dup && down == nil {
 			if len(s.inQoS2) >= lim.receiveMax { // [MQTT-3.3.4-7]
 				s.mu.Unlock()
 				return &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
@@ -66,6 +68,9 @@ func (c *client) handlePublish(p *packet.Publish) error {
 			c.ack(0, packet.PUBREC, p.PacketID, packet.Success)
 			return nil
 		}
+	}
+	if down != nil {
+		return c.refusePublish(p)
 	}
 
 	code := packet.Success
@@ -101,6 +106,23 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		}
 		c.ack(ticket, packet.PUBREC, p.PacketID, code) // [MQTT-4.3.3-8]
 	}
+	return nil
+}
+
+// refusePublish answers a QoS 1/2 PUBLISH the store cannot make durable, before it is routed:
+// v5 PUBACK or PUBREC 0x97 (Quota exceeded) [MQTT-3.4.2-1], [MQTT-3.5.2-1], in order behind
+// the acknowledgements still held; 3.1.1 has no negative acknowledgement, so the connection
+// closes without one and the client sends the message again when it reconnects.
+func (c *client) refusePublish(p *packet.Publish) error {
+	c.logf(slog.LevelDebug, "publish refused: the store cannot write", "topic", p.Topic, "qos", p.QoS)
+	if c.version != packet.V5 {
+		return errStoreUnavailable
+	}
+	t := packet.PUBACK
+	if p.QoS == 2 {
+		t = packet.PUBREC
+	}
+	c.ack(0, t, p.PacketID, packet.QuotaExceeded)
 	return nil
 }
 
@@ -140,6 +162,10 @@ func (c *client) handlePubrel(p *packet.Pubrel) {
 
 // handleSubscribe adds the subscriptions, answers SUBACK [MQTT-3.8.4-1] and then sends the
 // retained messages the Retain Handling options ask for.
+//
+// A persistent session's subscriptions are stored one record each, and SUBACK follows their
+// durable write. One the store cannot write is refused: SUBACK 0x80 for its filter (3.8.4,
+// 3.9.3), and the session is left as it was: nothing is granted that a restart would lose.
 func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	var subID uint32
 	if len(p.Props.SubscriptionIDs) > 0 {
@@ -147,10 +173,25 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	var retained []delivery
+	type stored struct {
+		i            int // filter index
+		sub, prev    topic.Subscription
+		hadPrev      bool
+		ticket       store.Ticket
+		retainedFrom int // its retained messages: retained[retainedFrom:retainedTo]
+		retainedTo   int
+	}
+	var writes []stored
+	var ticket store.Ticket
 	now := time.Now().UnixNano()
 	s := c.session()
 	c.vhost.retainMu.Lock() // see Vhost.retainMu: retained messages are read with the subscription added
 	s.mu.Lock()
+	persist := s.persistent()
+	var down error
+	if persist {
+		down = c.storeDown()
+	}
 	for i, r := range p.Subscriptions {
 		group, filter, shared, err := topic.ParseShared(r.Filter)
 		if err == nil && !shared {
@@ -171,55 +212,127 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			c.vhost.retainMu.Unlock()
 			return &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
 		}
+		if down != nil {
+			codes[i] = packet.UnspecifiedError // 0x80: the subscription could not be stored
+			c.logf(slog.LevelDebug, "subscribe refused: the store cannot write", "filter", r.Filter)
+			continue
+		}
 		sub := topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID}
+		prev, hadPrev := s.subs[subKey{group, filter}]
 		existed := s.subscribeLocked(sub)   // a repeated filter replaces the subscription [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(r.QoS) // every QoS is granted as asked [MQTT-3.8.4-6]
+		from := len(retained)
 		// Retained messages: Retain Handling 0 always, 1 only for a new subscription, 2 never
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; never for a shared subscription
 		// (4.8.2).
 		if !shared && (r.RetainHandling == 0 || r.RetainHandling == 1 && !existed) {
 			retained = c.vhost.retainedFor(sub, now, retained)
 		}
-	}
-	var ticket store.Ticket
-	if s.persistent() {
-		ticket = s.saveLocked()
+		if persist {
+			tk := s.putSubscriptionLocked(&sub) // one small record, however many the session has
+			ticket = max(ticket, tk)
+			writes = append(writes, stored{i: i, sub: sub, prev: prev, hadPrev: hadPrev, ticket: tk,
+				retainedFrom: from, retainedTo: len(retained)})
+		}
 	}
 	s.mu.Unlock()
 	c.vhost.retainMu.Unlock()
 	// A persistent session's SUBACK follows the durable write of its subscriptions; SUBACK is
 	// queued before the retained messages are delivered.
-	c.waitDurable(ticket)
+	if c.waitDurable(ticket) != nil {
+		st := c.store()
+		s.mu.Lock()
+		for _, w := range writes {
+			if _, err := st.Status(w.ticket); err == nil {
+				continue
+			}
+			codes[w.i] = packet.UnspecifiedError
+			clear(retained[w.retainedFrom:w.retainedTo])
+			k := subKey{w.sub.Group, w.sub.Filter}
+			if cur, ok := s.subs[k]; ok && cur == w.sub && !s.ended {
+				if w.hadPrev {
+					s.subscribeLocked(w.prev)
+				} else {
+					s.unsubscribeLocked(w.sub.Group, w.sub.Filter)
+				}
+			}
+			c.logf(slog.LevelDebug, "subscribe refused: the store could not write it", "filter", p.Subscriptions[w.i].Filter)
+		}
+		s.mu.Unlock()
+	}
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, d := range retained {
-		s.deliver(d, now)
+		if d.msg != nil {
+			s.deliver(d, now)
+		}
 	}
 	return nil
 }
 
 // handleUnsubscribe removes subscriptions and answers UNSUBACK [MQTT-3.10.4-4], [MQTT-3.10.4-5].
+//
+// A persistent session's removals are stored (one record each) before UNSUBACK. One the store
+// cannot write is not done: the subscription stays, and a v5 client gets UNSUBACK 0x80 for its
+// filter (3.11.3); a 3.1.1 UNSUBACK has no reason codes, so that connection closes without one.
 func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	type removed struct {
+		i      int
+		sub    topic.Subscription
+		ticket store.Ticket
+	}
+	var writes []removed
+	var ticket store.Ticket
 	s := c.session()
 	s.mu.Lock()
+	var down error
+	if s.persistent() {
+		down = c.storeDown()
+	}
 	for i, f := range p.Filters {
 		group, filter, _, err := topic.ParseShared(f)
+		sub, exists := s.subs[subKey{group, filter}]
 		switch {
 		case err != nil:
 			codes[i] = packet.TopicFilterInvalid
-		case s.unsubscribeLocked(group, filter):
-			codes[i] = packet.Success
-		default:
+		case !exists:
 			codes[i] = packet.NoSubscriptionExisted
+		case down != nil:
+			codes[i] = packet.UnspecifiedError // 0x80: the removal could not be stored
+		default:
+			_, tk := s.removeSubscriptionLocked(group, filter)
+			codes[i] = packet.Success
+			if tk != 0 {
+				ticket = max(ticket, tk)
+				writes = append(writes, removed{i: i, sub: sub, ticket: tk})
+			}
 		}
 	}
-	var ticket store.Ticket
-	if s.persistent() {
-		ticket = s.saveLocked()
-	}
 	s.mu.Unlock()
-	c.waitDurable(ticket)
+	failed := down != nil
+	if c.waitDurable(ticket) != nil {
+		st := c.store()
+		s.mu.Lock()
+		for _, w := range writes {
+			if _, err := st.Status(w.ticket); err == nil {
+				continue
+			}
+			failed = true
+			codes[w.i] = packet.UnspecifiedError
+			if _, ok := s.subs[subKey{w.sub.Group, w.sub.Filter}]; !ok && !s.ended {
+				s.subscribeLocked(w.sub) // put back: the removal is not stored
+			}
+		}
+		s.mu.Unlock()
+	}
+	if failed {
+		c.logf(slog.LevelDebug, "unsubscribe refused: the store cannot write")
+		if c.version != packet.V5 {
+			c.close(errStoreUnavailable, 0)
+			return
+		}
+	}
 	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
 }
 

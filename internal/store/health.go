@@ -104,7 +104,11 @@ func (h *healthState) addFailed(r failRange) {
 
 // diskError is guardFS's report of a failed disk operation, from any goroutine.
 func (s *DB) diskError(op, path string, err error, fatal bool) {
-	s.degradeWith(fmt.Errorf("%s %s: %w", op, filepath.Base(path), err), fatal)
+	var pe *fs.PathError
+	if !errors.As(err, &pe) { // an *fs.PathError names its operation and file itself
+		err = fmt.Errorf("%s %s: %w", op, filepath.Base(path), err)
+	}
+	s.degradeWith(err, fatal)
 }
 
 // failCommit handles a commit or sync that pebble failed: pebble cannot go on.
