@@ -16,3 +16,7 @@ func ReplaceStoreForTest(s *Server, opts store.Options) error {
 	s.persist.st = st
 	return nil
 }
+
+// StoreWALBytesForTest returns how many bytes the server's store has written to its
+// write-ahead log since it was opened.
+func StoreWALBytesForTest(s *Server) uint64 { return s.persist.st.(*store.DB).WALBytesWritten() }
