@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math"
@@ -73,6 +74,7 @@ type DB struct {
 	health   healthState   // degraded state, failed tickets (health.go)
 
 	durable   atomic.Uint64         // highest durable ticket (tickets in failed ranges excepted)
+	synced    atomic.Uint64         // highest ticket whose WAL write was synced (durable.go)
 	failedMax atomic.Uint64         // highest ticket of any failed range; 0 if none
 	unhealthy atomic.Pointer[error] // non-nil while writes are refused: Healthy's answer
 
@@ -83,8 +85,12 @@ type DB struct {
 	done    chan struct{}   // closed by the committer when it exits
 
 	// Owned by the committer goroutine.
-	dirty bool     // batches committed without sync since the last WAL sync
-	fire  []waiter // callbacks being run
+	dirty bool                        // batches committed without sync since the last WAL sync
+	fire  []waiter                    // callbacks being run
+	tbuf  [binary.MaxVarintLen64]byte // a ticket's value under ticketKey
+
+	recordStop chan struct{} // stops recordLoop
+	recordDone chan struct{}
 
 	commits    atomic.Uint64
 	onCommit   func(time.Duration, bool)
@@ -140,7 +146,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	g := newGuardFS(base, tm)
 	sink := newPebbleSink(log)
-	pdb, err := openPebble(dir, g, sink)
+	rec, recErr := readDurableRecord(base, dir)
+	pdb, rep, err := openPebble(dir, g, sink)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +182,21 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = s.closePebble()
 		return nil, err
 	}
+	// Tickets continue from the last one recovered; the durability record says whether that
+	// is all that had been acknowledged (durable.go).
+	recovered, err := s.recoveredTicket()
+	if err != nil {
+		_ = s.pending.Close()
+		_ = s.closePebble()
+		return nil, err
+	}
+	s.pendingT = recovered + 1
+	s.durable.Store(uint64(recovered))
+	s.synced.Store(uint64(recovered))
+	if recErr != nil {
+		log.Warn("durability record unreadable; what recovery may have lost cannot be checked", "dir", dir, "error", recErr.Error())
+	}
+	s.reportRecovery(rep, rec, recovered)
 	g.setOnError(s.diskError)
 	sink.setBackground(s.backgroundError)
 	sink.setOnFatal(s.failCommit)
@@ -184,6 +206,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		ticker = time.NewTicker(opts.Interval)
 	}
 	go s.run(ticker)
+	s.recordStop, s.recordDone = make(chan struct{}), make(chan struct{})
+	go s.recordLoop(s.recordStop, s.recordDone)
 	log.Info("store opened", "dir", dir, "fsync", opts.Fsync.String(), "interval", opts.Interval,
 		"took", time.Since(start).Round(time.Millisecond))
 	return s, nil
@@ -263,6 +287,7 @@ func (s *DB) commit(forceSync bool) error {
 	if sync {
 		wo = pebble.Sync
 	}
+	_ = b.Set(ticketKey, s.tbuf[:binary.PutUvarint(s.tbuf[:], uint64(t))], nil) // durable.go
 	size := b.Len()
 	start := time.Now()
 	err := s.apply(b, wo)
@@ -284,6 +309,9 @@ func (s *DB) commit(forceSync bool) error {
 		s.dirty = true
 	}
 	s.markDurable(t)
+	if sync {
+		s.synced.Store(uint64(t))
+	}
 	return nil
 }
 
@@ -316,9 +344,11 @@ func (s *DB) syncWAL() error {
 	if !s.dirty {
 		return nil
 	}
+	d := s.durable.Load() // everything committed so far is in the WAL this sync covers
 	if err := s.apply(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("WAL sync: %w", err)
 	}
+	s.synced.Store(d)
 	s.dirty = false
 	s.walSyncs.Add(1)
 	return nil
@@ -523,6 +553,8 @@ func (s *DB) Close() error {
 	s.closing = true
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	close(s.recordStop)
+	<-s.recordDone
 	close(s.stop)
 	if !s.waitDone(closeGrace) {
 		s.log.Warn("closing: a write is blocked on the disk; abandoning it", "dir", s.dir)
@@ -539,6 +571,9 @@ func (s *DB) Close() error {
 	}
 	degraded := s.health.degraded
 	s.mu.Unlock()
+	if err := s.writeDurableRecord(s.currentRecord()); err != nil {
+		s.log.Debug("durability record not written at close", "error", err.Error())
+	}
 	_ = s.pending.Close()
 	if err := s.closePebble(); err != nil {
 		if degraded != nil {

@@ -262,6 +262,7 @@ type pebbleSink struct {
 	log   *slog.Logger
 	fatal atomic.Pointer[error]
 	muted atomic.Bool
+	wal   atomic.Pointer[string] // base name of the newest WAL pebble created
 
 	mu         sync.Mutex
 	background func(error)
@@ -282,6 +283,13 @@ func (l *pebbleSink) setOnFatal(fn func(error)) {
 	l.mu.Lock()
 	l.onFatal = fn
 	l.mu.Unlock()
+}
+
+func (l *pebbleSink) newestWAL() string {
+	if p := l.wal.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func (l *pebbleSink) fatalErr() error {
@@ -359,6 +367,10 @@ func (l *pebbleSink) backgroundError(err error) {
 func (l *pebbleSink) listener() *pebble.EventListener {
 	return &pebble.EventListener{
 		BackgroundError: l.backgroundError,
+		WALCreated: func(info pebble.WALCreateInfo) {
+			name := filepath.Base(info.Path)
+			l.wal.Store(&name)
+		},
 		DataCorruption: func(info pebble.DataCorruptionInfo) {
 			if !l.muted.Load() {
 				l.log.Error("data corruption", "info", info.String())

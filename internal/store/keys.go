@@ -19,6 +19,7 @@ import (
 //	'd'                             -> the definitions document
 //	'k' namespace key(rest of key)  -> an opaque record of a namespace (access keys, revocations, bans)
 //	'v'                             -> the store format version (format.go)
+//	't'                             -> the ticket of the last group commit (durable.go)
 const (
 	kindSession  = 's'
 	kindQueue    = 'q'
@@ -29,6 +30,7 @@ const (
 	kindRecord   = 'k'
 	kindSub      = 'u'
 	kindFormat   = 'v'
+	kindTicket   = 't'
 )
 
 // clientPrefix is kind | len(vhost) vhost | len(clientID) clientID, with room for extra bytes.

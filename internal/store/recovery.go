@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,24 +35,31 @@ import (
 // So before opening, the store reads the newest WAL itself with pebble's reader
 // (wal.LogicalLog.OpenForRead, the one replay uses), notes where reading stops, and scans the
 // rest of the file for intact chunks of the same log (header, log number and checksum valid).
-// Then:
+// Once pebble has opened, it logs (DB.reportRecovery, durable.go), naming the file, the offset,
+// the records kept and dropped, and what the durability record says about whether the dropped
+// ones had been acknowledged:
 //
-//   - clean end: nothing to say;
-//   - unclean end with nothing intact after it: the batch being written at a crash (torn
-//     write; under FsyncAlways it was never reported durable), a damaged end-of-log marker,
-//     zeroes or leftovers of a recycled WAL file: a warning names the file, the offset, the
-//     batches kept and the bytes skipped, and says which;
-//   - intact chunks after the stop whose synced offsets do not reach it: a torn multi-chunk
-//     batch or unsynced writes cut by a crash; a warning as above;
+//   - clean end: nothing to say, unless the durability record shows acknowledged writes
+//     missing (a WAL deleted, or cut at a record boundary): then an ERROR (synced writes) or a
+//     WARN (fsync=interval writes not yet synced);
+//   - zeroes, leftovers of a recycled WAL file or a damaged end-of-log marker after the last
+//     record: nothing lost, an INFO line;
+//   - an incomplete last record: a write cut short by a crash, or damage: a WARN, or an ERROR
+//     when the durability record shows it had been synced;
+//   - intact chunks after the stop whose synced offsets do not reach it: a damaged or torn
+//     record followed by records written after it, not yet synced when those were; a WARN
+//     (ERROR as above) with the number of records dropped;
 //   - damage followed by chunks recording a synced offset beyond it (or pebble refusing the
-//     WAL): batches that had been synced, reported durable under FsyncAlways, are lost to disk
-//     corruption. The store opens (truncating the WAL at the damaged batch first if pebble
-//     refuses it) and logs an error with the file, offset, batches kept, bytes and chunks
-//     dropped and where the copy is. Everything before the damage is kept; replaying later
-//     batches over a gap would give a state the broker never wrote.
+//     WAL): records that had been synced are lost to disk corruption. The store opens
+//     (truncating the WAL at the damaged record first if pebble refuses it) and logs an error.
+//     Everything before the damage is kept; replaying later records over a gap would give a
+//     state the broker never wrote.
 //
 // Whenever intact chunks follow the stop, a copy of the WAL as found is kept next to it as
 // <wal>.damaged-<time> (pebble ignores the name) before pebble recycles the file.
+//
+// When pebble refuses to open for another reason, the error names what the store can find
+// damaged: an older WAL that does not end cleanly, or an OPTIONS file that does not parse.
 
 // walReport is what the store found in the newest WAL before pebble replayed it.
 type walReport struct {
@@ -63,12 +71,18 @@ type walReport struct {
 	clean   bool  // the WAL ended cleanly: nothing skipped
 	refused bool  // the reader confirmed corruption: pebble will refuse to open
 	intact  int   // intact chunks of this log after stopAt: damage, not a torn tail
+	records int   // of those chunks, how many begin a record
 	synced  int64 // highest synced offset recorded by those chunks
 	tail    string
-	err     error // reading failed for another reason (reported, not acted on)
+	partial bool   // no intact chunk follows, and the tail is an incomplete record (not zeroes or leftovers)
+	saved   string // where a copy of the damaged WAL was kept
+	err     error  // reading failed for another reason (reported, not acted on)
 }
 
 func (r *walReport) damaged() bool { return r.refused || r.intact > 0 }
+
+// dropped is how many records recovery dropped: the damaged one and the intact ones after it.
+func (r *walReport) dropped() int { return r.records + 1 }
 
 // inspectWAL reads the newest WAL in dir with pebble's WAL reader. It returns nil when there is
 // no WAL to look at.
@@ -111,9 +125,9 @@ func inspectWAL(dir string) *walReport {
 			rep.err = err
 			return rep
 		}
-		rep.intact, rep.synced = intactChunks(b, rep.stopAt, rep.logNum)
+		rep.intact, rep.records, rep.synced = intactChunks(b, rep.stopAt, rep.logNum)
 		if rep.intact == 0 {
-			rep.tail = describeTail(b[min(rep.stopAt, int64(len(b))):], rep.stopAt, rep.logNum)
+			rep.tail, rep.partial = describeTail(b[min(rep.stopAt, int64(len(b))):], rep.stopAt, rep.logNum)
 		}
 		return rep
 	}
@@ -131,8 +145,9 @@ const (
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // intactChunks counts the chunks of log logNum after offset from whose header and checksum are
-// valid, and returns the highest synced offset they record.
-func intactChunks(b []byte, from int64, logNum uint32) (n int, synced int64) {
+// valid, and how many of them begin a record (full or first chunks), and returns the highest
+// synced offset they record.
+func intactChunks(b []byte, from int64, logNum uint32) (n, records int, synced int64) {
 	for p := int(from) + 1; p+walRecyclableHead <= len(b); {
 		enc := b[p+6]
 		head := walRecyclableHead
@@ -155,17 +170,20 @@ func intactChunks(b []byte, from int64, logNum uint32) (n int, synced int64) {
 			continue
 		}
 		n++
+		if enc == 5 || enc == 6 || enc == 9 || enc == 10 { // recyclable and sync full and first chunks
+			records++
+		}
 		if head == walSyncHead {
 			synced = max(synced, int64(binary.LittleEndian.Uint64(b[p+11:])))
 		}
 		p = end
 	}
-	return n, synced
+	return n, records, synced
 }
 
 // describeTail says what the bytes after the last complete batch are, when no intact chunk of
-// this log follows them.
-func describeTail(tail []byte, at int64, logNum uint32) string {
+// this log follows them, and whether they are an incomplete record.
+func describeTail(tail []byte, at int64, logNum uint32) (string, bool) {
 	// A chunk header never starts in the last bytes of a block (they are zero padding).
 	h := tail
 	if rem := walBlockSize - at%walBlockSize; rem < walRecyclableHead && int64(len(h)) > rem {
@@ -179,17 +197,17 @@ func describeTail(tail []byte, at int64, logNum uint32) string {
 		own := binary.LittleEndian.AppendUint32(nil, logNum)
 		switch {
 		case bytes.Equal(num[:k], next[:k]) && len(tail) <= walSyncHead:
-			return "a damaged end-of-log marker written at close (nothing lost)"
+			return "a damaged end-of-log marker written at close (nothing lost)", false
 		case !bytes.Equal(num[:k], own[:k]) && !bytes.Equal(num[:k], next[:k]):
-			return "leftovers of a recycled WAL file (nothing lost)"
+			return "leftovers of a recycled WAL file (nothing lost)", false
 		}
 	}
 	for _, c := range tail {
 		if c != 0 {
-			return "an incomplete batch: a torn write at a crash (under fsync=always it was never reported durable) or damage to the last batch; not recovered"
+			return "an incomplete record: a write cut short by a crash, or damage to the last record", true
 		}
 	}
-	return "zeroes (nothing lost)"
+	return "zeroes (nothing lost)", false
 }
 
 // openPebble opens pebble in dir, reporting and (for damaged synced data in the newest WAL)
@@ -200,14 +218,14 @@ func describeTail(tail []byte, at int64, logNum uint32) string {
 // ratchetFormatMajorVersionLocked), and a log writer decides once, at creation, whether to
 // write sync offsets (record.NewLogWriterWithConfig: WriteWALSyncOffsets). Without the reopen,
 // the first WAL of every new store would lack them.
-func openPebble(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, error) {
+func openPebble(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, *walReport, error) {
 	fresh := !hasManifest(dir)
-	pdb, err := openPebbleOnce(dir, g, sink)
+	pdb, rep, err := openPebbleOnce(dir, g, sink)
 	if err != nil || !fresh {
-		return pdb, err
+		return pdb, rep, err
 	}
 	if err := pdb.Close(); err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	sink.log.Debug("new store created; reopening so that its WAL carries sync offsets", "dir", dir,
 		"format", pebble.FormatNewest.String())
@@ -290,14 +308,13 @@ func hasManifest(dir string) bool {
 	return len(m) > 0
 }
 
-func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, error) {
+func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, *walReport, error) {
 	log := sink.log
 	rep := inspectWAL(dir)
-	var saved string
 	if rep != nil && rep.damaged() {
-		saved = rep.path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := copyFile(rep.path, saved); err != nil {
-			return nil, fmt.Errorf("store: open %s: keeping a copy of the damaged WAL %s: %w", dir, rep.path, err)
+		rep.saved = rep.path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
+		if err := copyFile(rep.path, rep.saved); err != nil {
+			return nil, nil, fmt.Errorf("store: open %s: keeping a copy of the damaged WAL %s: %w", dir, rep.path, err)
 		}
 	}
 	opts := pebbleOptions(g, sink)
@@ -305,39 +322,65 @@ func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, error
 	defer opts.Cache.Unref()
 	pdb, err := pebbleOpen(dir, opts, g, sink)
 	if err != nil && pebble.IsCorruptionError(err) && rep != nil && rep.refused {
-		log.Error("pebble refused the damaged WAL; truncating it at the damaged batch",
+		log.Error("pebble refused the damaged WAL; truncating it at the damaged record",
 			"wal", rep.path, "offset", rep.stopAt, "error", err.Error())
 		if terr := truncateFile(rep.path, rep.stopAt); terr != nil {
-			return nil, fmt.Errorf("store: open %s: %w (truncating the damaged WAL failed: %v)", dir, err, terr)
+			return nil, nil, fmt.Errorf("store: open %s: %w (truncating the damaged WAL failed: %v)", dir, err, terr)
 		}
 		pdb, err = pebbleOpen(dir, opts, g, sink)
 	}
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "store: ") {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		if found := diagnose(dir); found != "" {
+			return nil, nil, fmt.Errorf("store: open %s: %s: %w", dir, found, err)
+		}
+		return nil, nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	switch {
-	case rep == nil || rep.clean:
-	case rep.err != nil:
-		log.Warn("could not check the newest WAL", "wal", rep.path, "error", rep.err.Error())
-	case rep.refused || rep.synced > rep.stopAt:
-		log.Error("WAL damaged: recovered everything before the damaged batch; the batches after it are lost, including writes that had been synced (reported durable under fsync=always): disk corruption",
-			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
-			"dropped_bytes", rep.size-rep.stopAt, "dropped_intact_chunks", rep.intact,
-			"synced_to", rep.synced, "copy", saved)
-	case rep.intact > 0:
-		log.Warn("WAL recovery stopped at an incomplete batch; what follows it was never synced (a torn write at a crash; under fsync=always none of it was reported durable)",
-			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
-			"skipped_bytes", rep.size-rep.stopAt, "skipped_intact_chunks", rep.intact,
-			"synced_to", rep.synced, "copy", saved)
-	case rep.size > rep.stopAt:
-		log.Warn("WAL recovery stopped before the end of the newest WAL",
-			"wal", rep.path, "offset", rep.stopAt, "kept_batches", rep.batches,
-			"skipped_bytes", rep.size-rep.stopAt, "skipped", rep.tail)
+	return pdb, rep, nil
+}
+
+// diagnose names what it finds damaged in dir after pebble refused to open it: WALs other than
+// the newest that do not end cleanly (pebble requires they do), and the newest OPTIONS file
+// when it does not parse. "" when it finds nothing.
+func diagnose(dir string) string {
+	var found []string
+	if logs, err := wal.Scan(wal.Dir{FS: vfs.Default, Dirname: dir}); err == nil {
+		for i, ll := range logs {
+			if i == len(logs)-1 || ll.NumSegments() != 1 {
+				continue
+			}
+			_, path := ll.SegmentLocation(0)
+			rr := ll.OpenForRead()
+			records := 0
+			for {
+				_, off, err := rr.NextRecord()
+				if err == nil {
+					records++
+					continue
+				}
+				if !errors.Is(err, io.EOF) {
+					found = append(found, fmt.Sprintf("WAL %s is damaged at offset %d after %d records (%v); only the newest WAL may end uncleanly",
+						filepath.Base(path), off.Physical, records, err))
+				}
+				break
+			}
+			_ = rr.Close()
+		}
 	}
-	return pdb, nil
+	opts, _ := filepath.Glob(filepath.Join(dir, "OPTIONS-*"))
+	if len(opts) > 0 {
+		slices.Sort(opts) // zero-padded file numbers: the last is the newest
+		newest := opts[len(opts)-1]
+		if b, err := os.ReadFile(newest); err != nil {
+			found = append(found, fmt.Sprintf("%s cannot be read (%v)", filepath.Base(newest), err))
+		} else if err := (&pebble.Options{}).Parse(string(b), nil); err != nil {
+			found = append(found, fmt.Sprintf("%s is damaged (%v); pebble writes a new one at every start, so moving it aside lets the store open",
+				filepath.Base(newest), err))
+		}
+	}
+	return strings.Join(found, "; ")
 }
 
 func truncateFile(path string, size int64) error {
