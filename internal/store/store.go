@@ -32,7 +32,7 @@ func (f Fsync) String() string {
 type Options struct {
 	Fsync    Fsync
 	Interval time.Duration // for FsyncInterval; default 100ms
-	Logger   *slog.Logger  // pebble's own log lines are routed here (incl. WAL recovery / corruption messages)
+	Logger   *slog.Logger  // the store's lines, and pebble's (its informational ones at DEBUG)
 	// OnCommit, if set, is called on the committer goroutine after each group commit with how
 	// long the commit (and its sync, when synced) took, for metrics. It must not block.
 	OnCommit func(d time.Duration, synced bool)
