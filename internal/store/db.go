@@ -78,16 +78,15 @@ type DB struct {
 	failedMax atomic.Uint64         // highest ticket of any failed range; 0 if none
 	unhealthy atomic.Pointer[error] // non-nil while writes are refused: Healthy's answer
 
-	kick    chan struct{}   // a mutation made pending non-empty (cap 1)
-	degrade chan struct{}   // the store became degraded: start probing (cap 1)
+	kick    chan struct{}   // a mutation made pending non-empty, or the store became degraded (cap 1)
 	syncReq chan chan error // Sync requests
 	stop    chan struct{}   // closed by Close
 	done    chan struct{}   // closed by the committer when it exits
 
 	// Owned by the committer goroutine.
-	dirty bool                        // batches committed without sync since the last WAL sync
-	fire  []waiter                    // callbacks being run
-	tbuf  [binary.MaxVarintLen64]byte // a ticket's value under ticketKey
+	dirty bool                            // batches committed without sync since the last WAL sync
+	fire  []waiter                        // callbacks being run
+	tbuf  [1 + binary.MaxVarintLen64]byte // a batch's ticket record (durable.go)
 
 	recordStop chan struct{} // stops recordLoop
 	recordDone chan struct{}
@@ -147,6 +146,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	g := newGuardFS(base, tm)
 	sink := newPebbleSink(log)
 	rec, recErr := readDurableRecord(base, dir)
+	walTicket := maxWALTicket(dir) // before pebble opens: it removes the WALs it replays
 	pdb, rep, err := openPebble(dir, g, sink)
 	if err != nil {
 		return nil, err
@@ -163,32 +163,34 @@ func Open(dir string, opts Options) (*DB, error) {
 		pending:    pdb.NewBatch(),
 		pendingT:   1,
 		kick:       make(chan struct{}, 1),
-		degrade:    make(chan struct{}, 1),
 		syncReq:    make(chan chan error),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	s.cond.L = &s.mu
 	s.health.sig = make(chan struct{})
-	// Still failing fast (guardFS modeFailFast): a disk that cannot take a synced write fails
-	// Open here, once, instead of degrading later.
-	if err := s.apply(nil, pebble.Sync); err != nil {
-		_ = s.pending.Close()
-		_ = s.closePebble()
-		return nil, fmt.Errorf("store: data directory %s cannot be written: %w", dir, err)
-	}
-	if err := s.checkFormat(); err != nil {
+	fail := func(err error) (*DB, error) {
 		_ = s.pending.Close()
 		_ = s.closePebble()
 		return nil, err
 	}
-	// Tickets continue from the last one recovered; the durability record says whether that
-	// is all that had been acknowledged (durable.go).
+	// Tickets continue from the last one recovered (durable.go).
 	recovered, err := s.recoveredTicket()
 	if err != nil {
-		_ = s.pending.Close()
-		_ = s.closePebble()
-		return nil, err
+		return fail(err)
+	}
+	recovered = max(recovered, walTicket)
+	// Still failing fast (guardFS modeFailFast): a disk that cannot take a synced write fails
+	// Open here, once, instead of degrading later. The write keeps the recovered ticket.
+	b := pdb.NewBatch()
+	_ = b.Set(ticketKey, binary.AppendUvarint(nil, uint64(recovered)), nil)
+	err = s.apply(b, pebble.Sync)
+	_ = b.Close()
+	if err != nil {
+		return fail(fmt.Errorf("store: data directory %s cannot be written: %w", dir, err))
+	}
+	if err := s.checkFormat(); err != nil {
+		return fail(err)
 	}
 	s.pendingT = recovered + 1
 	s.durable.Store(uint64(recovered))
@@ -221,13 +223,21 @@ func (s *DB) run(ticker *time.Ticker) {
 		defer ticker.Stop()
 		tick = ticker.C
 	}
+	// The probe timer's channel is nil while the store is healthy: a select costs per live
+	// channel, and this one runs for every group commit.
 	probe := time.NewTimer(time.Hour)
 	probe.Stop()
 	defer probe.Stop()
+	var probeC <-chan time.Time
 	backoff := time.Duration(0)
 	for {
 		select {
-		case <-s.kick:
+		case <-s.kick: // a mutation, or the store became degraded (degradeWith)
+			if probeC == nil && s.unhealthy.Load() != nil {
+				backoff = s.fs.tm.minBackoff
+				probe.Reset(backoff)
+				probeC = probe.C
+			}
 			s.commit(false)
 		case ch := <-s.syncReq:
 			ch <- s.commit(true)
@@ -237,12 +247,9 @@ func (s *DB) run(ticker *time.Ticker) {
 					s.failCommit(err)
 				}
 			}
-		case <-s.degrade:
-			backoff = s.fs.tm.minBackoff
-			probe.Reset(backoff)
-		case <-probe.C:
+		case <-probeC:
 			if s.probe() {
-				backoff = 0
+				probeC = nil
 				continue
 			}
 			backoff = min(2*backoff, s.fs.tm.maxBackoff)
@@ -287,7 +294,10 @@ func (s *DB) commit(forceSync bool) error {
 	if sync {
 		wo = pebble.Sync
 	}
-	_ = b.Set(ticketKey, s.tbuf[:binary.PutUvarint(s.tbuf[:], uint64(t))], nil) // durable.go
+	// The ticket goes into the WAL record (not the memtable: no cost beyond a few bytes), so
+	// that recovery knows the last one it replayed (durable.go).
+	s.tbuf[0] = ticketTag
+	_ = b.LogData(s.tbuf[:1+binary.PutUvarint(s.tbuf[1:], uint64(t))], nil)
 	size := b.Len()
 	start := time.Now()
 	err := s.apply(b, wo)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/batchrepr"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/wal"
 )
 
 // The durability record.
@@ -19,8 +21,13 @@ import (
 // pebble cannot tell that a WAL it should replay is missing, or was cut at a record boundary:
 // it opens with what it finds. So the store keeps evidence of its own:
 //
-//   - every group commit carries its ticket under the key 't' (ticketKey); tickets continue
-//     across restarts, so after recovery 't' holds the last ticket recovered;
+//   - every group commit carries its ticket in its WAL record (a LogData entry: no memtable
+//     entry, so no cost beyond a few bytes), and tickets continue across restarts. Before
+//     pebble opens, the store reads the tickets of the WALs it will replay (maxWALTicket); after,
+//     it writes the highest ticket recovered under the key 't' (ticketKey), so that it is known
+//     again once those WALs are gone. The newest WAL holds the last ticket unless it holds no
+//     commit at all, and then it holds that key: the last ticket recovered is
+//     max(tickets in the WALs, 't');
 //   - once a second while tickets advance, and at Close, the file TURNSTILE-DURABLE in the
 //     data directory is replaced (written, synced, renamed) by a line with the last durable
 //     ticket, the last ticket whose WAL write was synced, the newest WAL, the fsync mode and
@@ -38,6 +45,62 @@ const durableFile = "TURNSTILE-DURABLE"
 const recordEvery = time.Second
 
 var ticketKey = []byte{kindTicket}
+
+// ticketTag starts the LogData entry that carries a group commit's ticket.
+const ticketTag = 't'
+
+// maxWALTicket returns the highest ticket in the WALs of dir, read as pebble's replay reads
+// them (stopping where it stops); 0 when there is none.
+func maxWALTicket(dir string) Ticket {
+	logs, err := wal.Scan(wal.Dir{FS: vfs.Default, Dirname: dir})
+	if err != nil {
+		return 0
+	}
+	var top Ticket
+	for _, ll := range logs {
+		rr := ll.OpenForRead()
+		for {
+			r, _, err := rr.NextRecord()
+			if err != nil {
+				break
+			}
+			repr, err := io.ReadAll(r)
+			if err != nil {
+				break
+			}
+			top = max(top, batchTicket(repr))
+		}
+		_ = rr.Close()
+	}
+	return top
+}
+
+// batchTicket returns the ticket a batch carries, 0 if none (or if it does not parse: a
+// record that passed its checksum always does).
+func batchTicket(repr []byte) (t Ticket) {
+	defer func() {
+		if recover() != nil { // batchrepr.DecodeStr indexes without checking
+			t = 0
+		}
+	}()
+	if len(repr) < 12 {
+		return 0
+	}
+	for r := batchrepr.Read(repr); ; {
+		kind, data, _, ok, err := r.Next()
+		if !ok || err != nil {
+			return t
+		}
+		if uint8(kind) == logDataKind && len(data) > 1 && data[0] == ticketTag {
+			if v, n := binary.Uvarint(data[1:]); n > 0 {
+				t = max(t, Ticket(v))
+			}
+		}
+	}
+}
+
+// logDataKind is pebble's InternalKeyKindLogData (pebble/v2/internal/base).
+const logDataKind = 3
 
 type durableRecord struct {
 	durable, synced uint64
@@ -143,7 +206,7 @@ func (s *DB) recordLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// recoveredTicket reads the last ticket pebble recovered (0 for none).
+// recoveredTicket reads the ticket key (0 for none).
 func (s *DB) recoveredTicket() (Ticket, error) {
 	v, closer, err := s.pdb.Get(ticketKey)
 	if errors.Is(err, pebble.ErrNotFound) {

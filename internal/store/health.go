@@ -174,7 +174,7 @@ func (s *DB) degradeWith(cause error, fatal bool) {
 		s.log.Error("store failed: pebble cannot go on after this error; writes are refused until the broker is restarted (the next start recovers the log)",
 			"dir", s.dir, "error", cause.Error())
 	case first:
-		s.log.Error("store cannot write: writes are refused (QoS 1/2 publishes are not acknowledged) until it can; retrying",
+		s.log.Error("store cannot write: writes are refused until it can; retrying",
 			"dir", s.dir, "error", cause.Error())
 	case line:
 		s.log.Error("store still cannot write", "dir", s.dir, "for", now.Sub(since).Round(time.Millisecond),
@@ -190,8 +190,8 @@ func (s *DB) degradeWith(cause error, fatal bool) {
 				}
 			}()
 		}
-		select {
-		case s.degrade <- struct{}{}:
+		select { // the committer starts probing
+		case s.kick <- struct{}{}:
 		default:
 		}
 	}
@@ -213,6 +213,7 @@ func (s *DB) probe() bool {
 		s.degradeWith(fmt.Errorf("probe: %w", err), false)
 		return false
 	}
+	s.fs.reset() // writes waiting in guardFS retry now, not at the end of their backoff
 	// Through pebble: may wait in guardFS until the disk takes its write.
 	if err := s.apply(nil, pebble.Sync); err != nil {
 		s.failCommit(fmt.Errorf("probe: %w", err))
