@@ -284,6 +284,7 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 	}
 	var writes []removed
 	var ticket store.Ticket
+	failed := false // a removal the store could not write
 	s := c.session()
 	s.mu.Lock()
 	var down error
@@ -300,6 +301,7 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 			codes[i] = packet.NoSubscriptionExisted
 		case down != nil:
 			codes[i] = packet.UnspecifiedError // 0x80: the removal could not be stored
+			failed = true
 		default:
 			_, tk := s.removeSubscriptionLocked(group, filter)
 			codes[i] = packet.Success
@@ -310,7 +312,6 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 		}
 	}
 	s.mu.Unlock()
-	failed := down != nil
 	if c.waitDurable(ticket) != nil {
 		st := c.store()
 		s.mu.Lock()

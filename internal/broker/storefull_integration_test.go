@@ -235,6 +235,15 @@ func TestFullDiskV5(t *testing.T) {
 			}
 			pub.pub("new/x", 0, false, "not subscribed")
 			sub.expectNoMsg()
+			// Nor can its removal: UNSUBACK 0x80, and the subscription stays.
+			ctx, cancel = ctxTimeout()
+			ua, _ := sub.c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"t/#"}})
+			cancel()
+			if ua == nil || len(ua.Reasons) != 1 || ua.Reasons[0] != byte(packet.UnspecifiedError) {
+				t.Fatalf("UNSUBSCRIBE on a full disk: %+v; want UNSUBACK 0x80", ua)
+			}
+			pub.pub("t/still", 0, false, "still subscribed")
+			drainUntil(t, sub, "t/still")
 
 			d.free()
 			waitStoreHealthy(t, srv)
@@ -283,7 +292,17 @@ func TestFullDiskV311(t *testing.T) {
 			pub := connectV5(t, addr, v5Connect("pub5", true, 0))
 			sub := connectV5(t, addr, v5Connect("sub", true, 0))
 			sub.subscribe(paho.SubscribeOptions{Topic: "v3/#", QoS: 1})
+
+			// A persistent 3.1.1 session's UNSUBSCRIBE cannot be stored, and its UNSUBACK has no
+			// reason code: the connection closes without one.
+			p3 := connectV3(t, addr, "p3sub", false, nil)
+			p3.subscribe("v3/#", 1)
 			fillUntilRefused(t, d, srv, pub)
+			utok := p3.c.Unsubscribe("v3/#")
+			p3.expectLost()
+			if utok.WaitTimeout(time.Second) && utok.Error() == nil {
+				t.Fatal("UNSUBSCRIBE acknowledged on a full disk")
+			}
 
 			// paho.mqtt.golang: the connection is lost; the publish is not acknowledged.
 			c3 := connectV3(t, addr, "p3", true, nil)

@@ -146,8 +146,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	g := newGuardFS(base, tm)
 	sink := newPebbleSink(log)
 	rec, recErr := readDurableRecord(base, dir)
-	walTicket := maxWALTicket(dir) // before pebble opens: it removes the WALs it replays
-	pdb, rep, err := openPebble(dir, g, sink)
+	rep, walTicket := inspectWAL(dir) // before pebble opens: it removes the WALs it replays
+	pdb, rep, err := openPebble(dir, g, sink, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +180,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		return fail(err)
 	}
 	recovered = max(recovered, walTicket)
+	if err := s.checkFormat(); err != nil { // before any write: it tells a new store by its emptiness
+		return fail(err)
+	}
 	// Still failing fast (guardFS modeFailFast): a disk that cannot take a synced write fails
 	// Open here, once, instead of degrading later. The write keeps the recovered ticket.
 	b := pdb.NewBatch()
@@ -188,9 +191,6 @@ func Open(dir string, opts Options) (*DB, error) {
 	_ = b.Close()
 	if err != nil {
 		return fail(fmt.Errorf("store: data directory %s cannot be written: %w", dir, err))
-	}
-	if err := s.checkFormat(); err != nil {
-		return fail(err)
 	}
 	s.pendingT = recovered + 1
 	s.durable.Store(uint64(recovered))
@@ -295,9 +295,14 @@ func (s *DB) commit(forceSync bool) error {
 		wo = pebble.Sync
 	}
 	// The ticket goes into the WAL record (not the memtable: no cost beyond a few bytes), so
-	// that recovery knows the last one it replayed (durable.go).
+	// that recovery knows the last one it replayed; a large batch, which pebble writes into the
+	// WAL it is about to leave, keeps it under the ticket key too (durable.go).
+	n := binary.PutUvarint(s.tbuf[1:], uint64(t))
+	if b.Len() >= largeBatch {
+		_ = b.Set(ticketKey, s.tbuf[1:1+n], nil)
+	}
 	s.tbuf[0] = ticketTag
-	_ = b.LogData(s.tbuf[:1+binary.PutUvarint(s.tbuf[1:], uint64(t))], nil)
+	_ = b.LogData(s.tbuf[:1+n], nil)
 	size := b.Len()
 	start := time.Now()
 	err := s.apply(b, wo)
@@ -609,10 +614,16 @@ func (s *DB) waitDone(d time.Duration) bool {
 	}
 }
 
-// closePebble closes pebble without waiting on the disk: retries stop first. A pebble that
-// panicked in a commit holds its commit mutex and cannot be closed; it is left open.
+// closePebble closes pebble without waiting on the disk: a failed write is returned, not
+// retried, and while the store is degraded pebble's flushes stop too (otherwise they finish, so
+// that the next start has less to replay). A pebble that panicked in a commit holds its commit
+// mutex and cannot be closed; it is left open.
 func (s *DB) closePebble() error {
-	s.fs.setMode(modeAbort)
+	if s.Healthy() != nil {
+		s.fs.setMode(modeAbort)
+	} else {
+		s.fs.setMode(modeFailFast)
+	}
 	if s.panicked.Load() {
 		return fmt.Errorf("pebble cannot be closed after it panicked in a commit; left open")
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,11 +24,14 @@ import (
 //
 //   - every group commit carries its ticket in its WAL record (a LogData entry: no memtable
 //     entry, so no cost beyond a few bytes), and tickets continue across restarts. Before
-//     pebble opens, the store reads the tickets of the WALs it will replay (maxWALTicket); after,
-//     it writes the highest ticket recovered under the key 't' (ticketKey), so that it is known
-//     again once those WALs are gone. The newest WAL holds the last ticket unless it holds no
-//     commit at all, and then it holds that key: the last ticket recovered is
-//     max(tickets in the WALs, 't');
+//     pebble opens, the store reads the tickets of the newest WAL, which pebble will replay
+//     (inspectWAL); after, it writes the highest ticket recovered under the key 't'
+//     (ticketKey), so that it is known again once that WAL is gone. A batch lands in the
+//     newest WAL even when it made pebble switch WALs, except a large one (pebble writes it
+//     into the WAL it leaves, and flushes it): a batch of largeBatch bytes or more keeps its
+//     ticket under the ticket key too. So the last ticket recovered is max(tickets in the
+//     newest WAL, 't'); when the newest WAL holds none (a crash cut its first record), the
+//     older ones are read, newest first;
 //   - once a second while tickets advance, and at Close, the file TURNSTILE-DURABLE in the
 //     data directory is replaced (written, synced, renamed) by a line with the last durable
 //     ticket, the last ticket whose WAL write was synced, the newest WAL, the fsync mode and
@@ -49,30 +53,38 @@ var ticketKey = []byte{kindTicket}
 // ticketTag starts the LogData entry that carries a group commit's ticket.
 const ticketTag = 't'
 
-// maxWALTicket returns the highest ticket in the WALs of dir, read as pebble's replay reads
-// them (stopping where it stops); 0 when there is none.
-func maxWALTicket(dir string) Ticket {
-	logs, err := wal.Scan(wal.Dir{FS: vfs.Default, Dirname: dir})
-	if err != nil {
+// largeBatch is the size from which a batch also keeps its ticket under the ticket key: well
+// below pebble's large-batch threshold (half the 4 MiB memtable, counted with per-entry
+// overhead), so that every batch pebble writes into the WAL it leaves has it.
+const largeBatch = 64 << 10
+
+// logTicket returns the highest ticket in one WAL, read as pebble's replay reads it
+// (stopping where it stops).
+func logTicket(ll wal.LogicalLog, buf *bytes.Buffer) Ticket {
+	var top Ticket
+	rr := ll.OpenForRead()
+	defer func() { _ = rr.Close() }()
+	for {
+		r, _, err := rr.NextRecord()
+		if err != nil {
+			return top
+		}
+		top = max(top, recordTicket(r, buf))
+	}
+}
+
+// recordTicket returns the ticket of the batch a WAL record holds. pebble's WAL reader returns
+// the record in a buffer of its own (wal.virtualWALReader: a *bytes.Buffer): it is read in
+// place, not copied.
+func recordTicket(r io.Reader, buf *bytes.Buffer) Ticket {
+	if b, ok := r.(interface{ Bytes() []byte }); ok {
+		return batchTicket(b.Bytes())
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
 		return 0
 	}
-	var top Ticket
-	for _, ll := range logs {
-		rr := ll.OpenForRead()
-		for {
-			r, _, err := rr.NextRecord()
-			if err != nil {
-				break
-			}
-			repr, err := io.ReadAll(r)
-			if err != nil {
-				break
-			}
-			top = max(top, batchTicket(repr))
-		}
-		_ = rr.Close()
-	}
-	return top
+	return batchTicket(buf.Bytes())
 }
 
 // batchTicket returns the ticket a batch carries, 0 if none (or if it does not parse: a
@@ -87,20 +99,28 @@ func batchTicket(repr []byte) (t Ticket) {
 		return 0
 	}
 	for r := batchrepr.Read(repr); ; {
-		kind, data, _, ok, err := r.Next()
+		kind, data, value, ok, err := r.Next()
 		if !ok || err != nil {
 			return t
 		}
-		if uint8(kind) == logDataKind && len(data) > 1 && data[0] == ticketTag {
+		switch {
+		case uint8(kind) == logDataKind && len(data) > 1 && data[0] == ticketTag: // a commit's ticket
 			if v, n := binary.Uvarint(data[1:]); n > 0 {
+				t = max(t, Ticket(v))
+			}
+		case uint8(kind) == setKind && bytes.Equal(data, ticketKey): // the ticket key (Open, Close)
+			if v, n := binary.Uvarint(value); n > 0 {
 				t = max(t, Ticket(v))
 			}
 		}
 	}
 }
 
-// logDataKind is pebble's InternalKeyKindLogData (pebble/v2/internal/base).
-const logDataKind = 3
+// pebble's InternalKeyKindSet and InternalKeyKindLogData (pebble/v2/internal/base).
+const (
+	setKind     = 1
+	logDataKind = 3
+)
 
 type durableRecord struct {
 	durable, synced uint64

@@ -55,15 +55,15 @@ func TestSubscriptionRecords(t *testing.T) {
 	s2, _ := openTest(t, dir, FsyncAlways)
 	check(s2)
 
-	// PutSession with subscriptions replaces the set; without, leaves it.
-	s2.PutSession(&SessionRecord{Vhost: "v", ClientID: "ab", Version: 4, Subscriptions: []SubscriptionRecord{{Filter: "new", QoS: 1}}})
+	// PutSession writes the subscriptions it is given and leaves the stored ones.
+	s2.PutSession(&SessionRecord{Vhost: "v", ClientID: "ab", Version: 4, Subscriptions: []SubscriptionRecord{{Filter: "new", QoS: 1}, {Filter: "z", QoS: 0}}})
 	s2.PutSession(&SessionRecord{Vhost: "v", ClientID: "a", Version: 4})
 	s2.DeleteSession("v", "")
 	got := map[string][]string{}
 	for _, r := range loadAllSessions(t, s2) {
 		got[r.ClientID] = subsOf(r)
 	}
-	if want := map[string][]string{"a": {"g|x/#|2|0", "|x/#|2|8"}, "ab": {"|new|1|0"}}; !reflect.DeepEqual(got, want) {
+	if want := map[string][]string{"a": {"g|x/#|2|0", "|x/#|2|8"}, "ab": {"|new|1|0", "|z|0|0"}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after PutSession: %v, want %v", got, want)
 	}
 	s2.DeleteSession("v", "a")

@@ -10,16 +10,15 @@ import (
 
 // Mutations encode their record before taking the lock; the batch copies key and value.
 
-// PutSession inserts or replaces a session record. When r.Subscriptions is not nil they
-// replace the session's stored subscriptions (in the same batch); otherwise those stay.
+// PutSession inserts or replaces a session record. When r.Subscriptions is not nil they are
+// written as records too, in the same batch (replacing stored ones of the same group and
+// filter; others stay: a new session has none, and DeleteSession removes them all).
 func (s *DB) PutSession(r *SessionRecord) Ticket {
 	k := sessionKey(r.Vhost, r.ClientID)
 	v := appendSession(make([]byte, 0, sessionSize(r)), r)
-	if r.Subscriptions == nil {
+	if len(r.Subscriptions) == 0 {
 		return s.mutate("PutSession", func(b *pebble.Batch) { _ = b.Set(k, v, nil) })
 	}
-	p := clientPrefix(kindSub, r.Vhost, r.ClientID, 0)
-	end := prefixEnd(p)
 	subs := make([][2][]byte, len(r.Subscriptions))
 	for i := range r.Subscriptions {
 		sr := &r.Subscriptions[i]
@@ -27,7 +26,6 @@ func (s *DB) PutSession(r *SessionRecord) Ticket {
 	}
 	return s.mutate("PutSession", func(b *pebble.Batch) {
 		_ = b.Set(k, v, nil)
-		_ = b.DeleteRange(p, end, nil) // the sets below come later in the batch: they stay
 		for _, kv := range subs {
 			_ = b.Set(kv[0], kv[1], nil)
 		}

@@ -84,52 +84,64 @@ func (r *walReport) damaged() bool { return r.refused || r.intact > 0 }
 // dropped is how many records recovery dropped: the damaged one and the intact ones after it.
 func (r *walReport) dropped() int { return r.records + 1 }
 
-// inspectWAL reads the newest WAL in dir with pebble's WAL reader. It returns nil when there is
-// no WAL to look at.
-func inspectWAL(dir string) *walReport {
+// inspectWAL reads the WALs in dir with pebble's WAL reader, as replay will: it returns the
+// report on the newest (nil when there is none to look at) and the highest ticket the WALs
+// carry up to where replay will stop (durable.go).
+func inspectWAL(dir string) (rep *walReport, top Ticket) {
 	logs, err := wal.Scan(wal.Dir{FS: vfs.Default, Dirname: dir})
 	if err != nil || len(logs) == 0 {
-		return nil
+		return nil, 0
 	}
+	var buf bytes.Buffer
+	// The newest WAL, or the ticket key, holds the last ticket (durable.go), unless a crash
+	// cut the first record of a new WAL: then the older ones are read, newest first, until
+	// one holds a ticket.
+	defer func() {
+		for i := len(logs) - 2; top == 0 && (rep == nil || !rep.clean) && i >= 0; i-- {
+			top = logTicket(logs[i], &buf)
+		}
+	}()
 	ll := logs[len(logs)-1]
 	if ll.NumSegments() != 1 {
-		return nil // WAL failover is not configured; not ours to repair
+		top = logTicket(ll, &buf)
+		return nil, top // WAL failover is not configured; not ours to repair
 	}
 	_, path := ll.SegmentLocation(0)
-	rep := &walReport{path: path, logNum: uint32(ll.Num)}
+	rep = &walReport{path: path, logNum: uint32(ll.Num)}
 	if st, err := os.Stat(path); err == nil {
 		rep.size = st.Size()
 	}
 	rr := ll.OpenForRead()
 	defer func() { _ = rr.Close() }()
 	for {
-		_, off, err := rr.NextRecord() // buffers the whole record
+		r, off, err := rr.NextRecord() // buffers the whole record
 		if err == nil {
 			rep.batches++
+			top = max(top, recordTicket(r, &buf))
 			continue
 		}
 		rep.stopAt = off.Physical
 		switch {
 		case errors.Is(err, io.EOF):
 			rep.clean = true
-			return rep
+			return rep, top
 		case errors.Is(err, record.ErrUnexpectedEOF):
 		case errors.Is(err, record.ErrInvalidChunk), errors.Is(err, record.ErrZeroedChunk):
 			rep.refused = true
 		default:
 			rep.err = err
-			return rep
+			return rep, top
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			rep.err = err
-			return rep
+			return rep, top
 		}
 		rep.intact, rep.records, rep.synced = intactChunks(b, rep.stopAt, rep.logNum)
 		if rep.intact == 0 {
 			rep.tail, rep.partial = describeTail(b[min(rep.stopAt, int64(len(b))):], rep.stopAt, rep.logNum)
 		}
-		return rep
+		return rep, top
 	}
 }
 
@@ -218,9 +230,10 @@ func describeTail(tail []byte, at int64, logNum uint32) (string, bool) {
 // ratchetFormatMajorVersionLocked), and a log writer decides once, at creation, whether to
 // write sync offsets (record.NewLogWriterWithConfig: WriteWALSyncOffsets). Without the reopen,
 // the first WAL of every new store would lack them.
-func openPebble(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, *walReport, error) {
+// rep is inspectWAL's report on dir.
+func openPebble(dir string, g *guardFS, sink *pebbleSink, rep *walReport) (*pebble.DB, *walReport, error) {
 	fresh := !hasManifest(dir)
-	pdb, rep, err := openPebbleOnce(dir, g, sink)
+	pdb, rep, err := openPebbleOnce(dir, g, sink, rep)
 	if err != nil || !fresh {
 		return pdb, rep, err
 	}
@@ -229,7 +242,8 @@ func openPebble(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, *walRepor
 	}
 	sink.log.Debug("new store created; reopening so that its WAL carries sync offsets", "dir", dir,
 		"format", pebble.FormatNewest.String())
-	return openPebbleOnce(dir, g, sink)
+	rep, _ = inspectWAL(dir)
+	return openPebbleOnce(dir, g, sink, rep)
 }
 
 // openGrace is how long pebble.Open may still take once a write failed while it runs.
@@ -308,9 +322,8 @@ func hasManifest(dir string) bool {
 	return len(m) > 0
 }
 
-func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink) (*pebble.DB, *walReport, error) {
+func openPebbleOnce(dir string, g *guardFS, sink *pebbleSink, rep *walReport) (*pebble.DB, *walReport, error) {
 	log := sink.log
-	rep := inspectWAL(dir)
 	if rep != nil && rep.damaged() {
 		rep.saved = rep.path + ".damaged-" + time.Now().UTC().Format("20060102T150405.000000000Z")
 		if err := copyFile(rep.path, rep.saved); err != nil {

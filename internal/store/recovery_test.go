@@ -45,6 +45,9 @@ func copyDirB(t testing.TB, from, to string) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed by the open store meanwhile (an obsolete file): not in the image
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +139,7 @@ func TestRecoverTornWALTail(t *testing.T) {
 				}
 				if k < n {
 					line := grepLines(logs, "wal="+filepath.Base(wal))
-					if !strings.Contains(line, "dropped_records=1") || !strings.Contains(line, "acknowledged=") ||
+					if !strings.Contains(line, "dropped_records=") || !strings.Contains(line, "acknowledged=") ||
 						!(strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) {
 						t.Fatalf("a record was dropped without a WARN or ERROR naming the WAL, the records dropped and whether they were acknowledged:\n%s", logs)
 					}
@@ -187,7 +190,8 @@ func TestRecoverDamagedWAL(t *testing.T) {
 				defer func() { padding = 200 }()
 				dir := t.TempDir()
 				s, _ := openTest(t, dir, FsyncAlways)
-				base := inspectWAL(dir).batches // records Open wrote (its probe, the format key)
+				rep0, _ := inspectWAL(dir)
+				base := rep0.batches // records Open wrote (its probe, the format key)
 				writeSeparateBatches(t, s, n)
 				if image == "crash image" {
 					src := dir

@@ -80,8 +80,7 @@ type WillRecord struct {
 //
 // Subscriptions are stored as records of their own (PutSubscription), so that a SUBSCRIBE
 // writes one small record, not the whole session; LoadSessions returns them here. PutSession
-// writes Subscriptions only when they are not nil, replacing the session's stored set (a whole
-// write, for conversions and tests).
+// writes the Subscriptions it is given as records too, and leaves the stored ones.
 type SessionRecord struct {
 	Vhost, ClientID string
 	Version         byte   // protocol level
@@ -156,8 +155,8 @@ type Ticket uint64
 // Sessions persists sessions with their subscriptions and wills.
 type Sessions interface {
 	// PutSession inserts or replaces a session record (will and identity included). Its
-	// subscriptions are left as stored, unless r.Subscriptions is not nil: then they replace
-	// the stored ones.
+	// stored subscriptions stay; r.Subscriptions, if any, are written as records too (for a
+	// session's first record, conversions and tests).
 	PutSession(r *SessionRecord) Ticket
 	// PutSubscription inserts or replaces one subscription of a session, by group and filter:
 	// a few dozen bytes, however many the session has.
