@@ -41,7 +41,8 @@ import (
 //
 // During Open (modeFailFast) nothing is retried: pebble.Open returns the error, or, while it
 // waits for a flush that cannot succeed, the store gives up on it (modeAbandon). At Close
-// (modeAbort) retries stop and failures are returned at once.
+// failures are returned, not retried (modeFailFast), and while the store is degraded pebble's
+// flushes and compactions stop too (modeAbort).
 type guardFS struct {
 	vfs.FS
 
