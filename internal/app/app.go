@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -45,6 +46,9 @@ type Options struct {
 	Signals bool
 	// LogOutput, when set, is reopened on SIGHUP (a log file moved away by logrotate).
 	LogOutput interface{ Reopen() error }
+	// StoreFS is the filesystem under the store; nil is the operating system's. Tests inject
+	// faults through it (a full disk).
+	StoreFS vfs.FS
 }
 
 // App is one assembled Turnstile.
@@ -114,7 +118,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		}
 		a.commits = &store.CommitHistogram{}
 		so := store.Options{Fsync: store.FsyncAlways, Interval: time.Duration(cfg.Main.FsyncInterval) * time.Millisecond,
-			Logger: a.log, OnCommit: a.commits.Observe}
+			Logger: a.log, OnCommit: a.commits.Observe, FS: a.opts.StoreFS}
 		if cfg.Main.Fsync == "interval" {
 			so.Fsync = store.FsyncInterval
 		}

@@ -169,7 +169,6 @@ func (s *Server) recheckSessionLocked(ss *session) {
 	if ss.identity == nil {
 		return
 	}
-	removed := 0
 	for k, sub := range ss.subs {
 		filter := sub.Filter
 		if sub.Group != "" {
@@ -179,8 +178,7 @@ func (s *Server) recheckSessionLocked(ss *session) {
 			continue
 		}
 		if err := s.opts.Authorizer.CanSubscribe(ss.identity, ss.id, filter); err != nil {
-			ss.unsubscribeLocked(k.group, k.filter)
-			removed++
+			ss.removeSubscriptionLocked(k.group, k.filter) // and from the store: one record
 			ss.vhost.log.Info("subscription removed: no longer permitted", "client_id", ss.id, "filter", filter, "rule", err.Error())
 			continue
 		}
@@ -188,9 +186,6 @@ func (s *Server) recheckSessionLocked(ss *session) {
 		if gated := ss.withGate(sub); (gated.Check == nil) != (sub.Check == nil) {
 			ss.subscribeLocked(gated)
 		}
-	}
-	if removed > 0 && ss.persistent() {
-		ss.saveLocked()
 	}
 }
 

@@ -40,15 +40,17 @@ func (c *client) handlePublish(p *packet.Publish) error {
 	if p.Retain && !lim.RetainAvailable {
 		return &packet.Error{Code: packet.RetainNotSupported, Field: "PUBLISH retain", Err: errors.New("retain_available is false")} // [MQTT-3.2.2-14], 3.3.1.3: DISCONNECT 0x9A
 	}
+	var down error // the store cannot write: a QoS 1/2 message is refused before it is routed
 	if p.QoS > 0 {
 		if err := c.limitPendingAcks(); err != nil {
 			return err
 		}
+		down = c.storeDown()
 	}
 	s := c.session()
 	var ticket store.Ticket
 	if p.QoS == 2 {
-		dup, t, err := c.acceptQoS2(s, p.PacketID)
+		dup, t, err := c.acceptQoS2(s, p.PacketID, down == nil)
 		if err != nil {
 			return err
 		}
@@ -57,6 +59,9 @@ func (c *client) handlePublish(p *packet.Publish) error {
 			return nil
 		}
 		ticket = t
+	}
+	if down != nil {
+		return c.refusePublish(p)
 	}
 
 	if p.Topic == topicUploadToken {
@@ -105,12 +110,13 @@ func (c *client) handlePublish(p *packet.Publish) error {
 }
 
 // acceptQoS2 records an inbound QoS 2 packet id until PUBREL [MQTT-4.3.3-10] and reports
-// whether it was already recorded (a repeated PUBLISH).
-func (c *client) acceptQoS2(s *session, pid uint16) (dup bool, t store.Ticket, err error) {
+// whether it was already recorded (a repeated PUBLISH). With record false (the store cannot
+// write) a new id is not recorded: the PUBLISH is refused and the id stays free.
+func (c *client) acceptQoS2(s *session, pid uint16, record bool) (dup bool, t store.Ticket, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, dup = s.inQoS2[pid]; dup {
-		return true, 0, nil
+	if _, dup = s.inQoS2[pid]; dup || !record {
+		return dup, 0, nil
 	}
 	if len(s.inQoS2) >= c.srv.limits.ReceiveMax { // [MQTT-3.3.4-7]
 		return false, 0, &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
@@ -120,6 +126,23 @@ func (c *client) acceptQoS2(s *session, pid uint16) (dup bool, t store.Ticket, e
 		t = c.srv.persist.st.PutInbound(c.vhost.name, s.id, pid)
 	}
 	return false, t, nil
+}
+
+// refusePublish answers a QoS 1/2 PUBLISH the store cannot make durable, before it is routed:
+// v5 PUBACK or PUBREC 0x97 (Quota exceeded) [MQTT-3.4.2-1], [MQTT-3.5.2-1], in order behind
+// the acknowledgements still held; 3.1.1 has no negative acknowledgement, so the connection
+// closes without one and the client sends the message again when it reconnects.
+func (c *client) refusePublish(p *packet.Publish) error {
+	c.logf(slog.LevelDebug, "publish refused: the store cannot write", "topic", p.Topic, "qos", p.QoS)
+	if c.version != packet.V5 {
+		return errStoreUnavailable
+	}
+	t := packet.PUBACK
+	if p.QoS == 2 {
+		t = packet.PUBREC
+	}
+	c.ack(0, t, p.PacketID, packet.QuotaExceeded)
+	return nil
 }
 
 func (c *client) releaseQoS2(pid uint16) bool {
@@ -176,16 +199,77 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	now := c.srv.now().UnixNano()
 	s := c.session()
-	retained, ticket, err := c.subscribe(s, p, subID, codes, now)
+	retained, writes, err := c.subscribe(s, p, subID, codes, now)
 	if err != nil {
 		return err
 	}
 	// A persistent session's SUBACK follows the durable write of its subscriptions; SUBACK is
 	// queued before the retained messages are delivered.
-	c.waitDurable(ticket)
+	var ticket store.Ticket
+	for _, w := range writes {
+		ticket = max(ticket, w.ticket)
+	}
+	if c.waitDurable(ticket) != nil {
+		retained = c.rollBackSubscriptions(s, p, writes, codes, retained)
+	}
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	s.deliverRetained(c, retained)
 	return nil
+}
+
+// storedSub is one subscription SUBSCRIBE wrote to the store, what it replaced, and the
+// retained messages it brought (retained[from:to]), for a roll-back when the write fails.
+type storedSub struct {
+	i        int // the filter's index in SUBSCRIBE
+	sub      topic.Subscription
+	prev     topic.Subscription
+	hadPrev  bool
+	ticket   store.Ticket
+	from, to int
+}
+
+// rollBackSubscriptions undoes the subscriptions whose store write failed: SUBACK 0x80 for
+// them, the subscription they replaced put back, their retained messages not sent. It returns
+// the retained messages still to send.
+func (c *client) rollBackSubscriptions(s *session, p *packet.Subscribe, writes []storedSub, codes []packet.ReasonCode, retained []delivery) []delivery {
+	st := c.store()
+	drop := make([]bool, len(retained))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range writes {
+		if _, err := st.Status(w.ticket); err == nil {
+			continue
+		}
+		codes[w.i] = packet.UnspecifiedError
+		for j := w.from; j < w.to; j++ {
+			drop[j] = true
+		}
+		k := subKey{w.sub.Group, w.sub.Filter}
+		if cur, ok := s.subs[k]; ok && sameSubscription(cur, w.sub) && !s.ended {
+			if w.hadPrev {
+				s.subscribeLocked(w.prev)
+			} else {
+				s.unsubscribeLocked(w.sub.Group, w.sub.Filter)
+			}
+		}
+		c.logf(slog.LevelDebug, "subscribe refused: the store could not write it", "filter", p.Subscriptions[w.i].Filter)
+	}
+	kept := retained[:0]
+	for j, d := range retained {
+		if !drop[j] {
+			kept = append(kept, d)
+		}
+	}
+	return kept
+}
+
+// sameSubscription reports whether a and b are the same subscription: the one SUBSCRIBE stored,
+// not one a later SUBSCRIBE put in its place. Gated subscriptions carry a Check function, which
+// Go cannot compare, so the options are compared one by one.
+func sameSubscription(a, b topic.Subscription) bool {
+	return a.Owner == b.Owner && a.Filter == b.Filter && a.Group == b.Group && a.QoS == b.QoS &&
+		a.NoLocal == b.NoLocal && a.RetainAsPublished == b.RetainAsPublished &&
+		a.RetainHandling == b.RetainHandling && a.ID == b.ID
 }
 
 // testHookLocked, set only by tests, runs in SUBSCRIBE with the vhost's retainMu and the
@@ -193,16 +277,23 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 var testHookLocked func(*client)
 
 // subscribe adds the subscriptions of p to s, filling codes, and returns the retained messages
-// to send and the store ticket SUBACK waits for. It holds the vhost's retainMu and s.mu, both
-// released by defers.
-func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes []packet.ReasonCode, now int64) ([]delivery, store.Ticket, error) {
+// to send and what it wrote to the store (one record per subscription of a persistent session;
+// while the store cannot write, such a subscription is refused with 0x80). It holds the
+// vhost's retainMu and s.mu, both released by defers.
+func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes []packet.ReasonCode, now int64) ([]delivery, []storedSub, error) {
 	var retained []delivery
+	var writes []storedSub
 	c.vhost.retainMu.Lock() // see Vhost.retainMu: retained messages are read with the subscription added
 	defer c.vhost.retainMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if testHookLocked != nil {
 		testHookLocked(c) // tests: a panic here holds retainMu and s.mu
+	}
+	persist := s.persistent()
+	var down error
+	if persist {
+		down = c.storeDown()
 	}
 	for i, r := range p.Subscriptions {
 		group, filter, shared, err := topic.ParseShared(r.Filter)
@@ -222,58 +313,113 @@ func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes 
 			continue
 		}
 		if shared && r.NoLocal {
-			return nil, 0, &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
+			return nil, nil, &packet.Error{Code: packet.ProtocolError, Field: "SUBSCRIBE no local", Err: errors.New("no local set on a shared subscription")} // [MQTT-3.8.3-4]
 		}
 		if s.ended {
 			codes[i] = packet.UnspecifiedError // the session was ended under this closing connection
 			continue
 		}
+		if down != nil {
+			codes[i] = packet.UnspecifiedError // 0x80: the subscription could not be stored
+			c.logf(slog.LevelDebug, "subscribe refused: the store cannot write", "filter", r.Filter)
+			continue
+		}
 		sub := s.withGate(topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,
 			RetainAsPublished: r.RetainAsPublished, RetainHandling: r.RetainHandling, ID: subID})
+		prev, hadPrev := s.subs[subKey{group, filter}]
 		existed := s.subscribeLocked(sub)   // a repeated filter replaces the subscription [MQTT-3.8.4-3]
 		codes[i] = packet.ReasonCode(r.QoS) // every QoS is granted as asked [MQTT-3.8.4-6]
+		from := len(retained)
 		// Retained messages: Retain Handling 0 always, 1 only for a new subscription, 2 never
 		// [MQTT-3.3.1-9], [MQTT-3.3.1-10], [MQTT-3.3.1-11]; never for a shared subscription
 		// (4.8.2).
 		if !shared && (r.RetainHandling == 0 || r.RetainHandling == 1 && !existed) {
 			retained = c.vhost.retainedFor(sub, now, retained)
 		}
+		if persist {
+			tk := s.putSubscriptionLocked(&sub) // one small record, however many the session has
+			writes = append(writes, storedSub{i: i, sub: sub, prev: prev, hadPrev: hadPrev, ticket: tk,
+				from: from, to: len(retained)})
+		}
 	}
-	var ticket store.Ticket
-	if s.persistent() {
-		ticket = s.saveLocked()
-	}
-	return retained, ticket, nil
+	return retained, writes, nil
 }
 
 // handleUnsubscribe removes subscriptions and answers UNSUBACK [MQTT-3.10.4-4], [MQTT-3.10.4-5].
+//
+// A persistent session's removals are stored (one record each) before UNSUBACK. One the store
+// cannot write is not done: the subscription stays, and a v5 client gets UNSUBACK 0x80 for its
+// filter (3.11.3); a 3.1.1 UNSUBACK has no reason codes, so that connection closes without one.
 func (c *client) handleUnsubscribe(p *packet.Unsubscribe) {
 	codes := make([]packet.ReasonCode, len(p.Filters))
-	ticket := c.unsubscribe(c.session(), p.Filters, codes)
-	c.waitDurable(ticket)
+	s := c.session()
+	writes, failed := c.unsubscribe(s, p.Filters, codes)
+	var ticket store.Ticket
+	for _, w := range writes {
+		ticket = max(ticket, w.ticket)
+	}
+	if c.waitDurable(ticket) != nil && c.putBackSubscriptions(s, writes, codes) {
+		failed = true
+	}
+	if failed {
+		c.logf(slog.LevelDebug, "unsubscribe refused: the store cannot write")
+		if c.version != packet.V5 {
+			c.close(errStoreUnavailable, 0)
+			return
+		}
+	}
 	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
 }
 
-// unsubscribe removes filters from s, filling codes, and returns the store ticket UNSUBACK
-// waits for. s.mu is released by a defer.
-func (c *client) unsubscribe(s *session, filters []string, codes []packet.ReasonCode) store.Ticket {
+// unsubscribe removes filters from s, filling codes, and returns the removals it wrote to the
+// store and whether one was refused because the store cannot write. s.mu is released by a defer.
+func (c *client) unsubscribe(s *session, filters []string, codes []packet.ReasonCode) (writes []storedSub, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var down error
+	if s.persistent() {
+		down = c.storeDown()
+	}
 	for i, f := range filters {
 		group, filter, _, err := topic.ParseShared(f)
+		sub, exists := s.subs[subKey{group, filter}]
 		switch {
 		case err != nil:
 			codes[i] = packet.TopicFilterInvalid
-		case s.unsubscribeLocked(group, filter):
-			codes[i] = packet.Success
-		default:
+		case !exists:
 			codes[i] = packet.NoSubscriptionExisted
+		case down != nil:
+			codes[i] = packet.UnspecifiedError // 0x80: the removal could not be stored
+			failed = true
+		default:
+			_, tk := s.removeSubscriptionLocked(group, filter)
+			codes[i] = packet.Success
+			if tk != 0 {
+				writes = append(writes, storedSub{i: i, sub: sub, ticket: tk})
+			}
 		}
 	}
-	if s.persistent() {
-		return s.saveLocked()
+	return writes, failed
+}
+
+// putBackSubscriptions puts back the subscriptions whose removal the store could not write,
+// with UNSUBACK 0x80 for them, and reports whether there was one.
+func (c *client) putBackSubscriptions(s *session, writes []storedSub, codes []packet.ReasonCode) bool {
+	st := c.store()
+	failed := false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range writes {
+		if _, err := st.Status(w.ticket); err == nil {
+			continue
+		}
+		failed = true
+		codes[w.i] = packet.UnspecifiedError
+		if _, ok := s.subs[subKey{w.sub.Group, w.sub.Filter}]; !ok && !s.ended {
+			s.subscribeLocked(w.sub) // put back: the removal is not stored
+		}
 	}
-	return 0
+	return failed
 }
 
 // handleDisconnect ends the connection at the client's request. Reason 0x04 keeps the will;

@@ -8,7 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -594,4 +597,66 @@ func revokeAPI(t *testing.T, srv *testBroker, body map[string]any) {
 // oauthtestServer is an identity provider minting tokens on clk.
 func oauthtestServer(t *testing.T, clk clock.Clock) *oauthtest.Server {
 	return oauthtest.New(t, oauthtest.WithClock(clk))
+}
+
+// TestA14_PendingWillSurvivesRestart: a JWT client with a 30 s delayed will loses its
+// connection; its token expires 10 s later; Turnstile restarts before the will is due. After
+// the restart the will is published at its time, authorized against the identity proven at
+// CONNECT (restored from the store: the token's scopes, not a local user, allow the topic) and
+// earned at the loss. A scan of every file of the store finds neither the token nor its
+// signature, and the session keeps its owner: another subject cannot take the client id.
+func TestA14_PendingWillSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	idp := oauthtest.New(t, oauthtest.WithClock(clk))
+	dir := t.TempDir()
+	inDir := func(c *config.Config) { c.Main.DataDir = dir }
+	addr, srv := oauthBroker(t, idp, clk, inDir)
+	tok := idp.Token(map[string]any{"scope": fullScope, "sub": "a14-device", "jti": "a14-jti",
+		"exp": clk.Now().Add(10 * time.Second)})
+	cp := withWill(jwtPassword("a14", tok), "will/a14", 30)
+	cp.Properties.SessionExpiryInterval = u32p(60)
+	c := connectV5(t, addr, cp)
+	lost := clk.Now()
+	c.drop()
+	eventually(t, "the session offline", func() bool { return vhostClients(srv, "/") == 0 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	signature := tok[strings.LastIndexByte(tok, '.')+1:]
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(tok)) || bytes.Contains(data, []byte(signature)) {
+			t.Fatalf("%s holds the token", path)
+		}
+		return nil
+	})
+
+	clk.Advance(5 * time.Second)
+	addr, srv = oauthBroker(t, idp, clk, inDir)
+	w := watcher(t, addr, "a14-w", "will/#")
+	other := idp.Token(map[string]any{"scope": fullScope, "sub": "someone-else"})
+	thief, err := tryConnectV5(t, addr, withWill(jwtPassword("a14", other), "will/a14", 30))
+	if code := connackCode(t, thief, err); code != byte(packet.NotAuthorized) {
+		t.Fatalf("another subject taking the restored session's client id: CONNACK %#x, want 0x87", code)
+	}
+	w.expectNoMsg()
+	clk.Set(lost.Add(31 * time.Second))
+	clk.Wait()
+	if m := w.expectMsg(); m.Topic != "will/a14" {
+		t.Fatalf("got %q", m.Topic)
+	}
+	ev := srv.events.find(event.WillPublished, "a14")
+	if len(ev) != 1 || !ev[0].EarnedAt.Equal(lost) || ev[0].Identity == nil || ev[0].Identity.Subject != "a14-device" {
+		t.Fatalf("will events %+v, want one earned at %v by subject a14-device", ev, lost)
+	}
 }

@@ -84,11 +84,16 @@ func (p *persister) unref(id uint64) {
 	p.st.DeleteMessage(id)
 }
 
+func subscriptionRecord(s *topic.Subscription) *store.SubscriptionRecord {
+	return &store.SubscriptionRecord{Filter: s.Filter, Group: s.Group, QoS: s.QoS, NoLocal: s.NoLocal,
+		RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: s.ID}
+}
+
+// subscriptionRecords is the whole set, for a session's first record (never nil).
 func subscriptionRecords(subs map[subKey]topic.Subscription) []store.SubscriptionRecord {
 	out := make([]store.SubscriptionRecord, 0, len(subs))
 	for _, s := range subs {
-		out = append(out, store.SubscriptionRecord{Filter: s.Filter, Group: s.Group, QoS: s.QoS, NoLocal: s.NoLocal,
-			RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: s.ID})
+		out = append(out, *subscriptionRecord(&s))
 	}
 	return out
 }
@@ -98,7 +103,8 @@ func willRecord(w *will, dueAt int64) *store.WillRecord {
 		return nil
 	}
 	r := &store.WillRecord{Topic: w.msg.Topic, Payload: w.msg.Payload, QoS: w.msg.QoS, Retain: w.msg.Retain,
-		Delay: uint32(w.delay / time.Second), ExpiryInterval: w.expiryInterval, HasExpiry: w.hasExpiry, DueAt: dueAt}
+		Delay: uint32(w.delay / time.Second), ExpiryInterval: w.expiryInterval, HasExpiry: w.hasExpiry, DueAt: dueAt,
+		Identity: identityRecord(w.identity), EarnedAt: unixNanos(w.earnedAt)}
 	if w.msg.Props != nil {
 		r.Props = packet.AppendProperties(nil, w.msg.Props, packet.PUBLISH)
 	}
@@ -110,19 +116,27 @@ func willFromRecord(r *store.WillRecord) (*will, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &will{msg: m, delay: time.Duration(r.Delay) * time.Second, expiryInterval: r.ExpiryInterval, hasExpiry: r.HasExpiry}, nil
+	return &will{msg: m, delay: time.Duration(r.Delay) * time.Second, expiryInterval: r.ExpiryInterval, hasExpiry: r.HasExpiry,
+		identity: identityFromRecord(r.Identity), earnedAt: fromUnixNanos(r.EarnedAt)}, nil
 }
 
 // persistent reports whether the session outlives its connection and so is stored. mu held.
 func (s *session) persistent() bool { return s.vhost.srv.persist != nil && s.expiry > 0 && !s.ended }
 
-// saveLocked writes the session record: subscriptions, expiry, and the will, which is either the
-// connected client's (dueAt 0) or a pending delayed one. mu held.
+// saveLocked writes the session record: expiry and the will, which is either the connected
+// client's (dueAt 0) or a pending delayed one. Subscriptions are records of their own, written
+// one by one as they change (putSubscriptionLocked, removeSubscriptionLocked); the first
+// record of a session writes the whole set, for a session that becomes persistent with
+// subscriptions (a takeover by a connection asking for a session expiry). mu held.
 func (s *session) saveLocked() store.Ticket {
 	r := &store.SessionRecord{Vhost: s.vhost.name, ClientID: s.id, Version: byte(s.version),
-		ExpiryInterval: s.expiry, Subscriptions: subscriptionRecords(s.subs)}
+		ExpiryInterval: s.expiry}
+	if !s.stored {
+		r.Subscriptions = subscriptionRecords(s.subs)
+	}
 	if s.identity != nil {
 		r.User = s.identity.User
+		r.Identity = identityRecord(s.identity)
 	}
 	switch {
 	case s.client != nil:
@@ -135,6 +149,39 @@ func (s *session) saveLocked() store.Ticket {
 	}
 	s.stored = true
 	return s.vhost.srv.persist.st.PutSession(r)
+}
+
+// putSubscriptionLocked stores one subscription of a persistent session. mu held.
+func (s *session) putSubscriptionLocked(sub *topic.Subscription) store.Ticket {
+	if !s.stored {
+		return s.saveLocked() // the first record carries the whole set, this one included
+	}
+	return s.vhost.srv.persist.st.PutSubscription(s.vhost.name, s.id, subscriptionRecord(sub))
+}
+
+// removeSubscriptionLocked removes one subscription from the session, the vhost's index and,
+// for a persistent session, the store. It reports whether the subscription existed and
+// returns the store's ticket for the removal (0 when nothing was written). For UNSUBSCRIBE and
+// for the permission re-check (Server.recheckSubscriptions), which needs no saveLocked after
+// it. mu held.
+func (s *session) removeSubscriptionLocked(group, filter string) (bool, store.Ticket) {
+	if !s.unsubscribeLocked(group, filter) {
+		return false, 0
+	}
+	if !s.persistent() || !s.stored {
+		return true, 0
+	}
+	return true, s.vhost.srv.persist.st.DeleteSubscription(s.vhost.name, s.id, group, filter)
+}
+
+// StoreHealth returns nil while the broker can store what it must (or keeps no store), and why
+// not while the store cannot write: QoS 1/2 publishes, subscription changes of persistent
+// sessions and retained messages are then refused. For /api/health/ready.
+func (s *Server) StoreHealth() error {
+	if s.persist == nil {
+		return nil
+	}
+	return s.persist.st.Healthy()
 }
 
 // putEntryLocked writes d's queue entry in the given state. mu held.

@@ -101,8 +101,14 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	v := s.vhostFor(r.Vhost)
 	ss := newSession(v, r.ClientID)
 	ss.version, ss.expiry, ss.stored = packet.Version(r.Version), r.ExpiryInterval, true
-	if r.User != "" {
-		// The identity proven at the last CONNECT: a recovered will is authorized against it.
+	switch {
+	case r.Identity != nil:
+		// The identity proven at the last CONNECT (or re-authentication): it owns the session,
+		// and a recovered will is authorized against it.
+		ss.setIdentityLocked(identityFromRecord(r.Identity))
+	case r.User != "":
+		// A record written before identities were stored: the user name only; the session is
+		// adopted by the first login of that user (session ownership, connect.go).
 		ss.setIdentityLocked(&auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered"})
 	}
 	for _, sr := range r.Subscriptions {
@@ -173,7 +179,10 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 			s.log.Error("stored will unreadable; dropped", "vhost", r.Vhost, "client_id", r.ClientID, "error", err.Error())
 			w = nil
 		} else {
-			w.identity, w.clientID = ss.identity, ss.id
+			if w.identity == nil {
+				w.identity = ss.identity // written before a will had its own identity
+			}
+			w.clientID = ss.id
 		}
 		due = now.Add(min(w.delayOr0(), time.Duration(r.ExpiryInterval)*time.Second))
 		if r.Will.DueAt != 0 {

@@ -182,6 +182,15 @@ func (v *Vhost) publish(m *Message, rs *routeScratch) int {
 	if strings.HasPrefix(m.Topic, "$SYS/") {
 		p = nil // the server's statistics are regenerated, not stored
 	}
+	if p != nil && p.st.Healthy() != nil {
+		// The store cannot keep it: the retained message of the topic stays as it was (a
+		// client's QoS 1/2 PUBLISH was refused before it got here), and m is delivered as a
+		// message that is not retained.
+		v.log.Debug("retained message not stored: the store cannot write", "topic", m.Topic)
+		live := *m
+		live.Retain = false
+		return v.route(&live, rs)
+	}
 	v.storeRetained(m, p, rs)
 	return v.deliverTargets(m, rs)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +22,8 @@ type column struct {
 
 // writeTable prints rows as a table aligned with tabwriter, with a header line.
 func writeTable(w io.Writer, cols []column, rows []map[string]any) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
 	for i, c := range cols {
 		if i > 0 {
 			fmt.Fprint(tw, "\t")
@@ -38,7 +40,17 @@ func writeTable(w io.Writer, cols []column, rows []map[string]any) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// An empty last cell would leave trailing blanks: a copied table should not carry them.
+	var out bytes.Buffer
+	for line := range strings.Lines(buf.String()) {
+		out.WriteString(strings.TrimRight(line, " \n"))
+		out.WriteByte('\n')
+	}
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 // printable escapes control characters and invalid UTF-8, as strconv.Quote does, so that a

@@ -255,7 +255,7 @@ func TestCtlCommands(t *testing.T) {
 				`{"name":"mqtt.dev2","vhost":"/","connected":false,"durable":false,"messages":0,"expiry_interval":0,"subscriptions":[],"will":null}]`},
 		}, "client_id  connected  durable  subscriptions  messages  expiry_interval  will\n" +
 			"dev1       true       true     2              5         3600             st/dev1 qos=1 pending, fires 2023-11-14T22:13:20Z\n" +
-			"dev2       false      false    0              0         0                \n"},
+			"dev2       false      false    0              0         0\n"},
 		{"delete_session", []string{"delete_session", "-p", "t/1", "dev/1"}, []exchange{
 			{method: "DELETE", uri: "/api/sessions/t%2F1/dev%2F1"},
 		}, "deleted the session of client \"dev/1\" on vhost \"t/1\"\n"},

@@ -13,10 +13,16 @@ func (h *handler) health(w http.ResponseWriter, _ *http.Request, _ *caller) erro
 	return nil
 }
 
-// GET /api/health/ready: readiness. The broker accepts MQTT connections.
+// GET /api/health/ready: readiness. The broker accepts MQTT connections and its store can
+// write (while it cannot, QoS 1/2 publishes and subscription changes of persistent sessions are
+// refused: docs/storage.md). The endpoint is unauthenticated, so the reason names no path; the
+// log has the details.
 func (h *handler) ready(w http.ResponseWriter, _ *http.Request, _ *caller) error {
 	if !h.srv.Ready() {
 		return apiError(http.StatusServiceUnavailable, "service_unavailable", "the broker is not accepting connections")
+	}
+	if h.srv.StoreHealth() != nil {
+		return apiError(http.StatusServiceUnavailable, "service_unavailable", "the store cannot write (a full or failing disk); see the log")
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil

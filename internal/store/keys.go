@@ -10,13 +10,16 @@ import (
 // disjoint ranges) and no escaping is needed; numbers are big-endian fixed width, so iteration
 // is in numeric order.
 //
-//	's' vhost clientID              -> SessionRecord (without Vhost, ClientID)
+//	's' vhost clientID              -> SessionRecord (without Vhost, ClientID, Subscriptions)
+//	'u' vhost clientID group filter(rest of key) -> SubscriptionRecord (without Filter, Group)
 //	'q' vhost clientID seq(8)       -> QueueEntry (without Seq)
 //	'i' vhost clientID pid(2)       -> version byte only
 //	'm' id(8)                       -> MessageRecord
 //	'r' vhost topic(rest of key)    -> MessageRecord (Topic included)
 //	'd'                             -> the definitions document
 //	'k' namespace key(rest of key)  -> an opaque record of a namespace (access keys, revocations, bans)
+//	'v'                             -> the store format version (format.go)
+//	't'                             -> the ticket of the last group commit (durable.go)
 const (
 	kindSession  = 's'
 	kindQueue    = 'q'
@@ -25,6 +28,9 @@ const (
 	kindRetained = 'r'
 	kindDefs     = 'd'
 	kindRecord   = 'k'
+	kindSub      = 'u'
+	kindFormat   = 'v'
+	kindTicket   = 't'
 )
 
 // clientPrefix is kind | len(vhost) vhost | len(clientID) clientID, with room for extra bytes.
@@ -36,6 +42,23 @@ func clientPrefix(kind byte, vhost, clientID string, extra int) []byte {
 }
 
 func sessionKey(vhost, clientID string) []byte { return clientPrefix(kindSession, vhost, clientID, 0) }
+
+func subscriptionKey(vhost, clientID, group, filter string) []byte {
+	b := clientPrefix(kindSub, vhost, clientID, binary.MaxVarintLen32+len(group)+len(filter))
+	b = appendString(b, group)
+	return append(b, filter...)
+}
+
+// parseSubscriptionKey returns the group and filter of a 'u' key.
+func parseSubscriptionKey(key []byte) (group, filter string, err error) {
+	_, _, rest, err := parseClientKey(key)
+	if err != nil {
+		return "", "", err
+	}
+	d := &decoder{rec: "key", b: rest}
+	group = d.str("group")
+	return group, string(d.b), d.err
+}
 
 func queueKey(vhost, clientID string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(clientPrefix(kindQueue, vhost, clientID, 8), seq)
@@ -74,7 +97,7 @@ func kindBounds(kind byte) (lower, upper []byte) { return []byte{kind}, []byte{k
 // keyReader takes a key apart; errors name the key part.
 func keyReader(key []byte) *decoder { return &decoder{rec: "key", b: key[1:]} }
 
-// parseClientKey returns the vhost, client id and the rest of a 's', 'q' or 'i' key.
+// parseClientKey returns the vhost, client id and the rest of a 's', 'u', 'q' or 'i' key.
 func parseClientKey(key []byte) (vhost, clientID string, rest []byte, err error) {
 	if len(key) == 0 {
 		return "", "", nil, &DecodeError{Record: "key", Field: "kind", Err: errTruncated}

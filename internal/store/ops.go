@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -9,45 +10,162 @@ import (
 
 // Mutations encode their record before taking the lock; the batch copies key and value.
 
-// PutSession inserts or replaces a session with its subscriptions and will.
+// PutSession inserts or replaces a session record. When r.Subscriptions is not nil they are
+// written as records too, in the same batch (replacing stored ones of the same group and
+// filter; others stay: a new session has none, and DeleteSession removes them all).
 func (s *DB) PutSession(r *SessionRecord) Ticket {
 	k := sessionKey(r.Vhost, r.ClientID)
 	v := appendSession(make([]byte, 0, sessionSize(r)), r)
-	return s.mutate("PutSession", func(b *pebble.Batch) { _ = b.Set(k, v, nil) })
+	if len(r.Subscriptions) == 0 {
+		return s.mutate("PutSession", func(b *pebble.Batch) { _ = b.Set(k, v, nil) })
+	}
+	subs := make([][2][]byte, len(r.Subscriptions))
+	for i := range r.Subscriptions {
+		sr := &r.Subscriptions[i]
+		subs[i] = [2][]byte{subscriptionKey(r.Vhost, r.ClientID, sr.Group, sr.Filter), appendSubscription(nil, sr)}
+	}
+	return s.mutate("PutSession", func(b *pebble.Batch) {
+		_ = b.Set(k, v, nil)
+		for _, kv := range subs {
+			_ = b.Set(kv[0], kv[1], nil)
+		}
+	})
 }
 
-// DeleteSession removes a session, its queue entries and its inbound packet ids, in one batch.
-// The messages its entries referred to stay (they may be shared); DeleteMessage or
-// DeleteUnreferencedMessages removes them.
+// PutSubscription inserts or replaces one subscription of a session, keyed by group and filter.
+func (s *DB) PutSubscription(vhost, clientID string, r *SubscriptionRecord) Ticket {
+	k := subscriptionKey(vhost, clientID, r.Group, r.Filter)
+	v := appendSubscription(make([]byte, 0, 16), r)
+	return s.mutate("PutSubscription", func(b *pebble.Batch) { _ = b.Set(k, v, nil) })
+}
+
+// DeleteSubscription removes one subscription of a session.
+func (s *DB) DeleteSubscription(vhost, clientID, group, filter string) Ticket {
+	k := subscriptionKey(vhost, clientID, group, filter)
+	return s.mutate("DeleteSubscription", func(b *pebble.Batch) { _ = b.Delete(k, nil) })
+}
+
+// DeleteSession removes a session, its subscriptions, its queue entries and its inbound packet
+// ids, in one batch. The messages its entries referred to stay (they may be shared);
+// DeleteMessage or DeleteUnreferencedMessages removes them.
 func (s *DB) DeleteSession(vhost, clientID string) Ticket {
 	k := sessionKey(vhost, clientID)
-	q := clientPrefix(kindQueue, vhost, clientID, 0)
-	in := clientPrefix(kindInbound, vhost, clientID, 0)
-	qEnd, inEnd := prefixEnd(q), prefixEnd(in)
+	var ranges [3][2][]byte
+	for i, kind := range [...]byte{kindSub, kindQueue, kindInbound} {
+		p := clientPrefix(kind, vhost, clientID, 0)
+		ranges[i] = [2][]byte{p, prefixEnd(p)}
+	}
 	return s.mutate("DeleteSession", func(b *pebble.Batch) {
 		_ = b.Delete(k, nil)
-		_ = b.DeleteRange(q, qEnd, nil)
-		_ = b.DeleteRange(in, inEnd, nil)
+		for _, r := range ranges {
+			_ = b.DeleteRange(r[0], r[1], nil)
+		}
 	})
 }
 
-// LoadSessions calls fn for every session, ordered by vhost then client id (length first).
+// LoadSessions calls fn for every session, ordered by vhost then client id (length first),
+// with its subscriptions: the records of their own, and those a version 1 session record
+// carries (a record of its own wins over one of the same group and filter).
 func (s *DB) LoadSessions(fn func(*SessionRecord) error) error {
+	if err := s.beginRead(); err != nil {
+		return err
+	}
+	defer s.endRead()
 	lo, hi := kindBounds(kindSession)
-	return s.scan(lo, hi, func(k, v []byte) error {
-		vhost, clientID, rest, err := parseClientKey(k)
-		if err == nil && len(rest) != 0 {
-			err = &DecodeError{Record: "key", Field: "clientID", Err: errTrailing}
+	sit, err := s.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	lo, hi = kindBounds(kindSub)
+	uit, err := s.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return errors.Join(fmt.Errorf("store: %w", err), sit.Close())
+	}
+	orphans := 0
+	uok := uit.First()
+	for ok := sit.First(); ok && err == nil; ok = sit.Next() {
+		k := sit.Key()
+		vhost, clientID, rest, perr := parseClientKey(k)
+		if perr == nil && len(rest) != 0 {
+			perr = &DecodeError{Record: "key", Field: "clientID", Err: errTrailing}
 		}
-		if err != nil {
-			return err
+		if perr != nil {
+			err = perr
+			break
+		}
+		v, verr := sit.ValueAndErr()
+		if verr != nil {
+			err = fmt.Errorf("store: %w", verr)
+			break
 		}
 		r := &SessionRecord{Vhost: vhost, ClientID: clientID}
-		if err := decodeSession(v, r); err != nil {
-			return fmt.Errorf("%w (vhost %q, client id %q)", err, vhost, clientID)
+		if derr := decodeSession(v, r); derr != nil {
+			err = fmt.Errorf("%w (vhost %q, client id %q)", derr, vhost, clientID)
+			break
 		}
-		return fn(r)
-	})
+		// Subscription keys share the session key's prefix-free (vhost, client id) part, so
+		// they come in the same order: skip those of sessions that do not exist, then take
+		// this session's.
+		id := k[1:]
+		for ; uok && bytes.Compare(uit.Key()[1:], id) < 0 && !bytes.HasPrefix(uit.Key()[1:], id); uok = uit.Next() {
+			orphans++
+		}
+		var own []SubscriptionRecord
+		for ; uok && bytes.HasPrefix(uit.Key()[1:], id); uok = uit.Next() {
+			sr := SubscriptionRecord{}
+			group, filter, kerr := parseSubscriptionKey(uit.Key())
+			uv, verr := uit.ValueAndErr()
+			if kerr == nil {
+				kerr = verr
+			}
+			if kerr == nil {
+				kerr = decodeSubscription(uv, &sr)
+			}
+			if kerr != nil {
+				err = fmt.Errorf("%w (vhost %q, client id %q)", kerr, vhost, clientID)
+				break
+			}
+			sr.Group, sr.Filter = group, filter
+			own = append(own, sr)
+		}
+		if err != nil {
+			break
+		}
+		r.Subscriptions = mergeSubscriptions(r.Subscriptions, own)
+		err = fn(r)
+	}
+	if err == nil {
+		err = errors.Join(sit.Error(), uit.Error())
+	}
+	err = errors.Join(err, sit.Close(), uit.Close())
+	if orphans > 0 {
+		s.log.Warn("subscription records without a session ignored", "count", orphans)
+	}
+	return err
+}
+
+// mergeSubscriptions adds a session's own subscription records to those its (version 1)
+// record carried; an own record replaces a carried one of the same group and filter.
+func mergeSubscriptions(carried, own []SubscriptionRecord) []SubscriptionRecord {
+	if len(carried) == 0 {
+		return own
+	}
+	if len(own) == 0 {
+		return carried
+	}
+	type key struct{ group, filter string }
+	at := make(map[key]int, len(carried))
+	for i := range carried {
+		at[key{carried[i].Group, carried[i].Filter}] = i
+	}
+	for _, o := range own {
+		if i, ok := at[key{o.Group, o.Filter}]; ok {
+			carried[i] = o
+		} else {
+			carried = append(carried, o)
+		}
+	}
+	return carried
 }
 
 // PutQueueEntry inserts or replaces a queue entry by Seq.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Fsync selects when a group commit is fsynced. See the package documentation for what each
@@ -30,10 +32,17 @@ func (f Fsync) String() string {
 type Options struct {
 	Fsync    Fsync
 	Interval time.Duration // for FsyncInterval; default 100ms
-	Logger   *slog.Logger  // pebble's own log lines are routed here (incl. WAL recovery / corruption messages)
+	Logger   *slog.Logger  // the store's lines, and pebble's (its informational ones at DEBUG)
 	// OnCommit, if set, is called on the committer goroutine after each group commit with how
 	// long the commit (and its sync, when synced) took, for metrics. It must not block.
 	OnCommit func(d time.Duration, synced bool)
+	// FS, if set, is the filesystem the store writes through instead of the operating
+	// system's, for tests that inject faults (pebble's vfs/errorfs). It must be backed by the
+	// operating system's filesystem at the store's directory: recovery reads the WAL files
+	// directly.
+	FS vfs.FS
+
+	timings *timings // tests shorten retries and log intervals
 }
 
 // Records. Their encoding is this package's business (codec.go): a compact versioned binary
@@ -61,9 +70,17 @@ type WillRecord struct {
 	ExpiryInterval uint32
 	HasExpiry      bool
 	DueAt          int64 // unix nanos when a pending (delayed) will is due; 0 = the connection is (was) up
+	// Identity is the identity the will is authorized against when it is sent; nil: the
+	// session's.
+	Identity *IdentityRecord
+	EarnedAt int64 // unix nanos when the will was earned (its connection ended); 0 = not yet
 }
 
 // SessionRecord is a persistent session: identity, expiry, subscriptions and will.
+//
+// Subscriptions are stored as records of their own (PutSubscription), so that a SUBSCRIBE
+// writes one small record, not the whole session; LoadSessions returns them here. PutSession
+// writes the Subscriptions it is given as records too, and leaves the stored ones.
 type SessionRecord struct {
 	Vhost, ClientID string
 	Version         byte   // protocol level
@@ -71,9 +88,39 @@ type SessionRecord struct {
 	DisconnectedAt  int64  // unix nanos; 0 = connected when last written
 	Subscriptions   []SubscriptionRecord
 	Will            *WillRecord
-	// User is the user name the session's last connection proved at CONNECT: a will is
-	// authorized against it when it is sent, also after a restart.
+	// User is the user name the session's last connection proved at CONNECT. Records written
+	// before Identity existed have only this.
 	User string
+	// Identity is a snapshot of the identity the session's last connection proved (nil in
+	// records written before it existed): a will is authorized against it when it is sent,
+	// also after a restart.
+	Identity *IdentityRecord
+}
+
+// IdentityRecord is the stored form of an identity snapshot (package auth's Identity, which
+// this package does not import: the broker converts). It holds names, ids, permissions and
+// validity, never a secret: a credential is named by its ids and the SHA-256 of its bytes.
+type IdentityRecord struct {
+	User, Subject, Issuer, Vhost, Method, GrantsSource string
+	Tags                                               []string
+	Grants                                             []GrantRecord
+	Scoped                                             *ScopedRecord
+	NotBefore, Expiry                                  int64 // unix nanos, 0 = none
+	Creds                                              []CredentialRecord
+	Generation                                         uint64
+}
+
+// GrantRecord is one permission a token grants: an action and a topic pattern.
+type GrantRecord struct{ Action, Pattern string }
+
+// ScopedRecord is the permissions OAuth2 scopes give (RabbitMQ regex form).
+type ScopedRecord struct{ Configure, Write, Read, TopicWrite, TopicRead string }
+
+// CredentialRecord names one verified credential without any of its bytes.
+type CredentialRecord struct {
+	Kind, Type, ID, KeyID, Subject string
+	Expiry                         int64    // unix nanos, 0 = none
+	Hash                           [32]byte // SHA-256 of the credential, never the credential
 }
 
 // MessageRecord is a stored message: one referenced by queue entries, or a retained one.
@@ -98,15 +145,27 @@ type QueueEntry struct {
 }
 
 // Ticket identifies the group commit an operation belongs to. Tickets increase. Ticket 0 is
-// always durable (it is no write).
+// always durable (it is no write). A write the store refuses (it cannot write, or it is
+// closed) gets the largest ticket, failed from the start: the max of several tickets fails
+// when one of them was refused.
 type Ticket uint64
 
 // Small interfaces, so a cluster-backed store can replace this one later.
 
 // Sessions persists sessions with their subscriptions and wills.
 type Sessions interface {
-	PutSession(r *SessionRecord) Ticket          // insert or replace (subscriptions and will included)
-	DeleteSession(vhost, clientID string) Ticket // removes the session AND its queue entries and inbound ids (range deletes)
+	// PutSession inserts or replaces a session record (will and identity included). Its
+	// stored subscriptions stay; r.Subscriptions, if any, are written as records too (for a
+	// session's first record, conversions and tests).
+	PutSession(r *SessionRecord) Ticket
+	// PutSubscription inserts or replaces one subscription of a session, by group and filter:
+	// a few dozen bytes, however many the session has.
+	PutSubscription(vhost, clientID string, r *SubscriptionRecord) Ticket
+	DeleteSubscription(vhost, clientID, group, filter string) Ticket
+	// DeleteSession removes the session AND its subscriptions, queue entries and inbound ids
+	// (range deletes).
+	DeleteSession(vhost, clientID string) Ticket
+	// LoadSessions calls fn for every session, with its subscriptions.
 	LoadSessions(fn func(*SessionRecord) error) error
 }
 
@@ -171,11 +230,20 @@ type Store interface {
 	Definitions
 	Records
 	// Notify calls fn once every operation with ticket <= t is durable (committed, and synced
-	// under FsyncAlways). fn runs on the committer goroutine and must not block. If t is already
-	// durable, fn runs before Notify returns (on the caller's goroutine).
+	// under FsyncAlways), or once t failed. fn is called exactly once; it runs on the
+	// committer goroutine (or the one that found the disk failing) and must not block. If t is
+	// already resolved, fn runs before Notify returns (on the caller's goroutine). fn checks
+	// Status(t) to learn which.
 	Notify(t Ticket, fn func())
 	// Durable reports whether t is durable.
 	Durable(t Ticket) bool
+	// Status reports whether t is resolved: (false, nil) pending, (true, nil) durable,
+	// (true, err) failed: nothing it wrote is reported durable; err wraps ErrUnavailable.
+	Status(t Ticket) (done bool, err error)
+	// Healthy returns nil while the store can write, and why not (wrapping ErrUnavailable)
+	// while it cannot: writes are then refused and their tickets fail at once. It is cheap
+	// enough for every publish (one atomic load).
+	Healthy() error
 	// Sync makes everything written so far durable and returns when it is (for shutdown and tests).
 	Sync() error
 	Close() error

@@ -1,0 +1,7 @@
+package broker
+
+import "github.com/turnstilemq/turnstile/internal/store"
+
+// StoreWALBytesForTest returns how many bytes the server's store has written to its
+// write-ahead log since it was opened.
+func StoreWALBytesForTest(s *Server) uint64 { return s.persist.st.(*store.DB).WALBytesWritten() }
