@@ -28,11 +28,21 @@ const (
 	WillPublished
 	// WillSuppressed: a Last Will was discarded without being published; Reason says why.
 	WillSuppressed
+	// LoginDelayed: the login limiter delayed a login attempt before checking its credentials
+	// (User, Remote; Detail says how long). Refusals by the limiter are LoginFailed events with
+	// ReasonRateLimited.
+	LoginDelayed
+	// LimitExceeded: an action of a connected client was refused by a limit (Reason: the limit,
+	// one of the Limit constants; Topic: the filter or topic). A CONNECT refused by a limit is a
+	// Refused event whose Reason is the limit.
+	LimitExceeded
+	// Banned: a ban was added (ClientID, User or Remote: what it matches; Detail: the ban).
+	Banned
 	numKinds
 )
 
 var kindNames = [numKinds]string{"", "connected", "login_failed", "refused", "denied", "disconnected",
-	"will_published", "will_suppressed"}
+	"will_published", "will_suppressed", "login_delayed", "limit_exceeded", "banned"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -45,7 +55,20 @@ func (k Kind) String() string {
 const (
 	ReasonBadCredentials = "bad_credentials" // no provider accepted the credentials
 	ReasonNotAuthorized  = "not_authorized"  // proven, but not allowed (vhost, loopback-only user, will topic)
-	ReasonRateLimited    = "rate_limited"    // the login limiter delayed or refused the attempt
+	ReasonRateLimited    = "rate_limited"    // the login limiter refused the attempt unchecked
+)
+
+// Limits, the Reason of Refused events of CONNECTs refused by a limit and of LimitExceeded
+// events (docs/security.md, "Limits" and "Bans").
+const (
+	LimitMaxConnections      = "max_connections"       // [mqtt] max_connections, every vhost together
+	LimitVhostMaxConnections = "vhost_max_connections" // a vhost's max-connections
+	LimitUserMaxConnections  = "user_max_connections"  // a user's max-connections
+	LimitVhostMaxSessions    = "vhost_max_sessions"    // a vhost's max-sessions
+	LimitVhostMaxRetained    = "vhost_max_retained"    // a vhost's max-retained (LimitExceeded)
+	LimitMaxSubscriptions    = "max_subscriptions"     // [mqtt] max_subscriptions_per_client (LimitExceeded)
+	LimitConnectRate         = "connect_rate"          // [mqtt] max_connect_rate per source address
+	ReasonBanned             = "banned"                // a CONNECT refused by a ban
 )
 
 // Reasons of WillSuppressed events (will-and-expiry.md §4).
