@@ -276,7 +276,7 @@ func (r *RateLimiter) Len() (sources, pairs int) {
 type failureTable[K comparable] struct {
 	max int
 	m   map[K]*list.Element
-	lru      list.List // of *tableEntry[K], most recently touched at the front
+	lru list.List // of *tableEntry[K], most recently touched at the front
 }
 
 type tableEntry[K comparable] struct {

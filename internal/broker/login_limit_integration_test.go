@@ -204,7 +204,7 @@ func connectV5From(t *testing.T, local, addr string, cp *paho.Connect) *v5Client
 // password and returns the CONNACK return code.
 func v3LoginFrom(t *testing.T, local, addr, id, user, password string) byte {
 	t.Helper()
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+addr).SetProtocolVersion(4).SetClientID(id).
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetProtocolVersion(4).SetClientID(id).
 		SetUsername(user).SetPassword(password).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(15 * time.Second).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
@@ -220,7 +220,6 @@ func v3LoginFrom(t *testing.T, local, addr, id, user, password string) byte {
 }
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
-
 
 // TestLoginGuessingSustained measures the guessing rate an attacker sustains from one address
 // with 8 connections in a loop for 4 s: before the fix every password was checked (about 30 per
