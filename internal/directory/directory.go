@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/auth"
@@ -58,6 +59,7 @@ type Directory struct {
 	mu     sync.Mutex // serialises changes (and their hooks and persistence)
 	vhosts map[string]struct{}
 	hooks  Hooks
+	limits atomic.Pointer[limitSet] // vhost and user limits (limits.go), replaced under mu
 }
 
 // New returns an empty directory; Load fills it.
@@ -211,6 +213,7 @@ func (d *Directory) applyLocked(defs *definitions.Definitions) error {
 		}
 		d.users.Put(u)
 	}
+	d.applyLimitsLocked(defs)
 	return d.checker.Apply(perms, tperms)
 }
 
@@ -254,6 +257,7 @@ func (d *Directory) exportLocked() *definitions.Definitions {
 	for _, p := range d.checker.TopicPermissions() {
 		defs.TopicPermissions = append(defs.TopicPermissions, definitions.TopicPermission(p))
 	}
+	d.exportLimitsLocked(defs)
 	return defs
 }
 
