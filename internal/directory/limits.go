@@ -42,7 +42,9 @@ func (d *Directory) UserLimit(user, name string) (int64, bool) {
 }
 
 // VhostLimits returns the limits of every vhost that has some, copied.
-func (d *Directory) VhostLimits() map[string]map[string]int64 { return cloneLimits(d.limitsNow().vhosts) }
+func (d *Directory) VhostLimits() map[string]map[string]int64 {
+	return cloneLimits(d.limitsNow().vhosts)
+}
 
 // UserLimits returns the limits of every user who has some, copied.
 func (d *Directory) UserLimits() map[string]map[string]int64 { return cloneLimits(d.limitsNow().users) }
