@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/ban"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/config"
@@ -54,6 +55,7 @@ type App struct {
 	counters *event.Counters
 	events   *event.Multi
 	broker   *broker.Server
+	bans     *ban.List
 
 	mqtt  []mqttListener
 	mgmt  []net.Listener
@@ -138,9 +140,13 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if a.store != nil {
 		bo.Store = a.store
 	}
+	if err := a.openGuards(&bo); err != nil { // limits, quotas, bans (guards.go)
+		return nil, err
+	}
 	if a.broker, err = broker.New(bo); err != nil {
 		return nil, err
 	}
+	a.enforceBans()
 	// Changes of the directory reach the broker from now on: vhosts come and go, a deleted
 	// user's sessions end, and a permission change re-checks every live subscription.
 	a.dir.SetHooks(directory.Hooks{VhostAdded: a.broker.AddVhost,
@@ -174,7 +180,8 @@ func (a *App) openMgmt() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.api = mgmt.New(mgmt.Options{Broker: a.broker, Directory: a.dir, Auth: a.chain, Counters: a.counters,
-		Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: mg.Bind, Clock: a.opts.Clock})
+		Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: mg.Bind, Clock: a.opts.Clock,
+		AllowedHosts: allowedHosts(mg.AllowedHosts), Bans: a.bans})
 	if mg.Port > 0 {
 		addr := listenAddr(mg.Bind, mg.Port, a.opts.Ephemeral)
 		ln, err := net.Listen("tcp", addr)
@@ -272,6 +279,9 @@ func (a *App) reload() {
 // closeAll closes the listeners and the store; the broker must have stopped using them.
 func (a *App) closeAll() {
 	a.closeOnce.Do(func() {
+		if a.bans != nil {
+			a.bans.Close()
+		}
 		for _, l := range a.mqtt {
 			l.ln.Close()
 		}

@@ -377,6 +377,15 @@ func (l *List) Match(clientID, user string, addr netip.Addr, at time.Time) (Ban,
 	return Ban{}, false
 }
 
+// Banned is Match for the broker (broker.Bans): why describes the ban, for the log.
+func (l *List) Banned(clientID, user string, addr netip.Addr, at time.Time) (why string, banned bool) {
+	b, ok := l.Match(clientID, user, addr, at)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("banned as %s %s until %s (ban %s)", b.As, b.Who, b.Until.Format(time.RFC3339), b.ID), true
+}
+
 // Revoked is the broker's Standing check: an identity is not in good standing while a ban
 // matches its user name, the client id it connected with or the address it connected from
 // (Identity.ClientID and Identity.Remote). reason is "banned".

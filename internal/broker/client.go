@@ -313,6 +313,7 @@ func (c *client) recoverPanic(where string) {
 // cleanup runs once, when the read loop ends.
 func (c *client) cleanup() {
 	defer close(c.cleaned)
+	c.srv.releaseConn(c) // its connection slot, if it took one (limits.go)
 	c.close(errClientClosed, 0)
 	reason := c.closeErr
 	if c.vhost != nil {

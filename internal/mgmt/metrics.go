@@ -20,6 +20,7 @@ type collector struct {
 	retained, subscriptions, queued                     *prometheus.Desc
 	commitLatency                                       *prometheus.Desc
 	loginFailures, disconnects, wills, willsSuppressed  *prometheus.Desc
+	loginDelays, limitRefusals, bans                    *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -56,6 +57,10 @@ func newCollector(h *handler) *collector {
 		wills:         d("will_published_total", "Last Will messages published."),
 		willsSuppressed: d("will_suppressed_total",
 			"Last Will messages discarded without being published, by reason.", "reason"),
+		loginDelays: d("login_delays_total", "Logins the login limiter delayed before checking their credentials."),
+		limitRefusals: d("limit_refusals_total",
+			"CONNECTs, subscriptions and retained publishes refused by a limit, by limit.", "limit"),
+		bans: d("bans", "Bans in force."),
 	}
 }
 
@@ -63,7 +68,8 @@ func newCollector(h *handler) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.vhosts, c.users, c.connections, c.vhostConnections,
 		c.sessions, c.connects, c.refused, c.authFailures, c.msgsIn, c.msgsOut, c.bytesIn, c.bytesOut, c.dropped, c.denied,
-		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed} {
+		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed,
+		c.loginDelays, c.limitRefusals, c.bans} {
 		ch <- d
 	}
 }
@@ -114,6 +120,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.disconnects, n, reason)
 	}
 	counter(c.wills, h.count.Total(event.WillPublished))
+	c.collectLimits(counter, gauge)
 	for reason, n := range h.count.ByReason(event.WillSuppressed) {
 		counter(c.willsSuppressed, n, reason)
 	}
