@@ -63,7 +63,10 @@ func testHostAllowList(e *env) {
 	}
 	any.must(200, "GET", "/api/overview", uAdmin, nil, host("192.168.1.10:15672"))
 	any.must(200, "GET", "/api/overview", uAdmin, nil, host("localhost:15672"))
-	named := e.handlerWith(func(c *config.Config) { c.Mgmt.Bind = "0.0.0.0"; c.Mgmt.AllowedHosts = "mq.example.com, *.corp.example" })
+	named := e.handlerWith(func(c *config.Config) {
+		c.Mgmt.Bind = "0.0.0.0"
+		c.Mgmt.AllowedHosts = "mq.example.com, *.corp.example"
+	})
 	named.must(200, "GET", "/api/overview", uAdmin, nil, host("mq.example.com:15672"))
 	named.must(200, "GET", "/api/overview", uAdmin, nil, host("api.corp.example"))
 	named.must(403, "GET", "/api/overview", uAdmin, nil, host("rebind.attacker.example"))
