@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"sort"
@@ -19,7 +20,9 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/event"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
@@ -169,6 +172,13 @@ func TestLoginGuessingAttack(t *testing.T) {
 	if r.err != nil || (r.code != 0 && r.code != 3) {
 		t.Fatalf("correct 3.1.1 login from the attacked address: return code %d, %v; want 0 or 3", r.code, r.err)
 	}
+	// The same with real clients: paho.golang (v5) and paho.mqtt.golang (3.1.1).
+	if code := v5LoginFrom(t, "127.0.0.1", addr, "owner-paho5", "alice", "correct horse battery staple"); code != 0 && code != 0x9F {
+		t.Fatalf("paho.golang correct login from the attacked address: %#x, want 0x00 or 0x9F", code)
+	}
+	if rc := v3LoginFrom(t, "127.0.0.1", addr, "owner-paho3", "alice", "correct horse battery staple"); rc != 0 && rc != 3 {
+		t.Fatalf("paho.mqtt.golang correct login from the attacked address: return code %d, want 0 or 3", rc)
+	}
 
 	// Every checked guess, delay and refusal was an event.
 	cnt := b.app.Counters()
@@ -200,6 +210,26 @@ func connectV5From(t *testing.T, local, addr string, cp *paho.Connect) *v5Client
 	return c
 }
 
+// v5LoginFrom connects a paho.golang v5 client from local with a user name and a password and
+// returns the CONNACK reason code.
+func v5LoginFrom(t *testing.T, local, addr, id, user, password string) byte {
+	t.Helper()
+	conn := dialFrom(t, local, addr)
+	defer conn.Close()
+	c := paho.NewClient(paho.ClientConfig{Conn: conn})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ack, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Username: user, UsernameFlag: true,
+		Password: []byte(password), PasswordFlag: true})
+	if ack == nil {
+		t.Fatalf("v5 login from %s: no CONNACK: %v", local, err)
+	}
+	if ack.ReasonCode == 0 {
+		c.Disconnect(&paho.Disconnect{})
+	}
+	return ack.ReasonCode
+}
+
 // v3LoginFrom connects a paho.mqtt.golang 3.1.1 client from local with a user name and a
 // password and returns the CONNACK return code.
 func v3LoginFrom(t *testing.T, local, addr, id, user, password string) byte {
@@ -208,7 +238,8 @@ func v3LoginFrom(t *testing.T, local, addr, id, user, password string) byte {
 		SetUsername(user).SetPassword(password).SetAutoReconnect(false).SetConnectRetry(false).
 		SetConnectTimeout(15 * time.Second).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-			return dialFrom(t, local, u.Host), nil
+			d := net.Dialer{Timeout: waitTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+			return d.Dial("tcp", u.Host)
 		})
 	c := mqtt.NewClient(o)
 	tok := c.Connect()
@@ -259,5 +290,96 @@ func TestLoginGuessingSustained(t *testing.T) {
 		window, checked, float64(checked)/window.Seconds(), refused)
 	if checked > 10 {
 		t.Fatalf("%d guesses checked in %v, want at most 10", checked, window)
+	}
+}
+
+// logCounter is a slog handler that counts records by message and level.
+type logCounter struct {
+	mu    sync.Mutex
+	n     map[string]int
+	attrs map[string][]slog.Attr // of the last record of each message
+}
+
+func newLogCounter() *logCounter {
+	return &logCounter{n: map[string]int{}, attrs: map[string][]slog.Attr{}}
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler      { return l }
+func (l *logCounter) WithGroup(string) slog.Handler           { return l }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	var attrs []slog.Attr
+	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	l.mu.Lock()
+	l.n[r.Level.String()+" "+r.Message]++
+	l.attrs[r.Message] = attrs
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *logCounter) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[key]
+}
+
+func (l *logCounter) attr(msg, key string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range l.attrs[msg] {
+		if a.Key == key {
+			return a.Value.String()
+		}
+	}
+	return ""
+}
+
+// TestLoginRefusalLogIsBounded: a client looping on a wrong password wrote a WARN line per
+// refusal (tens of thousands in a few seconds). Now the first refusal of a source is logged, the
+// rest of the minute is counted, and the count is logged once when the minute ends; every
+// refusal is still an event.
+func TestLoginRefusalLogIsBounded(t *testing.T) {
+	t.Parallel()
+	logs := newLogCounter()
+	clk := clock.NewFake(time.Now())
+	addr, b := startBrokerWith(t, app.Options{Logger: slog.New(logs), Clock: clk}, "", secure)
+	addUser(t, b, "alice", "pw")
+	grantAll(t, b, "alice", "/")
+	// Eight connections in a loop, as a misconfigured fleet behind one address would.
+	start := time.Now()
+	var mu sync.Mutex
+	attempts := 0
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; time.Since(start) < 2*time.Second; i++ {
+				if r := rawLogin(t, "127.0.0.1", addr, packet.V5, fmt.Sprintf("loop-%d-%d", w, i), "alice", "wrong", start); r.err != nil {
+					t.Error(r.err)
+					return
+				}
+				mu.Lock()
+				attempts++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	failed := b.app.Counters().Total(event.LoginFailed)
+	t.Logf("%d refused logins in 2 s from one address: %d WARN lines", attempts, logs.count("WARN login refused"))
+	if n := logs.count("WARN login refused"); n != 1 {
+		t.Fatalf("%d WARN lines for %d refusals from one source, want 1", n, attempts)
+	}
+	if failed != uint64(attempts) {
+		t.Fatalf("%d LoginFailed events for %d refusals", failed, attempts)
+	}
+	// Another source is logged on its own.
+	rawLogin(t, "127.0.0.2", addr, packet.V5, "other-source", "alice", "wrong", start)
+	if n := logs.count("WARN login refused"); n != 2 {
+		t.Fatalf("another source: %d WARN lines, want 2", n)
+	}
+	clk.Advance(time.Minute)
+	eventually(t, "the summary", func() bool { return logs.count("WARN login refusals suppressed") == 1 })
+	if got := logs.attr("login refusals suppressed", "count"); got != fmt.Sprint(attempts-1) {
+		t.Fatalf("summary count %s, want %d", got, attempts-1)
 	}
 }
