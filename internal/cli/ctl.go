@@ -72,6 +72,7 @@ printed to stderr as "Error: <reason>" and ctl exits with status 1.`,
 	f.BoolVar(&o.json, "json", false, "print the API's JSON instead of tables and messages")
 	f.DurationVar(&o.timeout, "timeout", ctlDefaultTimeout, "time limit of each HTTP request")
 	cmd.AddCommand(ctlCommands(o)...)
+	cmd.AddCommand(ctlLimitCommands(o)...) // limits and bans (ctl_limits.go)
 	return cmd
 }
 
