@@ -102,7 +102,8 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	ss.version, ss.expiry, ss.stored = packet.Version(r.Version), r.ExpiryInterval, true
 	if r.User != "" {
 		// The identity proven at the last CONNECT: a recovered will is authorized against it.
-		ss.identity = &auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered"}
+		ss.identity = &auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered",
+			ClientID: r.ClientID} // a ban of the client id holds its recovered will too
 	}
 	for _, sr := range r.Subscriptions {
 		sub := topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,
