@@ -69,11 +69,13 @@ func (a *App) openGuards(bo *broker.Options) error {
 // applies the bans loaded from the store to the sessions recovered from it.
 func (a *App) enforceBans() {
 	a.bans.OnBan(func(b ban.Ban) {
-		e := event.Event{Kind: event.Banned, Time: clock.Or(a.opts.Clock).Now(), Reason: string(b.As), User: b.By,
-			Detail: fmt.Sprintf("%s %s banned until %s: %s", b.As, b.Who, b.Until.Format(time.RFC3339), b.Reason)}
+		e := event.Event{Kind: event.Banned, Time: clock.Or(a.opts.Clock).Now(), Reason: string(b.As),
+			Detail: fmt.Sprintf("%s %s banned by %s until %s (ban %s): %s", b.As, b.Who, b.By, b.Until.Format(time.RFC3339), b.ID, b.Reason)}
 		switch b.As {
 		case ban.ClientID:
 			e.ClientID = b.Who
+		case ban.Username:
+			e.User = b.Who
 		case ban.PeerHost, ban.PeerNet:
 			e.Remote = b.Who
 		}

@@ -36,7 +36,8 @@ const (
 	// one of the Limit constants; Topic: the filter or topic). A CONNECT refused by a limit is a
 	// Refused event whose Reason is the limit.
 	LimitExceeded
-	// Banned: a ban was added (ClientID, User or Remote: what it matches; Detail: the ban).
+	// Banned: a ban was added (ClientID, User or Remote: what it matches; Reason: what it
+	// matches by; Detail: the ban, with who added it).
 	Banned
 	numKinds
 )
