@@ -20,6 +20,7 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/auth/oauth"
+	"github.com/turnstilemq/turnstile/internal/ban"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/config"
@@ -67,6 +68,7 @@ type App struct {
 	counters *event.Counters
 	events   *event.Multi
 	broker   *broker.Server
+	bans     *ban.List
 
 	ls  *listeners
 	api http.Handler
@@ -174,9 +176,13 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if a.store != nil {
 		bo.Store = a.store
 	}
+	if err := a.openGuards(&bo); err != nil { // limits, quotas, bans (guards.go)
+		return nil, err
+	}
 	if a.broker, err = broker.New(bo); err != nil {
 		return nil, err
 	}
+	a.enforceBans()
 	// Changes of the directory reach the broker from now on: vhosts come and go, a deleted
 	// user's sessions end, and a permission change re-checks every live subscription.
 	a.dir.SetHooks(directory.Hooks{VhostAdded: a.broker.AddVhost,
@@ -199,7 +205,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		a.api = mgmt.New(mgmt.Options{Broker: a.broker, Directory: a.dir, Auth: a.chain, Counters: a.counters,
 			Commits: a.commits, Observer: a.events, Logger: a.log, Registry: reg, Bind: cfg.Mgmt.Bind, Clock: o.Clock,
-			Revocations: a.revs, Tokens: a.tokens})
+			Revocations: a.revs, Tokens: a.tokens, AllowedHosts: allowedHosts(cfg.Mgmt.AllowedHosts), Bans: a.bans})
 	}
 	return a, nil
 }
@@ -319,6 +325,9 @@ func (a *App) announce() {
 // closeAll closes the listeners and the store; the broker must have stopped using them.
 func (a *App) closeAll() {
 	a.closeOnce.Do(func() {
+		if a.bans != nil {
+			a.bans.Close()
+		}
 		if a.ls != nil {
 			a.ls.close()
 		}

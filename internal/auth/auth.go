@@ -103,6 +103,12 @@ type Identity struct {
 	// successful AUTH or token upload.
 	Generation uint64
 	Loopback   bool
+	// Remote and ClientID are the address the credential was presented from and the client id
+	// of the CONNECT it was presented with (invalid and "" when unknown: an API login, a session
+	// recovered from the store). Bans on an address or a client id are judged against them, at
+	// CONNECT and when a will earned by this identity is sent.
+	Remote   netip.Addr
+	ClientID string
 }
 
 // Where an identity's permissions come from (Identity.GrantsSource).
@@ -204,7 +210,9 @@ var (
 	// ErrNotAuthorized: the identity may not use the vhost, or the address may not log in as this
 	// user (v5 0x87, 3.1.1 return code 5).
 	ErrNotAuthorized = errors.New("not authorized")
-	// ErrRateLimited: too many failed logins from this address or for this user; the answer is
-	// delayed, then refused as ErrBadCredentials would be.
+	// ErrRateLimited: the login limiter refused the attempt without checking its credentials
+	// (too many attempts from its address, or of its user name from its address): the client may
+	// try again later (v5 0x9F, 3.1.1 return code 3, HTTP 429). It never comes with
+	// ErrBadCredentials.
 	ErrRateLimited = errors.New("login rate limited")
 )

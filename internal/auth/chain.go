@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
+	"time"
 )
 
 // Denial is a provider's reason for a Deny, returned as its error. Err is ErrBadCredentials or
@@ -57,9 +59,21 @@ func loopbackOnly(provider, restricted, user string, c *Credentials) (Decision, 
 type Chain struct {
 	providers []Provider
 	limiter   *RateLimiter
+	onLimit   func(LimitNotice)
 }
 
-// NewChain returns a chain that asks providers in order, with failed-login rate limiting at
+// LimitNotice tells what the rate limiter did to one login attempt: delayed it by Delay before
+// its credentials were checked, or Refused it without checking them. It names the user and the
+// address, never a credential.
+type LimitNotice struct {
+	Listener string     // of the attempt's Credentials: "tcp", ..., "mgmt"
+	Remote   netip.Addr // invalid for a unix socket
+	User     string
+	Delay    time.Duration
+	Refused  bool
+}
+
+// NewChain returns a chain that asks providers in order, with login rate limiting at
 // DefaultRateLimitPolicy (see [RateLimiter]); WithRateLimiter changes or disables it.
 func NewChain(providers ...Provider) *Chain {
 	return &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil)}
@@ -69,6 +83,13 @@ func NewChain(providers ...Provider) *Chain {
 // before the chain is used.
 func (ch *Chain) WithRateLimiter(rl *RateLimiter) *Chain {
 	ch.limiter = rl
+	return ch
+}
+
+// OnLimit installs fn, called for every attempt the rate limiter delays or refuses, on the
+// attempt's goroutine before the delay; it must return quickly. Call it before the chain is used.
+func (ch *Chain) OnLimit(fn func(LimitNotice)) *Chain {
+	ch.onLimit = fn
 	return ch
 }
 
@@ -89,37 +110,41 @@ func (ch *Chain) Providers() []string {
 // ErrBadCredentials or ErrNotAuthorized), or ErrBadCredentials wrapping the provider's own
 // failure. When every provider abstains the error wraps ErrBadCredentials.
 //
-// Before the providers are asked, the rate limiter may delay the attempt or refuse it; the error
-// then also wraps ErrRateLimited (see [RateLimiter] for the policy). The delay holds no lock and
-// ends early, with ctx's error, when ctx is done. Errors never contain a secret.
+// Before the providers are asked, the rate limiter counts the attempt and may delay it or refuse
+// it (see [RateLimiter] for the policy). A refusal wraps ErrRateLimited and nothing else: no
+// credential was checked. A delayed attempt is then answered on its merits. The delay holds no
+// lock and ends early, with an error wrapping ErrRateLimited and ctx's error, when ctx is done.
+// Errors never contain a secret.
 func (ch *Chain) Authenticate(ctx context.Context, c *Credentials) (*Identity, error) {
 	rl := ch.limiter
-	limited := false
-	if rl != nil {
-		wait, err := rl.reserve(c.Remote, c.Username)
-		if err != nil {
-			return nil, err
+	if rl == nil {
+		return ch.run(ctx, c)
+	}
+	wait, at, err := rl.reserve(c.Remote, c.Username)
+	if err != nil {
+		ch.notify(c, 0, true)
+		return nil, err
+	}
+	if wait > 0 {
+		ch.notify(c, wait, false)
+		if err := rl.sleep(ctx, wait); err != nil {
+			rl.finish(at, false, true)
+			return nil, fmt.Errorf("auth: %w: gave up while delayed: %w", ErrRateLimited, err)
 		}
-		if wait > 0 {
-			limited = true
-			if err := rl.sleep(ctx, wait); err != nil {
-				return nil, fmt.Errorf("auth: %w: gave up while delayed: %w", ErrRateLimited, err)
-			}
-		}
+	}
+	if err := ctx.Err(); err != nil { // the client went away before anything was checked
+		rl.finish(at, false, true)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	id, err := ch.run(ctx, c)
-	if rl != nil {
-		switch {
-		case err == nil:
-			rl.Success(c.Username)
-		case ctx.Err() == nil: // a client that went away did not fail a login
-			rl.Failure(c.Remote, c.Username)
-		}
-	}
-	if err != nil && limited {
-		err = fmt.Errorf("%w: %w", ErrRateLimited, err)
-	}
+	rl.finish(at, err == nil, false)
 	return id, err
+}
+
+func (ch *Chain) notify(c *Credentials, d time.Duration, refused bool) {
+	if ch.onLimit != nil {
+		ch.onLimit(LimitNotice{Listener: c.Listener, Remote: c.Remote, User: c.Username, Delay: d, Refused: refused})
+	}
 }
 
 func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
@@ -156,6 +181,7 @@ func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
 				snap.Method = p.Name()
 			}
 			snap.Loopback = c.Loopback()
+			snap.Remote, snap.ClientID = c.Remote, c.ClientID
 			return &snap, nil
 		case Deny:
 			return nil, &Denial{Provider: p.Name(), Reason: "denied", Err: ErrBadCredentials}

@@ -9,46 +9,60 @@ import (
 	"time"
 )
 
-// RateLimitPolicy is the failed-login policy of a [RateLimiter]. Zero fields take the defaults
-// of DefaultRateLimitPolicy.
+// RateLimitPolicy is the login policy of a [RateLimiter]. Zero fields take the defaults of
+// DefaultRateLimitPolicy.
 type RateLimitPolicy struct {
-	Threshold     int           // failures on record before attempts are delayed
-	BaseDelay     time.Duration // the delay at Threshold failures; it doubles with each further one
-	MaxDelay      time.Duration // cap of the delay, and of how far ahead an attempt may be queued
-	DecayInterval time.Duration // one failure on record is forgotten per interval
-	MaxEntries    int           // bound of each table (source addresses, user names)
+	// Threshold is how many attempts of one user name from one source may be on record before
+	// that pair's attempts are delayed.
+	Threshold int
+	// SourceThreshold is how many attempts of one source, whatever their user names, may be on
+	// record before every attempt from it is delayed (credential stuffing across many names).
+	SourceThreshold int
+	BaseDelay       time.Duration // the delay at a threshold; it doubles with each attempt above it
+	MaxDelay        time.Duration // cap of the delay, and of how far ahead an attempt may be queued
+	DecayInterval   time.Duration // one attempt on record is forgotten per interval
+	MaxEntries      int           // bound of each table (sources, and user names per source)
 }
 
-// DefaultRateLimitPolicy: after 5 failures, 100 ms doubling up to 5 s; one failure forgotten
-// every 30 s; 10,000 addresses and 10,000 user names tracked.
+// DefaultRateLimitPolicy: a user name from one source is delayed after 5 attempts on record, a
+// source after 20; 100 ms doubling up to 5 s; one attempt forgotten every 30 s; 10,000 sources
+// and 10,000 (user name, source) pairs tracked.
 var DefaultRateLimitPolicy = RateLimitPolicy{
-	Threshold:     5,
-	BaseDelay:     100 * time.Millisecond,
-	MaxDelay:      5 * time.Second,
-	DecayInterval: 30 * time.Second,
-	MaxEntries:    10000,
+	Threshold:       5,
+	SourceThreshold: 20,
+	BaseDelay:       100 * time.Millisecond,
+	MaxDelay:        5 * time.Second,
+	DecayInterval:   30 * time.Second,
+	MaxEntries:      10000,
 }
 
-// RateLimiter slows down failed logins per source address and per user name. The policy,
-// exactly:
+// RateLimiter slows down password guessing from one source without letting anyone lock another
+// client out. The policy, exactly (docs/security.md, "Logins"):
 //
-//   - Keys. Every attempt has up to two keys: its source address (an IPv4 address, or the /64 of
-//     an IPv6 address, since one host commonly holds a whole /64; none for a unix socket) and its
-//     user name (none when empty). Each key has a failure count f.
-//   - Counting. A failed attempt (a Deny, every provider abstaining, or a provider failure, but
-//     not a client that went away) adds 1 to f of each of its keys. A successful login clears f
-//     of its user name, not of its address (many clients may share one NAT address).
+//   - Keys. A source is an IPv4 address, or the /64 of an IPv6 address (one host commonly holds
+//     a whole /64); a unix socket has none. Every attempt has a pair key (its user name and its
+//     source) and, when it has a source, a source key. Each key has a count f of attempts on
+//     record. There is no key of a user name alone: failures from one source never slow the
+//     same user name from another.
+//   - Counting. An attempt is counted when it starts, before any password is checked, so
+//     attempts sent in parallel cannot escape the count: f of its pair goes up by 1, and f of
+//     its source too while the pair is below Threshold (a client retrying one wrong password
+//     cannot push its whole source, a NAT address shared with healthy neighbours, over
+//     SourceThreshold on its own). A successful login takes its attempt back: the pair is
+//     forgotten and the source's count returned. An attempt abandoned before any provider was
+//     asked (the client went away while delayed) is returned too.
 //   - Decay. f loses 1 per DecayInterval since it last changed (linear leak), down to 0.
-//   - Delay. When an attempt starts, each of its keys with f ≥ Threshold asks for the delay
-//     d = min(BaseDelay × 2^(f−Threshold), MaxDelay): with the defaults 100 ms after 5 failures,
-//     200 ms after 6, … 3.2 s after 10, and 5 s from 11 on. The key's answer slot is then
+//   - Delay. When an attempt starts, each of its keys at or above its threshold t asks for the
+//     delay d = min(BaseDelay × 2^(f−t), MaxDelay): with the defaults 100 ms at 5 attempts of a
+//     pair, 200 ms at 6, … 3.2 s at 10, and 5 s from 11 on. The key's answer slot is then
 //     max(now, the key's previous slot) + d, so attempts on one key are answered at least d apart
 //     even when they arrive in parallel. The attempt waits until the latest slot of its keys,
-//     then the providers are asked as usual: a correct password still logs in, late. A failure
-//     after a delay wraps ErrRateLimited besides ErrBadCredentials or ErrNotAuthorized.
+//     then the providers are asked as usual: a correct password still logs in, late, and a wrong
+//     one fails as a wrong password.
 //   - Refusal. When a slot would lie more than MaxDelay ahead, the attempt is refused at once
-//     with an error wrapping ErrRateLimited and ErrBadCredentials, the providers are not asked
-//     (no password is checked) and nothing is counted or reserved.
+//     with an error wrapping ErrRateLimited only (never ErrBadCredentials: the credentials were
+//     not checked, and a client must not take the refusal as final). Nothing is counted or
+//     reserved for it.
 //   - Bounds. Each table holds at most MaxEntries keys; a new key evicts the one least recently
 //     touched, and keys whose count has decayed to 0 are dropped when next touched.
 //
@@ -59,9 +73,15 @@ type RateLimiter struct {
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error // replaced by tests
 
-	mu    sync.Mutex
-	addrs failureTable[netip.Prefix] // mu held
-	users failureTable[string]       // mu held
+	mu      sync.Mutex
+	sources failureTable[netip.Prefix] // mu held
+	pairs   failureTable[pairKey]      // mu held
+}
+
+// pairKey is a user name from a source ("" for a unix socket).
+type pairKey struct {
+	user string
+	src  netip.Prefix
 }
 
 // NewRateLimiter returns a limiter with policy p (zero fields take the defaults) and clock now
@@ -70,6 +90,9 @@ func NewRateLimiter(p RateLimitPolicy, now func() time.Time) *RateLimiter {
 	d := DefaultRateLimitPolicy
 	if p.Threshold <= 0 {
 		p.Threshold = d.Threshold
+	}
+	if p.SourceThreshold <= 0 {
+		p.SourceThreshold = d.SourceThreshold
 	}
 	if p.BaseDelay <= 0 {
 		p.BaseDelay = d.BaseDelay
@@ -86,7 +109,8 @@ func NewRateLimiter(p RateLimitPolicy, now func() time.Time) *RateLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &RateLimiter{p: p, now: now, sleep: sleepCtx, addrs: newFailureTable[netip.Prefix](p.MaxEntries), users: newFailureTable[string](p.MaxEntries)}
+	return &RateLimiter{p: p, now: now, sleep: sleepCtx, sources: newFailureTable[netip.Prefix](p.MaxEntries),
+		pairs: newFailureTable[pairKey](p.MaxEntries)}
 }
 
 // Policy returns the limiter's policy, defaults filled in.
@@ -103,8 +127,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// addrKey is the table key of a source address: the address, or the /64 of an IPv6 address.
-func addrKey(a netip.Addr) (netip.Prefix, bool) {
+// SourceKey is the key of a source address: the address, or the /64 of an IPv6 address; ok is
+// false for no address (a unix socket).
+func SourceKey(a netip.Addr) (p netip.Prefix, ok bool) {
 	if !a.IsValid() {
 		return netip.Prefix{}, false
 	}
@@ -117,9 +142,9 @@ func addrKey(a netip.Addr) (netip.Prefix, bool) {
 	return p, err == nil
 }
 
-// delayFor is d(f) of the policy, 0 below the threshold.
-func (r *RateLimiter) delayFor(f int) time.Duration {
-	n := f - r.p.Threshold
+// delayFor is d(f) for threshold t, 0 below it.
+func (r *RateLimiter) delayFor(f, t int) time.Duration {
+	n := f - t
 	if n < 0 {
 		return 0
 	}
@@ -134,93 +159,120 @@ func (r *RateLimiter) delayFor(f int) time.Duration {
 // queue of parallel attempts: for metrics and tests.
 func (r *RateLimiter) Delay(addr netip.Addr, user string) time.Duration {
 	now := r.now()
+	src, hasSrc := SourceKey(addr)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var d time.Duration
-	if k, ok := addrKey(addr); ok {
-		d = max(d, r.delayFor(r.addrs.count(k, now, r.p.DecayInterval)))
-	}
-	if user != "" {
-		d = max(d, r.delayFor(r.users.count(user, now, r.p.DecayInterval)))
+	d := r.delayFor(r.pairs.count(pairKey{user, src}, now, r.p.DecayInterval), r.p.Threshold)
+	if hasSrc {
+		d = max(d, r.delayFor(r.sources.count(src, now, r.p.DecayInterval), r.p.SourceThreshold))
 	}
 	return d
 }
 
-// reserve claims the answer slots of an attempt and returns how long it must wait, or an error
-// wrapping ErrRateLimited and ErrBadCredentials when it is refused.
-func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, error) {
-	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var slots [2]*failureState
-	var until [2]time.Time
-	if k, ok := addrKey(addr); ok {
-		slots[0] = r.addrs.peek(k, now, r.p.DecayInterval)
-	}
-	if user != "" {
-		slots[1] = r.users.peek(user, now, r.p.DecayInterval)
-	}
-	wait := time.Duration(0)
-	for i, e := range slots {
-		if e == nil {
-			continue
-		}
-		d := r.delayFor(e.failures)
-		if d == 0 {
-			slots[i] = nil
-			continue
-		}
-		until[i] = now
-		if e.slot.After(now) {
-			until[i] = e.slot
-		}
-		until[i] = until[i].Add(d)
-		if w := until[i].Sub(now); w > r.p.MaxDelay {
-			return 0, fmt.Errorf("auth: %w: %w: too many failed logins", ErrRateLimited, ErrBadCredentials)
-		} else if w > wait {
-			wait = w
-		}
-	}
-	for i, e := range slots {
-		if e != nil {
-			e.slot = until[i]
-		}
-	}
-	return wait, nil
+// attempt is what reserve counted for one login attempt, so that finish can take it back.
+type attempt struct {
+	pair       pairKey
+	src        netip.Prefix
+	countedSrc bool
 }
 
-// Failure records a failed login from addr as user.
-func (r *RateLimiter) Failure(addr netip.Addr, user string) {
+// reserve counts an attempt from addr as user and claims its answer slots. It returns how long
+// the attempt must wait, or an error wrapping ErrRateLimited when it is refused (then nothing is
+// counted).
+func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, attempt, error) {
 	now := r.now()
+	src, hasSrc := SourceKey(addr)
+	a := attempt{pair: pairKey{user, src}, src: src}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if k, ok := addrKey(addr); ok {
-		r.addrs.fail(k, now, r.p.DecayInterval)
+	pair := r.pairs.peek(a.pair, now, r.p.DecayInterval)
+	var source *failureState
+	if hasSrc {
+		source = r.sources.peek(src, now, r.p.DecayInterval)
 	}
-	if user != "" {
-		r.users.fail(user, now, r.p.DecayInterval)
+	keys := [2]struct {
+		e     *failureState
+		d     time.Duration
+		until time.Time
+	}{{e: pair}, {e: source}}
+	keys[0].d = r.delayFor(pair.countOrZero(), r.p.Threshold)
+	keys[1].d = r.delayFor(source.countOrZero(), r.p.SourceThreshold)
+	var wait time.Duration
+	for i := range keys {
+		k := &keys[i]
+		if k.e == nil || k.d == 0 {
+			continue
+		}
+		k.until = now
+		if k.e.slot.After(now) {
+			k.until = k.e.slot
+		}
+		k.until = k.until.Add(k.d)
+		w := k.until.Sub(now)
+		if w > r.p.MaxDelay {
+			who := "this user name from this address"
+			if i == 1 {
+				who = "this address"
+			}
+			return 0, attempt{}, fmt.Errorf("auth: %w: too many login attempts of %s; retry later", ErrRateLimited, who)
+		}
+		wait = max(wait, w)
 	}
+	for i := range keys {
+		if keys[i].e != nil && keys[i].d > 0 {
+			keys[i].e.slot = keys[i].until
+		}
+	}
+	below := pair.countOrZero() < r.p.Threshold
+	r.pairs.add(a.pair, now, r.p.DecayInterval, 1)
+	if hasSrc && below {
+		r.sources.add(src, now, r.p.DecayInterval, 1)
+		a.countedSrc = true
+	}
+	return wait, a, nil
 }
 
-// Success records a successful login as user: its failures are forgotten.
-func (r *RateLimiter) Success(user string) {
-	if user == "" {
+// finish settles a counted attempt: a successful login forgets its pair and returns its count
+// on the source; an abandoned one (no provider was asked) returns both; a failure keeps them.
+func (r *RateLimiter) finish(a attempt, success, abandoned bool) {
+	if !success && !abandoned {
 		return
 	}
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.users.clear(user)
+	if success {
+		r.pairs.clear(a.pair)
+	} else {
+		r.pairs.add(a.pair, now, r.p.DecayInterval, -1)
+	}
+	if a.countedSrc {
+		r.sources.add(a.src, now, r.p.DecayInterval, -1)
+	}
 }
 
-// Len returns the number of addresses and user names on record.
-func (r *RateLimiter) Len() (addrs, users int) {
+// Failure records a failed login from addr as user, outside Authenticate (counted as an
+// attempt that has already started and failed).
+func (r *RateLimiter) Failure(addr netip.Addr, user string) {
+	now := r.now()
+	src, hasSrc := SourceKey(addr)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.addrs.m), len(r.users.m)
+	below := r.pairs.count(pairKey{user, src}, now, r.p.DecayInterval) < r.p.Threshold
+	r.pairs.add(pairKey{user, src}, now, r.p.DecayInterval, 1)
+	if hasSrc && below {
+		r.sources.add(src, now, r.p.DecayInterval, 1)
+	}
 }
 
-// failureTable is a bounded map of failure counts with least-recently-touched eviction, keyed
-// by address prefix or by user name.
+// Len returns the number of sources and of (user name, source) pairs on record.
+func (r *RateLimiter) Len() (sources, pairs int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sources.m), len(r.pairs.m)
+}
+
+// failureTable is a bounded map of attempt counts with least-recently-touched eviction.
 type failureTable[K comparable] struct {
 	max int
 	m   map[K]*list.Element
@@ -236,6 +288,13 @@ type failureState struct {
 	failures int
 	changed  time.Time // when failures last changed or decayed
 	slot     time.Time // answer slot of the latest delayed attempt
+}
+
+func (e *failureState) countOrZero() int {
+	if e == nil {
+		return 0
+	}
+	return e.failures
 }
 
 func newFailureTable[K comparable](max int) failureTable[K] {
@@ -260,8 +319,8 @@ func (e *failureState) decay(now time.Time, interval time.Duration) {
 	e.changed = e.changed.Add(steps * interval)
 }
 
-// peek returns k's entry with decay applied and marks it touched, or nil when k has no failures
-// on record (such an entry is dropped unless it still holds a future slot).
+// peek returns k's entry with decay applied and marks it touched, or nil when k has nothing on
+// record (such an entry is dropped unless it still holds a future slot).
 func (t *failureTable[K]) peek(k K, now time.Time, interval time.Duration) *failureState {
 	el, ok := t.m[k]
 	if !ok {
@@ -279,26 +338,36 @@ func (t *failureTable[K]) peek(k K, now time.Time, interval time.Duration) *fail
 }
 
 func (t *failureTable[K]) count(k K, now time.Time, interval time.Duration) int {
-	if e := t.peek(k, now, interval); e != nil {
-		return e.failures
-	}
-	return 0
+	return t.peek(k, now, interval).countOrZero()
 }
 
-func (t *failureTable[K]) fail(k K, now time.Time, interval time.Duration) {
-	e := t.peek(k, now, interval)
-	if e == nil {
+// add changes k's count by n (+1 or -1) after decay, creating the entry for +1 and evicting the
+// least recently touched one when the table is full; an entry back at 0 without a future slot
+// goes.
+func (t *failureTable[K]) add(k K, now time.Time, interval time.Duration, n int) {
+	el, ok := t.m[k]
+	if !ok {
+		if n <= 0 {
+			return
+		}
 		for len(t.m) >= t.max {
 			back := t.lru.Back()
 			delete(t.m, back.Value.(*tableEntry[K]).key)
 			t.lru.Remove(back)
 		}
-		te := &tableEntry[K]{key: k}
-		t.m[k] = t.lru.PushFront(te)
-		e = &te.failureState
+		el = t.lru.PushFront(&tableEntry[K]{key: k})
+		t.m[k] = el
 	}
-	e.failures++
+	e := &el.Value.(*tableEntry[K]).failureState
+	e.decay(now, interval)
+	e.failures = max(e.failures+n, 0)
 	e.changed = now
+	if e.failures == 0 && !e.slot.After(now) {
+		t.lru.Remove(el)
+		delete(t.m, k)
+		return
+	}
+	t.lru.MoveToFront(el)
 }
 
 func (t *failureTable[K]) clear(k K) {

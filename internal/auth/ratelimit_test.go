@@ -23,7 +23,8 @@ func TestRateLimitDelayGrowsAndCaps(t *testing.T) {
 		t.Fatalf("defaults %+v", p)
 	}
 	a := addr("192.0.2.1")
-	// Delay after n failures: nothing up to 4, then 100 ms doubling, capped at 5 s.
+	// Delay after n attempts of one user name from one address: nothing up to 4, then 100 ms
+	// doubling, capped at 5 s.
 	want := []time.Duration{0, 0, 0, 0, 0, 100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 5000 * ms, 5000 * ms, 5000 * ms}
 	for n, w := range want {
 		if got := rl.Delay(a, "alice"); got != w {
@@ -69,8 +70,8 @@ func TestRateLimitDecays(t *testing.T) {
 	if got := rl.Delay(a, ""); got != 0 {
 		t.Fatalf("after an hour: %v", got)
 	}
-	if n, _ := rl.Len(); n != 0 {
-		t.Fatalf("a fully decayed entry is kept: %d", n)
+	if s, p := rl.Len(); s != 0 || p != 0 {
+		t.Fatalf("fully decayed entries are kept: %d sources, %d pairs", s, p)
 	}
 	// A failure after decay counts from zero.
 	rl.Failure(a, "")
@@ -79,84 +80,136 @@ func TestRateLimitDecays(t *testing.T) {
 	}
 }
 
-func TestRateLimitKeysAreAddressAndUser(t *testing.T) {
+// An attacker's failures never slow the same user name from another address: there is no key of
+// a user name alone (issue 11: a lock-out from anywhere).
+func TestRateLimitNoLockOutFromElsewhere(t *testing.T) {
 	rl, _ := newTestLimiter(RateLimitPolicy{})
-	attacker := addr("192.0.2.1")
-	for i := range 5 {
-		rl.Failure(attacker, fmt.Sprintf("user%d", i)) // five users, one failure each
+	for i := range 200 { // 200 addresses, one user name
+		a := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		for range 3 {
+			rl.Failure(a, "target")
+		}
 	}
-	if rl.Delay(attacker, "someone") != 100*ms {
-		t.Fatal("the address is not limited")
+	rl.Failure(addr("192.0.2.66"), "target")
+	for range 50 { // and many failures from one address
+		rl.Failure(addr("192.0.2.66"), "target")
 	}
-	if rl.Delay(addr("192.0.2.2"), "user0") != 0 {
-		t.Fatal("another address limited for a user with one failure")
+	if d := rl.Delay(addr("203.0.113.5"), "target"); d != 0 {
+		t.Fatalf("the owner from a fresh address is delayed %v by failures elsewhere", d)
 	}
-	for i := range 5 {
-		rl.Failure(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), "target") // five addresses
-	}
-	if rl.Delay(addr("203.0.113.5"), "target") != 100*ms {
-		t.Fatal("the user name is not limited from a fresh address")
-	}
-	// IPv6 is keyed by /64; a mapped IPv4 address is the IPv4 address.
-	for i := range 5 {
-		rl.Failure(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1)), "")
-	}
-	if rl.Delay(addr("2001:db8:1:2:ffff::9"), "") != 100*ms || rl.Delay(addr("2001:db8:1:3::1"), "") != 0 {
-		t.Fatal("IPv6 not keyed by /64")
-	}
-	if rl.Delay(addr("::ffff:192.0.2.1"), "") != 100*ms {
-		t.Fatal("mapped IPv4 not unmapped")
-	}
-	// A unix socket (no address) and an empty user name are not keys.
-	for range 10 {
-		rl.Failure(netip.Addr{}, "")
-	}
-	if a, u := rl.Len(); a != 7 || u != 6 {
-		t.Fatalf("Len = %d, %d", a, u)
+	if d := rl.Delay(addr("192.0.2.66"), "target"); d != 5*time.Second {
+		t.Fatalf("the guessing address: delay %v, want the cap", d)
 	}
 }
 
-func TestRateLimitSuccessClearsTheUserOnly(t *testing.T) {
+// A source is limited after SourceThreshold attempts whatever their user names (credential
+// stuffing), and one user name cannot push its source past that on its own (a device retrying
+// a wrong password behind a NAT address does not slow its neighbours).
+func TestRateLimitSourceKey(t *testing.T) {
+	rl, _ := newTestLimiter(RateLimitPolicy{})
+	nat := addr("192.0.2.1")
+	for range 100 {
+		rl.Failure(nat, "broken-device")
+	}
+	if d := rl.Delay(nat, "healthy-neighbour"); d != 0 {
+		t.Fatalf("one user name's failures delay the whole source: %v", d)
+	}
+	if d := rl.Delay(nat, "broken-device"); d != 5*time.Second {
+		t.Fatalf("the failing pair: %v", d)
+	}
+	stuffing := addr("192.0.2.2")
+	for i := range 20 {
+		rl.Failure(stuffing, fmt.Sprintf("user%d", i)) // twenty names, one attempt each
+	}
+	if d := rl.Delay(stuffing, "anyone"); d != 100*ms {
+		t.Fatalf("after 20 names from one address: %v, want 100ms", d)
+	}
+	if d := rl.Delay(addr("192.0.2.3"), "user0"); d != 0 {
+		t.Fatal("another address is limited")
+	}
+	// IPv6 is keyed by /64; a mapped IPv4 address is the IPv4 address.
+	for i := range 20 {
+		rl.Failure(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1)), fmt.Sprintf("u%d", i))
+	}
+	if rl.Delay(addr("2001:db8:1:2:ffff::9"), "x") != 100*ms || rl.Delay(addr("2001:db8:1:3::1"), "x") != 0 {
+		t.Fatal("IPv6 not keyed by /64")
+	}
+	if rl.Delay(addr("::ffff:192.0.2.2"), "x") != 100*ms {
+		t.Fatal("mapped IPv4 not unmapped")
+	}
+	// A unix socket has no source key, only pairs.
+	for range 10 {
+		rl.Failure(netip.Addr{}, "local")
+	}
+	if rl.Delay(netip.Addr{}, "local") != 3200*ms || rl.Delay(netip.Addr{}, "other") != 0 {
+		t.Fatal("unix socket pairs")
+	}
+}
+
+// Attempts are counted when they start: 40 attempts reserved at the same instant (parallel
+// guesses, none finished yet) get 5 free answers, then slots 0.1, 0.3, 0.7, 1.5 and 3.1 s ahead;
+// the other 30 are refused at once with ErrRateLimited alone.
+func TestRateLimitCountsAttemptsWhenTheyStart(t *testing.T) {
+	rl, clk := newTestLimiter(RateLimitPolicy{})
+	a := addr("192.0.2.1")
+	var waits []time.Duration
+	refused := 0
+	for i := range 40 {
+		w, _, err := rl.reserve(a, "alice")
+		switch {
+		case err == nil:
+			waits = append(waits, w)
+		case errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrBadCredentials) && !errors.Is(err, ErrNotAuthorized):
+			refused++
+		default:
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	want := []time.Duration{0, 0, 0, 0, 0, 100 * ms, 300 * ms, 700 * ms, 1500 * ms, 3100 * ms}
+	if fmt.Sprint(waits) != fmt.Sprint(want) || refused != 30 {
+		t.Fatalf("waits %v, %d refused; want %v and 30", waits, refused, want)
+	}
+	// A refusal reserved nothing: once the queue has drained, the next attempt gets a slot.
+	clk.Advance(3100 * ms)
+	if w, _, err := rl.reserve(a, "alice"); err != nil || w != 3200*ms {
+		t.Fatalf("after the queue: %v %v", w, err)
+	}
+	// A fresh pair from the same address is free (the pair stopped feeding the source at 5).
+	if w, _, err := rl.reserve(a, "bob"); w != 0 || err != nil {
+		t.Fatal(w, err)
+	}
+}
+
+func TestRateLimitSuccessAndAbandon(t *testing.T) {
 	rl, _ := newTestLimiter(RateLimitPolicy{})
 	a := addr("192.0.2.1")
 	for range 6 {
 		rl.Failure(a, "alice")
 	}
-	rl.Success("alice")
-	if rl.Delay(netip.Addr{}, "alice") != 0 {
-		t.Fatal("user not cleared")
+	_, at, err := rl.reserve(a, "alice")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rl.Delay(a, "") != 200*ms {
-		t.Fatal("address cleared by a success")
+	rl.finish(at, true, false)
+	if d := rl.Delay(a, "alice"); d != 0 {
+		t.Fatalf("a success did not forget the pair: %v", d)
 	}
-}
-
-// Parallel attempts on one key get slots d apart; one that would wait more than MaxDelay is
-// refused at once.
-func TestRateLimitSlotsSpaceParallelAttempts(t *testing.T) {
-	rl, clk := newTestLimiter(RateLimitPolicy{BaseDelay: time.Second})
-	a := addr("192.0.2.1")
-	for range 5 {
-		rl.Failure(a, "")
+	if s, p := rl.Len(); s != 1 || p != 0 {
+		t.Fatalf("Len %d %d", s, p)
 	}
-	for i, want := range []time.Duration{1, 2, 3, 4, 5} {
-		w, err := rl.reserve(a, "")
-		if err != nil || w != want*time.Second {
-			t.Fatalf("attempt %d: wait %v, %v; want %v", i, w, err, want*time.Second)
-		}
+	// The source keeps the failures (5: a pair feeds its source up to Threshold), less the
+	// successful attempt, which was not counted on it (the pair was at the threshold).
+	if got := rl.sources.count(netip.MustParsePrefix("192.0.2.1/32"), rl.now(), time.Hour); got != 5 {
+		t.Fatalf("source count %d, want 5", got)
 	}
-	_, err := rl.reserve(a, "")
-	if !errors.Is(err, ErrRateLimited) || !errors.Is(err, ErrBadCredentials) {
-		t.Fatalf("sixth parallel attempt: %v", err)
+	// An abandoned attempt is taken back whole.
+	_, at, _ = rl.reserve(a, "carol")
+	rl.finish(at, false, true)
+	if got := rl.sources.count(netip.MustParsePrefix("192.0.2.1/32"), rl.now(), time.Hour); got != 5 {
+		t.Fatalf("source count after an abandoned attempt %d, want 5", got)
 	}
-	// The refusal reserved nothing: once the queue has drained, slots start from now again.
-	clk.Advance(5 * time.Second)
-	if w, err := rl.reserve(a, ""); err != nil || w != time.Second {
-		t.Fatalf("after the queue: %v %v", w, err)
-	}
-	// Unlimited keys reserve nothing.
-	if w, err := rl.reserve(addr("192.0.2.99"), "bob"); w != 0 || err != nil {
-		t.Fatal(w, err)
+	if _, p := rl.Len(); p != 0 {
+		t.Fatal("an abandoned attempt left its pair")
 	}
 }
 
@@ -165,15 +218,15 @@ func TestRateLimitTablesAreBounded(t *testing.T) {
 	for i := range 10 {
 		rl.Failure(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), fmt.Sprintf("u%d", i))
 	}
-	if a, u := rl.Len(); a != 3 || u != 3 {
-		t.Fatalf("Len = %d, %d", a, u)
+	if s, p := rl.Len(); s != 3 || p != 3 {
+		t.Fatalf("Len = %d, %d", s, p)
 	}
 	// The least recently touched went first: u9 kept its failure, u0 lost it.
 	for range 4 {
-		rl.Failure(netip.Addr{}, "u9")
-		rl.Failure(netip.Addr{}, "u0")
+		rl.Failure(addr("10.0.0.9"), "u9")
+		rl.Failure(addr("10.0.0.0"), "u0")
 	}
-	if rl.Delay(netip.Addr{}, "u9") != 100*ms || rl.Delay(netip.Addr{}, "u0") != 0 {
+	if rl.Delay(addr("10.0.0.9"), "u9") != 100*ms || rl.Delay(addr("10.0.0.0"), "u0") != 0 {
 		t.Fatal("eviction did not drop the least recently touched entry")
 	}
 }
@@ -205,10 +258,11 @@ func TestChainRateLimitsFailedLogins(t *testing.T) {
 	rl, clk := newTestLimiter(RateLimitPolicy{})
 	rec := &sleepRecorder{rl: rl}
 	rl.sleep = rec.sleep
-	ch := NewChain(tl.Local).WithRateLimiter(rl)
+	var notices []LimitNotice
+	ch := NewChain(tl.Local).WithRateLimiter(rl).OnLimit(func(n LimitNotice) { notices = append(notices, n) })
 	ctx := context.Background()
 	c := func(pw string) *Credentials {
-		return &Credentials{Username: "alice", Password: []byte(pw), Remote: addr("192.0.2.1")}
+		return &Credentials{Username: "alice", Password: []byte(pw), Remote: addr("192.0.2.1"), Listener: "tcp"}
 	}
 	for i := range 5 {
 		_, err := ch.Authenticate(ctx, c("hunter2-wrong"))
@@ -219,23 +273,70 @@ func TestChainRateLimitsFailedLogins(t *testing.T) {
 	if len(rec.delays) != 0 {
 		t.Fatalf("delayed too early: %v", rec.delays)
 	}
-	// The sixth attempt waits 100 ms, is still checked, and its failure says it was limited.
+	// The sixth attempt waits 100 ms, is still checked, and fails as a wrong password.
 	_, err := ch.Authenticate(ctx, c("hunter2-wrong"))
-	if !errors.Is(err, ErrRateLimited) || !errors.Is(err, ErrBadCredentials) {
+	if !errors.Is(err, ErrBadCredentials) || errors.Is(err, ErrRateLimited) {
 		t.Fatalf("sixth: %v", err)
 	}
 	assertNoSecret(t, err.Error(), "hunter2-wrong", "wonderland")
 	clk.Advance(time.Second) // let the slot pass
-	// The right password still logs in after the delay (200 ms: six failures on record) and
-	// clears the user's count.
+	// The right password still logs in after the delay (200 ms: six attempts on record) and
+	// makes the pair forget its attempts.
 	if id, err := ch.Authenticate(ctx, c("wonderland")); err != nil || id.User != "alice" {
 		t.Fatalf("right password while limited: %v", err)
+	} else if id.Remote != addr("192.0.2.1") {
+		t.Fatalf("identity's Remote %v", id.Remote)
 	}
-	if want := []time.Duration{100 * ms, 200 * ms}; len(rec.delays) != 2 || rec.delays[0] != want[0] || rec.delays[1] != want[1] {
+	if want := []time.Duration{100 * ms, 200 * ms}; fmt.Sprint(rec.delays) != fmt.Sprint(want) {
 		t.Fatalf("delays %v, want %v", rec.delays, want)
 	}
-	if rl.Delay(netip.Addr{}, "alice") != 0 || rl.Delay(addr("192.0.2.1"), "") != 200*ms {
-		t.Fatal("success should clear the user, not the address")
+	if len(notices) != 2 || notices[0].Delay != 100*ms || notices[0].Refused || notices[0].User != "alice" ||
+		notices[0].Remote != addr("192.0.2.1") || notices[0].Listener != "tcp" {
+		t.Fatalf("notices %+v", notices)
+	}
+	if rl.Delay(addr("192.0.2.1"), "alice") != 0 {
+		t.Fatal("success should forget the pair")
+	}
+}
+
+// 40 guesses in parallel through the chain: 10 are checked, 30 refused with ErrRateLimited
+// alone (never as a wrong password), and the provider is asked exactly 10 times.
+func TestChainParallelGuesses(t *testing.T) {
+	p := &stub{name: "p", d: Deny}
+	rl, _ := newTestLimiter(RateLimitPolicy{})
+	rl.sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	var mu sync.Mutex
+	refusedNotices := 0
+	ch := NewChain(p).WithRateLimiter(rl).OnLimit(func(n LimitNotice) {
+		mu.Lock()
+		if n.Refused {
+			refusedNotices++
+		}
+		mu.Unlock()
+	})
+	var wg sync.WaitGroup
+	var bad, limited, other sync.Map
+	for i := range 40 {
+		wg.Go(func() {
+			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Remote: addr("192.0.2.1")})
+			switch {
+			case errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrBadCredentials):
+				limited.Store(i, true)
+			case errors.Is(err, ErrBadCredentials) && !errors.Is(err, ErrRateLimited):
+				bad.Store(i, true)
+			default:
+				other.Store(i, err)
+			}
+		})
+	}
+	wg.Wait()
+	n := func(m *sync.Map) (k int) {
+		m.Range(func(any, any) bool { k++; return true })
+		return k
+	}
+	if n(&bad) != 10 || n(&limited) != 30 || n(&other) != 0 || p.calls.Load() != 10 || refusedNotices != 30 {
+		t.Fatalf("%d checked, %d limited, %d other, %d provider calls, %d refusal notices", n(&bad), n(&limited), n(&other),
+			p.calls.Load(), refusedNotices)
 	}
 }
 
@@ -259,5 +360,9 @@ func TestChainRateLimitDelayRespectsContext(t *testing.T) {
 	}
 	if p.calls.Load() != 5 {
 		t.Fatal("a provider was asked after the context ended")
+	}
+	// The abandoned attempt was taken back: the pair still has 5 on record.
+	if got := rl.pairs.count(pairKey{"u", netip.MustParsePrefix("192.0.2.1/32")}, time.Now(), time.Hour); got != 5 {
+		t.Fatalf("pair count %d after an abandoned attempt, want 5", got)
 	}
 }

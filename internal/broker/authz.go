@@ -210,8 +210,11 @@ func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identi
 	id, err := c.srv.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		code := packet.BadUserNameOrPassword
-		if errors.Is(err, auth.ErrNotAuthorized) {
+		switch {
+		case errors.Is(err, auth.ErrNotAuthorized):
 			code = packet.NotAuthorized
+		case errors.Is(err, auth.ErrRateLimited):
+			code = packet.ConnectionRateExceeded // not checked: never answered as a bad password (3.1.1: 3)
 		}
 		return nil, nil, code, err.Error()
 	}

@@ -353,6 +353,7 @@ func (c *client) discardWill(reason string) { c.willDiscard.Store(&reason) }
 // cleanup runs once, when the read loop ends.
 func (c *client) cleanup() {
 	defer close(c.cleaned)
+	c.srv.releaseConn(c) // its connection slot, if it took one (limits.go)
 	c.close(errClientClosed, 0)
 	c.authMu.Lock()
 	stopTimer(&c.expTimer)

@@ -193,6 +193,9 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 	}
 
+	if err := c.admitEarly(cp.Username, id); err != nil { // connect rate, bans (limits.go)
+		return err
+	}
 	ident, v, code, why := c.authenticate(cp, id)
 	if code == packet.Success {
 		// A credential revoked (its jti, key or subject) or a subject banned is refused although
@@ -205,7 +208,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 	}
 	if code != packet.Success {
-		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", why) // never the password
+		c.srv.logRefused(c, id, why) // never the password; once per source a minute (loginlog.go)
 		reason := event.ReasonBadCredentials
 		switch {
 		case code == packet.NotAuthorized:
@@ -239,12 +242,12 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	}
 	if err := v.connect(c, cp.CleanStart, expiry, w, ack); err != nil {
 		c.vhost = nil // never attached: cleanup has nothing to detach
-		c.logf(slog.LevelWarn, "login refused", "client_id", id, "reason", err.Error())
+		c.srv.logRefused(c, id, err.Error())
 		if errors.Is(err, errOtherOwner) {
 			// [MQTT-3.1.4-2]: another subject's session is neither taken over nor disclosed.
 			return c.refuseAs(event.LoginFailed, packet.NotAuthorized, event.ReasonNotAuthorized, err.Error(), cp.Username)
 		}
-		return c.refuse(packet.ServerBusy, err.Error()) // 3.1.1: return code 3, server unavailable
+		return c.refuseConnect(err, cp.Username) // a limit or a ban (limits.go); else 0x89 (3.1.1: 3)
 	}
 	c.authMu.Lock()
 	c.armCredentialLocked()

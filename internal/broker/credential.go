@@ -81,7 +81,9 @@ func (c *client) armCredentialLocked() {
 			defer c.srv.recoverTimer("token expiry notice")
 			c.authMu.Lock()
 			defer c.authMu.Unlock()
-			if cur := c.id(); cur.Generation == gen && !c.closed.Load() {
+			// A notice that fires late, at or after the expiry itself (a stalled timer, a clock
+			// jump), is not sent: $SYS/tokenInvalidNotice code 2 follows instead.
+			if cur := c.id(); cur.Generation == gen && !c.closed.Load() && c.srv.now().Before(tok.Expiry) {
 				c.sendNotice(topicExpireNotice, expireNotice(tok.Expiry, tok.Type))
 			}
 		})

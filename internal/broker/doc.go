@@ -10,7 +10,9 @@
 //	client.authMu → Server.mu → Vhost.retainMu → Vhost.mu → session.mu → client.ackMu → client.out.mu
 //
 // topic.Index and topic.Retained have their own internal locks and are leaves: no broker lock is
-// taken while one of them is held. A client's read loop is the only goroutine that tears its
-// connection down; every other goroutine asks with client.close and the read loop cleans up.
+// taken while one of them is held. So are the locks of limits, bans and the login log
+// (Server.guard: limits.go, loginlog.go), taken under Vhost.mu at most. A client's read loop is
+// the only goroutine that tears its connection down; every other goroutine asks with
+// client.close and the read loop cleans up.
 // See docs/design.md for sessions, takeover, QoS 2 state and wills.
 package broker

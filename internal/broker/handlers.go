@@ -83,6 +83,8 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		// [MQTT-3.3.5-2] allows. Checked per PUBLISH, so a permission change applies at once.
 		code = packet.NotAuthorized
 		c.srv.deny(c, acl.Publish, p.Topic, err)
+	} else if !c.reserveRetained(p) { // a vhost's max-retained (limits.go)
+		code = packet.QuotaExceeded // v5 PUBACK/PUBREC 0x97; 3.1.1 acknowledged, neither stored nor delivered
 	} else {
 		m := &Message{Topic: p.Topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, origin: s}
 		if v5 {
@@ -94,6 +96,7 @@ func (c *client) handlePublish(p *packet.Publish) error {
 		if c.vhost.publish(m, &c.rs) == 0 && v5 {
 			code = packet.NoMatchingSubscribers
 		}
+		c.releaseRetained(p)
 		ticket = max(ticket, c.rs.ticket)
 	}
 	// The acknowledgement waits until what this message wrote to the store is durable.
@@ -322,6 +325,10 @@ func (c *client) subscribe(s *session, p *packet.Subscribe, subID uint32, codes 
 		if down != nil {
 			codes[i] = packet.UnspecifiedError // 0x80: the subscription could not be stored
 			c.logf(slog.LevelDebug, "subscribe refused: the store cannot write", "filter", r.Filter)
+			continue
+		}
+		if c.overSubscriptionLimit(s, group, filter) { // limits.go
+			codes[i] = packet.QuotaExceeded // v5 SUBACK 0x97; 3.1.1 0x80, mapped by the codec
 			continue
 		}
 		sub := s.withGate(topic.Subscription{Owner: s, Filter: filter, Group: group, QoS: r.QoS, NoLocal: r.NoLocal,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
@@ -54,6 +55,34 @@ type Limits struct {
 	MaxSessionExpiry   int64 // seconds; 0 = no cap
 	RetainAvailable    bool
 	AllowEmptyClientID bool
+
+	// What one client, vhost or source may hold (docs/security.md, "Limits"); 0 is no limit.
+	MaxConnections      int // connected clients, every vhost together
+	MaxSubscriptions    int // subscriptions of one session
+	MaxSessionsPerVhost int // max-sessions of a vhost that has none of its own
+	MaxRetainedPerVhost int // max-retained of a vhost that has none of its own
+	// ConnectRate and ConnectBurst bound the CONNECTs of one source address (an IPv4 address,
+	// the /64 of an IPv6 address): a bucket of ConnectBurst tokens refilled at ConnectRate per
+	// second. ConnectRate 0 turns it off; unix sockets are exempt, and loopback addresses when
+	// ConnectRateExemptLoopback is set.
+	ConnectRate               float64
+	ConnectBurst              int
+	ConnectRateExemptLoopback bool
+}
+
+// Quotas are the limits set per vhost and per user (package directory): "max-connections",
+// "max-sessions" and "max-retained" of a vhost, "max-connections" of a user. A negative value
+// is no limit; set is false when none is set. They are read on every CONNECT and every retained
+// PUBLISH of a new topic, so they must not block.
+type Quotas interface {
+	VhostLimit(vhost, name string) (value int64, set bool)
+	UserLimit(user, name string) (value int64, set bool)
+}
+
+// Bans tells whether a client is banned (package ban): by client id, by user name (bare,
+// without "vhost:"), or by source address. why describes the ban, for the log.
+type Bans interface {
+	Banned(clientID, user string, addr netip.Addr, at time.Time) (why string, banned bool)
 }
 
 // Options is everything a Server is built from. The composition root (package app) fills it
@@ -66,6 +95,8 @@ type Options struct {
 	Authenticator Authenticator // required
 	Authorizer    Authorizer    // required
 	Standing      Standing      // nil: every subject is in good standing
+	Quotas        Quotas        // nil: no vhost or user limits, only the defaults of Limits
+	Bans          Bans          // nil: nobody is banned
 
 	Store       store.Store // nil: state lives in memory only
 	Logger      *slog.Logger

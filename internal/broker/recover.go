@@ -105,11 +105,14 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	case r.Identity != nil:
 		// The identity proven at the last CONNECT (or re-authentication): it owns the session,
 		// and a recovered will is authorized against it.
-		ss.setIdentityLocked(identityFromRecord(r.Identity))
+		id := identityFromRecord(r.Identity)
+		id.ClientID = r.ClientID // a ban of the client id holds its recovered will too
+		ss.setIdentityLocked(id)
 	case r.User != "":
 		// A record written before identities were stored: the user name only; the session is
 		// adopted by the first login of that user (session ownership, connect.go).
-		ss.setIdentityLocked(&auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered"})
+		ss.setIdentityLocked(&auth.Identity{User: r.User, Issuer: auth.IssuerLocal, Vhost: r.Vhost, Method: "recovered",
+			ClientID: r.ClientID})
 	}
 	for _, sr := range r.Subscriptions {
 		sub := ss.withGate(topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,

@@ -36,6 +36,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	clients   map[*client]struct{} // every open connection, connected or not
 
+	guard guard // limits, bans and the login refusal log (limits.go, bans.go, loginlog.go)
+
 	conns        sync.WaitGroup
 	shuttingDown atomic.Bool
 	stop         chan struct{}

@@ -322,6 +322,10 @@ func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *pack
 			old = attached
 		}
 		if old == nil {
+			if err := v.admitLocked(c, s); err != nil { // bans, max-sessions, connection limits (limits.go)
+				v.mu.Unlock()
+				return err
+			}
 			wills, resumed := v.attachLocked(c, s, clean, expiry, w, ack)
 			v.mu.Unlock()
 			for _, pw := range wills {

@@ -79,6 +79,7 @@ starting broker accepts connections, up to --timeout.`,
 	f.BoolVar(&o.json, "json", false, "print the API's JSON instead of tables and messages")
 	f.DurationVar(&o.timeout, "timeout", ctlDefaultTimeout, "time limit of each HTTP request (of the whole wait for wait-ready)")
 	cmd.AddCommand(ctlCommands(o)...)
+	cmd.AddCommand(ctlLimitCommands(o)...) // limits and bans (ctl_limits.go)
 	return cmd
 }
 

@@ -98,9 +98,9 @@ func TestUnknownCommandSuggests(t *testing.T) {
 		{[]string{"validate"}, `turnstile: unknown command "validate" for "turnstile"; did you mean "validate-config"? ('turnstile --help' lists the commands)` + "\n"},
 		{[]string{"ctl", "list-users"}, `turnstile: unknown command "list-users" for "turnstile ctl"; did you mean "list_users"? ('turnstile ctl --help' lists the commands)` + "\n"},
 		{[]string{"ctl", "waitready"}, `turnstile: unknown command "waitready" for "turnstile ctl"; did you mean "wait-ready"? ('turnstile ctl --help' lists the commands)` + "\n"},
-		{[]string{"ctl", "list_vhost"}, `turnstile: unknown command "list_vhost" for "turnstile ctl"; did you mean "list_vhosts"? ('turnstile ctl --help' lists the commands)` + "\n"},
+		{[]string{"ctl", "list_vhost"}, `turnstile: unknown command "list_vhost" for "turnstile ctl"; did you mean one of list_vhosts, list_vhost_limits? ('turnstile ctl --help' lists the commands)` + "\n"},
 		{[]string{"ctl", "list_"}, `turnstile: unknown command "list_" for "turnstile ctl"; did you mean one of list_users, list_vhosts, list_permissions,` +
-			` list_topic_permissions, list_connections, list_sessions, list_revocations, list_access_keys? ('turnstile ctl --help' lists the commands)` + "\n"},
+			` list_topic_permissions, list_connections, list_sessions, list_revocations, list_access_keys, list_vhost_limits, list_user_limits, list_bans? ('turnstile ctl --help' lists the commands)` + "\n"},
 		{[]string{"frobnicate"}, `turnstile: unknown command "frobnicate" for "turnstile" ('turnstile --help' lists the commands)` + "\n"},
 	} {
 		code, stdout, stderr := execute(t, tt.args...)

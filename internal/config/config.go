@@ -81,6 +81,14 @@ type MQTT struct {
 	ExpiryAction          string // expiry_action: disconnect or deny_only
 	ExpiryReason          string // expiry_reason: maximum_connect_time or not_authorized
 	TokenUploadsPerMinute int    // token_uploads_per_minute
+	// Limits (docs/security.md, "Limits"); 0 is no limit.
+	MaxConnections            int  // max_connections: connected clients, every vhost together
+	MaxSubscriptionsPerClient int  // max_subscriptions_per_client
+	MaxSessionsPerVhost       int  // max_sessions_per_vhost: max-sessions of a vhost without its own
+	MaxRetainedPerVhost       int  // max_retained_per_vhost: max-retained of a vhost without its own
+	MaxConnectRate            int  // max_connect_rate: CONNECTs per second per source address
+	MaxConnectBurst           int  // max_connect_burst: CONNECTs a source may make at once
+	ConnectRateExemptLoopback bool // connect_rate_exempt_loopback
 }
 
 // Mgmt is the [mgmt] section: the HTTP management API.
@@ -88,6 +96,9 @@ type Mgmt struct {
 	Bind    string // bind: an IP address or "localhost"
 	Port    int    // port: -1..65535; <= 0 disables the HTTP listener
 	TLSPort int    // [mgmt] tls_port: HTTPS, when [main] tls_cert is set
+	// AllowedHosts is [mgmt] allowed_hosts: comma-separated host names the API answers to besides
+	// its defaults (DNS-rebinding protection; docs/security.md).
+	AllowedHosts string
 }
 
 // Default returns the configuration used when no file is given; Load and Parse decode over it.
@@ -128,6 +139,14 @@ func Default() *Config {
 			TLSPort:                 8883,
 			WSPort:                  0, // opt-in: 8083 is the usual port, and other software uses it too
 			WSSPort:                 8084,
+
+			MaxConnections:            100000,
+			MaxSubscriptionsPerClient: 10000,
+			MaxSessionsPerVhost:       200000,
+			MaxRetainedPerVhost:       1000000,
+			MaxConnectRate:            100,
+			MaxConnectBurst:           1000,
+			ConnectRateExemptLoopback: true,
 		},
 		Mgmt: Mgmt{
 			Bind:    "127.0.0.1",

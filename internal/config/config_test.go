@@ -65,6 +65,9 @@ func TestParseGoodFile(t *testing.T) {
 			MaxSessionExpiry:        86400,
 			RetainAvailable:         false,
 			AllowZeroLengthClientID: false,
+
+			MaxConnections: 100000, MaxSubscriptionsPerClient: 10000, MaxSessionsPerVhost: 200000,
+			MaxRetainedPerVhost: 1000000, MaxConnectRate: 100, MaxConnectBurst: 1000, ConnectRateExemptLoopback: true,
 		},
 		Mgmt:   Mgmt{Bind: "::1", Port: -1, TLSPort: 15671},
 		Source: "turnstile.ini",
@@ -107,6 +110,9 @@ func TestDefaults(t *testing.T) {
 			MaxSessionExpiry:        0,
 			RetainAvailable:         true,
 			AllowZeroLengthClientID: true,
+
+			MaxConnections: 100000, MaxSubscriptionsPerClient: 10000, MaxSessionsPerVhost: 200000,
+			MaxRetainedPerVhost: 1000000, MaxConnectRate: 100, MaxConnectBurst: 1000, ConnectRateExemptLoopback: true,
 		},
 		Mgmt: Mgmt{Bind: "127.0.0.1", Port: 15672, TLSPort: 15671},
 	}
@@ -429,7 +435,8 @@ func TestKeysCoverEveryField(t *testing.T) {
 		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true,
 			"log_file": true, "tls_bind": true, "ws_bind": true, "wss_bind": true,
 			"issuer": true, "resource_server_id": true, "additional_scopes_keys": true, "scope_prefix": true, "audience": true,
-			"jwks_url": true, "jwks_file": true, "key_file": true, "subscribed_notices": true}
+			"jwks_url": true, "jwks_file": true, "key_file": true, "subscribed_notices": true,
+			"allowed_hosts": true}
 		if d.Default == "" && d.Key != "bind" && !emptyOK[d.Key] {
 			t.Errorf("Keys(): [%s] %s has no default", d.Section, d.Key)
 		}
@@ -487,6 +494,10 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 		"tokens.bind":              "127.0.0.1", "tokens.port": "0", "tokens.tls_port": "0", "tokens.key_file": "",
 		"tokens.max_lifetime": "2592000", "tokens.reject_long_expiry": "false", "tokens.legacy_api": "false",
 		"tokens.notice_lead": "300", "tokens.subscribed_notices": "",
+		// Limits (docs/security.md)
+		"mqtt.max_connections": "100000", "mqtt.max_subscriptions_per_client": "10000", "mqtt.max_sessions_per_vhost": "200000",
+		"mqtt.max_retained_per_vhost": "1000000", "mqtt.max_connect_rate": "100", "mqtt.max_connect_burst": "1000",
+		"mqtt.connect_rate_exempt_loopback": "true", "mgmt.allowed_hosts": "",
 	}
 	for _, d := range Keys() {
 		if got := d.Default; got != want[d.Section+"."+d.Key] {
@@ -533,5 +544,19 @@ func checkErrors(t *testing.T, err error, want []string) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestAllowedHostsKey(t *testing.T) {
+	for _, ok := range []string{"", "mq.example.com", "mq.example.com, *.example.net", "*", "[::1]", "::1", "10.0.0.1"} {
+		if _, err := Parse("t.ini", []byte("[mgmt]\nallowed_hosts = "+ok+"\n")); err != nil {
+			t.Errorf("allowed_hosts = %s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://mq.example.com", "mq.example.com:15672", "mq.example.com/api", "a*.example.com", "x.*.com"} {
+		_, err := Parse("t.ini", []byte("[mgmt]\nallowed_hosts = "+bad+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "[mgmt] allowed_hosts") {
+			t.Errorf("allowed_hosts = %s: %v", bad, err)
+		}
 	}
 }

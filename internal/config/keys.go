@@ -108,6 +108,20 @@ var keys = []key{
 		"Require a client certificate signed by [main] tls_ca_cert on the TLS listeners."},
 	{"mqtt", "tls_cert_login", func(c *Config) any { return &c.MQTT.TLSCertLogin }, nil,
 		"Log in with the verified client certificate's Common Name as the user name, as RabbitMQ's EXTERNAL."},
+	{"mqtt", "max_connections", func(c *Config) any { return &c.MQTT.MaxConnections }, intRange(0, math.MaxInt),
+		"Connected clients of every vhost together; a CONNECT beyond it is refused with 0x97 (3.1.1: return code 3). 0 means no limit."},
+	{"mqtt", "max_subscriptions_per_client", func(c *Config) any { return &c.MQTT.MaxSubscriptionsPerClient }, intRange(0, math.MaxInt),
+		"Subscriptions one session may hold; a further filter gets SUBACK 0x97 (3.1.1: 0x80). 0 means no limit."},
+	{"mqtt", "max_sessions_per_vhost", func(c *Config) any { return &c.MQTT.MaxSessionsPerVhost }, intRange(0, math.MaxInt),
+		"Sessions, connected or not, of a vhost without its own max-sessions limit; a CONNECT that would create one more is refused with 0x97. 0 means no limit."},
+	{"mqtt", "max_retained_per_vhost", func(c *Config) any { return &c.MQTT.MaxRetainedPerVhost }, intRange(0, math.MaxInt),
+		"Retained messages of a vhost without its own max-retained limit; a retained PUBLISH to a further topic is refused (v5 0x97). 0 means no limit."},
+	{"mqtt", "max_connect_rate", func(c *Config) any { return &c.MQTT.MaxConnectRate }, intRange(0, math.MaxInt32),
+		"CONNECTs per second one source address (IPv4 address, IPv6 /64) may make, once its burst is spent; beyond it CONNACK 0x9F (3.1.1: return code 3). 0 turns it off."},
+	{"mqtt", "max_connect_burst", func(c *Config) any { return &c.MQTT.MaxConnectBurst }, intRange(1, math.MaxInt32),
+		"CONNECTs one source address may make at once before max_connect_rate applies."},
+	{"mqtt", "connect_rate_exempt_loopback", func(c *Config) any { return &c.MQTT.ConnectRateExemptLoopback }, nil,
+		"Whether loopback addresses are exempt from max_connect_rate (a local proxy's clients all come from one); unix sockets always are."},
 
 	{"mgmt", "bind", func(c *Config) any { return &c.Mgmt.Bind }, bindAddr,
 		"Address the HTTP management API binds to: an IP address or localhost; 0.0.0.0 or :: for every interface."},
@@ -115,6 +129,8 @@ var keys = []key{
 		"TCP port of the HTTP management API; 0 or -1 disables it."},
 	{"mgmt", "tls_port", func(c *Config) any { return &c.Mgmt.TLSPort }, intRange(-1, 65535),
 		"Port of the management API over HTTPS, served when [main] tls_cert is set; 0 or -1 disables it."},
+	{"mgmt", "allowed_hosts", func(c *Config) any { return &c.Mgmt.AllowedHosts }, hostList,
+		"Comma-separated host names the API answers to (Host header) besides IP addresses, localhost and this machine's name; *.example.com matches subdomains, * any host."},
 }
 
 // KeyDoc describes one configuration key, for generated documentation.

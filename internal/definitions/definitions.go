@@ -23,10 +23,33 @@ type Definitions struct {
 	Vhosts           []Vhost           `json:"vhosts"`
 	Permissions      []Permission      `json:"permissions"`
 	TopicPermissions []TopicPermission `json:"topic_permissions"`
+	// VhostLimits and UserLimits are the limits of vhosts and users, in RabbitMQ's shapes: the
+	// "limits" object of a vhost or user entry ({"max-connections": 100}), and for vhosts also a
+	// runtime parameter of component "vhost-limits" (how RabbitMQ imports them). WriteJSON writes
+	// them in the entries' "limits". A negative value is no limit.
+	VhostLimits []Limits `json:"-"`
+	UserLimits  []Limits `json:"-"`
 	// Ignored lists, sorted, the top-level keys Parse accepted and ignored: queues, exchanges,
-	// bindings, policies, parameters, global_parameters, rabbit_version, ...
+	// bindings, policies, parameters (unless they hold vhost limits), global_parameters,
+	// rabbit_version, ...
 	Ignored []string `json:"-"`
 }
+
+// Limits are the limits of one vhost or user. They replace what the vhost or user had; a vhost's
+// "vhost-limits" parameter is applied after its entry's own "limits".
+type Limits struct {
+	Name      string           // the vhost's or the user's
+	Values    map[string]int64 // "max-connections": 100, ...
+	Parameter bool             // from a "vhost-limits" runtime parameter (RabbitMQ's import path)
+	path      string           // where Parse read it, for messages
+}
+
+// The limits Turnstile enforces (docs/security.md, "Limits"). Others (RabbitMQ's max-queues and
+// max-channels) are accepted on import with a warning and ignored.
+var (
+	VhostLimitNames = []string{"max-connections", "max-sessions", "max-retained"}
+	UserLimitNames  = []string{"max-connections"}
+)
 
 // User is a user entry. An empty PasswordHash is a user who cannot log in with a password.
 type User struct {
@@ -133,11 +156,33 @@ func Parse(r io.Reader, limit int64) (*Definitions, error) {
 				}
 				u.Tags = p.tags(o, path)
 				d.Users = append(d.Users, u)
+				if l, ok := p.limits(o["limits"], path+".limits"); ok {
+					d.UserLimits = append(d.UserLimits, Limits{Name: u.Name, Values: l, path: path + ".limits"})
+				}
 			})
 		case "vhosts":
 			p.array(key, raw, func(path string, o obj) {
-				d.Vhosts = append(d.Vhosts, Vhost{Name: p.str(o, path, "name", true)})
+				v := Vhost{Name: p.str(o, path, "name", true)}
+				d.Vhosts = append(d.Vhosts, v)
+				if l, ok := p.limits(o["limits"], path+".limits"); ok {
+					d.VhostLimits = append(d.VhostLimits, Limits{Name: v.Name, Values: l, path: path + ".limits"})
+				}
 			})
+		case "parameters":
+			used := false
+			p.array(key, raw, func(path string, o obj) {
+				if comp := p.optStr(o, path, "component"); comp != "vhost-limits" {
+					return
+				}
+				used = true
+				vhost := p.str(o, path, "vhost", true)
+				if l, ok := p.limits(o["value"], path+".value"); ok {
+					d.VhostLimits = append(d.VhostLimits, Limits{Name: vhost, Values: l, Parameter: true, path: path + ".value"})
+				}
+			})
+			if !used {
+				d.Ignored = append(d.Ignored, key)
+			}
 		case "permissions":
 			p.array(key, raw, func(path string, o obj) {
 				d.Permissions = append(d.Permissions, Permission{
@@ -319,6 +364,54 @@ func (p *parser) tags(o obj, path string) []string {
 	}
 	p.typeErr(path, "a string or an array of strings", raw)
 	return nil
+}
+
+// limits decodes a "limits" value: an object of integers ({"max-connections": 100}), an array of
+// such objects (merged), or [] (none); ok is false when the key is missing or null.
+func (p *parser) limits(raw json.RawMessage, path string) (map[string]int64, bool) {
+	if raw == nil {
+		return nil, false
+	}
+	out := map[string]int64{}
+	switch kindOf(raw) {
+	case "null":
+		return nil, false
+	case "object":
+		p.limitObject(raw, path, out)
+	case "array":
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err != nil {
+			p.fail(path, err)
+			return nil, false
+		}
+		for i, e := range elems {
+			if kindOf(e) != "object" {
+				p.typeErr(fmt.Sprintf("%s[%d]", path, i), "an object of limits", e)
+				continue
+			}
+			p.limitObject(e, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	default:
+		p.typeErr(path, "an object of limits", raw)
+		return nil, false
+	}
+	return out, true
+}
+
+func (p *parser) limitObject(raw json.RawMessage, path string, out map[string]int64) {
+	var o map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &o); err != nil {
+		p.fail(path, err)
+		return
+	}
+	for name, v := range o {
+		var n int64
+		if kindOf(v) != "number" || json.Unmarshal(v, &n) != nil {
+			p.typeErr(path+"."+name, "an integer", v)
+			continue
+		}
+		out[name] = n
+	}
 }
 
 // kindOf names the JSON type of a valid JSON value.

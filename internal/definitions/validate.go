@@ -1,8 +1,10 @@
 package definitions
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -109,6 +111,18 @@ func (d *Definitions) Validate() error {
 			topics[k] = i
 		}
 	}
+	for _, l := range d.VhostLimits {
+		path := cmp.Or(l.path, fmt.Sprintf("vhosts[%q].limits", l.Name))
+		if !has(vhosts, l.Name) {
+			fail(path, fmt.Errorf("%w %q", ErrUnknownVhost, l.Name))
+		}
+	}
+	for _, l := range d.UserLimits {
+		path := cmp.Or(l.path, fmt.Sprintf("users[%q].limits", l.Name))
+		if !has(users, l.Name) {
+			fail(path, fmt.Errorf("%w %q", ErrUnknownUser, l.Name))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -134,5 +148,17 @@ func (d *Definitions) Warnings() []string {
 				i, p.Exchange, mqttExchange))
 		}
 	}
+	unknown := func(kind string, list []Limits, known []string) {
+		for _, l := range list {
+			for _, name := range slices.Sorted(maps.Keys(l.Values)) {
+				if !slices.Contains(known, name) {
+					w = append(w, fmt.Sprintf("%s.%s: %q is not a limit Turnstile enforces on a %s; ignored (known: %s)",
+						cmp.Or(l.path, kind+" "+l.Name), name, name, kind, strings.Join(known, ", ")))
+				}
+			}
+		}
+	}
+	unknown("vhost", d.VhostLimits, VhostLimitNames)
+	unknown("user", d.UserLimits, UserLimitNames)
 	return w
 }

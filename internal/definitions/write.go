@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"io"
+	"maps"
 	"slices"
 )
 
@@ -36,10 +37,50 @@ func (d *Definitions) WriteJSON(w io.Writer) error {
 	slices.SortStableFunc(out.TopicPermissions, func(a, b TopicPermission) int {
 		return cmp.Or(cmp.Compare(a.Vhost, b.Vhost), cmp.Compare(a.User, b.User), cmp.Compare(a.Exchange, b.Exchange))
 	})
+	// Limits go into their entries, merged per name in the order they apply.
+	vl, ul := mergeLimits(d.VhostLimits), mergeLimits(d.UserLimits)
+	doc := struct {
+		Users            []userOut         `json:"users"`
+		Vhosts           []vhostOut        `json:"vhosts"`
+		Permissions      []Permission      `json:"permissions"`
+		TopicPermissions []TopicPermission `json:"topic_permissions"`
+	}{Users: make([]userOut, len(out.Users)), Vhosts: make([]vhostOut, len(out.Vhosts)), Permissions: out.Permissions,
+		TopicPermissions: out.TopicPermissions}
+	for i, u := range out.Users {
+		doc.Users[i] = userOut{u, ul[u.Name]}
+	}
+	for i, v := range out.Vhosts {
+		doc.Vhosts[i] = vhostOut{v, vl[v.Name]}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // regexes stay readable: no \u0026 for '&'
-	return enc.Encode(&out)
+	return enc.Encode(&doc)
+}
+
+// userOut and vhostOut are the written entries: the entry's keys and its "limits", when any.
+type userOut struct {
+	User
+	Limits map[string]int64 `json:"limits,omitempty"`
+}
+
+type vhostOut struct {
+	Vhost
+	Limits map[string]int64 `json:"limits,omitempty"`
+}
+
+// mergeLimits merges the limits of each name: entries first, then parameters, each replacing
+// what came before it (as an import applies them).
+func mergeLimits(list []Limits) map[string]map[string]int64 {
+	out := map[string]map[string]int64{}
+	for _, param := range []bool{false, true} {
+		for _, l := range list {
+			if l.Parameter == param {
+				out[l.Name] = maps.Clone(l.Values)
+			}
+		}
+	}
+	return out
 }
 
 func nonNil[T any](s []T) []T {

@@ -53,6 +53,7 @@ func (d *Directory) DeleteVhost(name string) (bool, error) {
 		return false, nil
 	}
 	delete(d.vhosts, name)
+	d.forgetLimitsLocked(name, "")
 	if d.hooks.VhostDeleted != nil {
 		d.hooks.VhostDeleted(name)
 	}
@@ -92,6 +93,7 @@ func (d *Directory) DeleteUser(name string) (bool, error) {
 func (d *Directory) deleteUserLocked(u auth.User) {
 	d.users.Delete(u.Name)
 	d.checker.DeleteUser(u.Name)
+	d.forgetLimitsLocked("", u.Name)
 	if d.hooks.UserDeleted != nil {
 		d.hooks.UserDeleted(u)
 	}

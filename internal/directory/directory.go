@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/auth"
@@ -58,7 +59,8 @@ type Directory struct {
 	mu           sync.Mutex // serialises changes (and their hooks and persistence)
 	vhosts       map[string]struct{}
 	hooks        Hooks
-	bootstrapped bool // Load found nothing stored and created the defaults
+	bootstrapped bool                     // Load found nothing stored and created the defaults
+	limits       atomic.Pointer[limitSet] // vhost and user limits (limits.go), replaced under mu
 }
 
 // New returns an empty directory; Load fills it.
@@ -221,6 +223,7 @@ func (d *Directory) applyLocked(defs *definitions.Definitions) error {
 		}
 		d.users.Put(u)
 	}
+	d.applyLimitsLocked(defs)
 	return d.checker.Apply(perms, tperms)
 }
 
@@ -264,6 +267,7 @@ func (d *Directory) exportLocked() *definitions.Definitions {
 	for _, p := range d.checker.TopicPermissions() {
 		defs.TopicPermissions = append(defs.TopicPermissions, definitions.TopicPermission(p))
 	}
+	d.exportLimitsLocked(defs)
 	return defs
 }
 

@@ -14,7 +14,7 @@ type Counters struct {
 	byKind [numKinds]atomic.Uint64
 
 	mu       sync.Mutex
-	byReason [numKinds]map[string]uint64 // LoginFailed, Refused, Denied, Disconnected, WillSuppressed
+	byReason [numKinds]map[string]uint64 // LoginFailed, Refused, Denied, Disconnected, WillSuppressed, LimitExceeded
 	refused  map[string]uint64           // LoginFailed and Refused by CONNACK reason code
 }
 
@@ -26,7 +26,7 @@ func (c *Counters) Observe(e Event) {
 	c.byKind[e.Kind].Add(1)
 	label := e.Reason
 	switch e.Kind {
-	case Connected, WillPublished, Reauthenticated, TokenUploaded:
+	case Connected, WillPublished, Reauthenticated, TokenUploaded, LoginDelayed, Banned:
 		return
 	case Denied:
 		label = e.Action

@@ -33,11 +33,22 @@ const (
 	Reauthenticated
 	// TokenUploaded: a $SYS/uploadToken replaced a connection's token.
 	TokenUploaded
+	// LoginDelayed: the login limiter delayed a login attempt before checking its credentials
+	// (User, Remote; Detail says how long). Refusals by the limiter are LoginFailed events with
+	// ReasonRateLimited.
+	LoginDelayed
+	// LimitExceeded: an action of a connected client was refused by a limit (Reason: the limit,
+	// one of the Limit constants; Topic: the filter or topic). A CONNECT refused by a limit is a
+	// Refused event whose Reason is the limit.
+	LimitExceeded
+	// Banned: a ban was added (ClientID, User or Remote: what it matches; Reason: what it
+	// matches by; Detail: the ban, with who added it).
+	Banned
 	numKinds
 )
 
 var kindNames = [numKinds]string{"", "connected", "login_failed", "refused", "denied", "disconnected",
-	"will_published", "will_suppressed", "reauthenticated", "token_uploaded"}
+	"will_published", "will_suppressed", "reauthenticated", "token_uploaded", "login_delayed", "limit_exceeded", "banned"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -53,6 +64,19 @@ const (
 	ReasonRateLimited    = "rate_limited"    // the login limiter delayed or refused the attempt
 	ReasonRevoked        = "revoked"         // the credential, its key or its subject is revoked
 	ReasonReauthFailed   = "reauth_failed"   // an AUTH re-authentication or a token upload failed
+)
+
+// Limits, the Reason of Refused events of CONNECTs refused by a limit and of LimitExceeded
+// events (docs/security.md, "Limits" and "Bans").
+const (
+	LimitMaxConnections      = "max_connections"       // [mqtt] max_connections, every vhost together
+	LimitVhostMaxConnections = "vhost_max_connections" // a vhost's max-connections
+	LimitUserMaxConnections  = "user_max_connections"  // a user's max-connections
+	LimitVhostMaxSessions    = "vhost_max_sessions"    // a vhost's max-sessions
+	LimitVhostMaxRetained    = "vhost_max_retained"    // a vhost's max-retained (LimitExceeded)
+	LimitMaxSubscriptions    = "max_subscriptions"     // [mqtt] max_subscriptions_per_client (LimitExceeded)
+	LimitConnectRate         = "connect_rate"          // [mqtt] max_connect_rate per source address
+	ReasonBanned             = "banned"                // a CONNECT refused by a ban
 )
 
 // Reasons of WillSuppressed events (will-and-expiry.md §4).

@@ -3,7 +3,6 @@ package mgmt
 import (
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/ban"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/clock"
 	"github.com/turnstilemq/turnstile/internal/directory"
@@ -38,8 +38,11 @@ type Options struct {
 	// Registry receives the API's collector (a fresh one when nil; never the global one).
 	// Building two APIs on one registry panics.
 	Registry *prometheus.Registry
-	// Bind is the address the API listens on: bound to a specific address, it answers only to
-	// that Host, localhost, 127.0.0.1 and ::1, plus AllowedHosts (DNS-rebinding protection).
+	// Bind is the address the API listens on. The Host header is checked against it and
+	// AllowedHosts (DNS-rebinding protection, see hostCheck): bound to one address, the API
+	// answers to that address, localhost, 127.0.0.1 and ::1; bound to every address, to IP
+	// addresses, localhost and the machine's host name; AllowedHosts adds names ("*.example.com"
+	// for subdomains, "*" for any).
 	Bind         string
 	AllowedHosts []string
 	Hasher       auth.Hasher // hashes passwords set through PUT /api/users
@@ -48,6 +51,7 @@ type Options struct {
 	Revocations *revoke.Set
 	// Tokens serves /api/access-keys; nil (no token service) turns it off.
 	Tokens *tokens.Service
+	Bans   *ban.List // /api/bans; nil: those endpoints answer 404
 }
 
 // handler is the management API: a route table over the broker's query and command methods.
@@ -63,15 +67,14 @@ type handler struct {
 	routes  []*route
 	metrics http.Handler
 
-	// Host header check (DNS-rebinding protection): anyHost when bound to every address.
-	anyHost bool
-	hosts   []string
-	cop     *http.CrossOriginProtection
+	hosts hostCheck // the Host header check (DNS-rebinding protection, hosts.go)
+	cop   *http.CrossOriginProtection
 
 	hasher auth.Hasher // hashes passwords set through PUT /api/users; tests lower the cost
 	rates  *rates
 	revs   *revoke.Set
 	tokens *tokens.Service
+	bans   *ban.List // nil: /api/bans answers 404
 }
 
 // New returns the management API: the /api endpoints and GET /metrics.
@@ -100,6 +103,7 @@ func newHandler(o Options) *handler {
 		hasher:  o.Hasher,
 		revs:    o.Revocations,
 		tokens:  o.Tokens,
+		bans:    o.Bans,
 	}
 	if h.obs == nil {
 		h.obs = event.Nop
@@ -109,15 +113,7 @@ func newHandler(o Options) *handler {
 	}
 	reg.MustRegister(newCollector(h))
 	h.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
-	switch bind := strings.Trim(o.Bind, "[]"); bind {
-	case "", "0.0.0.0", "::":
-		h.anyHost = true
-	default:
-		h.hosts = []string{strings.ToLower(bind), "localhost", "127.0.0.1", "::1"}
-		for _, a := range o.AllowedHosts {
-			h.hosts = append(h.hosts, strings.ToLower(strings.Trim(a, "[]")))
-		}
-	}
+	h.hosts = newHostCheck(o.Bind, o.AllowedHosts)
 	h.routeTable()
 	return h
 }
@@ -203,8 +199,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
-	if !h.hostAllowed(r.Host) {
-		return forbidden("host %q not allowed: the management API answers to its bind address, localhost, 127.0.0.1 and ::1 only", r.Host)
+	if !h.hosts.allowed(r.Host) {
+		return forbidden("host %q not allowed: add it to [mgmt] allowed_hosts to reach the management API by this name", r.Host)
 	}
 	ep, err := h.find(r)
 	if err != nil {
@@ -258,19 +254,6 @@ func (h *handler) find(r *http.Request) (endpoint, error) {
 	return endpoint{}, notFound("no such endpoint: %s", r.URL.Path)
 }
 
-// hostAllowed is the DNS-rebinding check: a browser tricked into sending requests here from
-// another site carries that site's name in Host.
-func (h *handler) hostAllowed(host string) bool {
-	if h.anyHost {
-		return true
-	}
-	if hn, _, err := net.SplitHostPort(host); err == nil {
-		host = hn
-	}
-	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
-	return host != "" && slices.Contains(h.hosts, host)
-}
-
 // routeTable lists every endpoint; docs/api.md describes them.
 func (h *handler) routeTable() {
 	h.handle("GET", "/api/health", public, h.health)
@@ -320,6 +303,7 @@ func (h *handler) routeTable() {
 	h.handle("GET", "/api/access-keys", admin, h.listAccessKeys)
 	h.handle("POST", "/api/access-keys", admin, h.createAccessKey)
 	h.handle("DELETE", "/api/access-keys/{id}", admin, h.deleteAccessKey)
+	h.limitRoutes() // vhost and user limits, bans (limits.go, bans.go)
 }
 
 // writeJSON writes v with status. HTML escaping is off so that regexes stay readable.

@@ -26,6 +26,7 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/ban"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/directory"
@@ -60,7 +61,8 @@ type env struct {
 	h       *handler
 	reg     *prometheus.Registry
 	ts      *httptest.Server
-	mqtt    string // the broker's MQTT address; "" when started without a listener
+	mqtt    string    // the broker's MQTT address; "" when started without a listener
+	bans    *ban.List // the banned list, wired to the broker as package app wires it
 }
 
 // testChain is the authentication chain of the test program, as package app builds it from
@@ -82,7 +84,7 @@ func testChain(t *testing.T, cfg *config.Config, users *auth.Users) *auth.Chain 
 	}
 	// The API tests make many failed logins from 127.0.0.1 on purpose; the limiter the program
 	// runs (DefaultRateLimitPolicy) is proven by the login-limit tests, not here.
-	return auth.NewChain(providers...).WithRateLimiter(auth.NewRateLimiter(auth.RateLimitPolicy{Threshold: 1 << 20}, nil))
+	return auth.NewChain(providers...).WithRateLimiter(auth.NewRateLimiter(auth.RateLimitPolicy{Threshold: 1 << 20, SourceThreshold: 1 << 20}, nil))
 }
 
 // startEnv starts a broker and the API, wired as package app wires them (app imports this
@@ -116,13 +118,17 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 	}
 	e := &env{t: t, cfg: cfg, dir: dir, count: &event.Counters{}, commits: commits, reg: prometheus.NewRegistry()}
 	e.chain = testChain(t, cfg, dir.Users())
+	if e.bans, err = ban.New(ban.Options{Store: st, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.bans.Close)
 	m := &cfg.MQTT
 	srv, err := broker.New(broker.Options{
 		Limits: broker.Limits{MaxInflight: m.MaxInflightMessages, MaxPacket: m.MaxPacketSize, ReceiveMax: m.ReceiveMaximum,
 			MaxQueued: m.MaxQueuedMessages, MaxQueuedBytes: int(m.MaxQueuedBytes), MaxTopicAlias: m.MaxTopicAlias,
 			RetainAvailable: true, AllowEmptyClientID: true},
 		DefaultVhost: m.DefaultVhost, Vhosts: dir.Vhosts(), Authenticator: e.chain, Authorizer: dir.Checker(),
-		Standing: dir, Store: st, Logger: log, Observer: e.count, Version: "test"})
+		Standing: dir, Store: st, Logger: log, Observer: e.count, Version: "test", Quotas: dir, Bans: e.bans})
 	if err != nil {
 		t.Fatalf("broker.New: %v", err)
 	}
@@ -130,6 +136,7 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 		UserDeleted: srv.DropSubject})
 	dir.Checker().OnChange(srv.RecheckSubscriptions)
 	e.srv = srv
+	e.bans.OnBan(func(ban.Ban) { srv.EnforceBans() })
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -165,7 +172,8 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 // serveAPI builds the handler from e.cfg, on e.reg, and serves it.
 func (e *env) serveAPI(t *testing.T) {
 	e.h = newHandler(Options{Broker: e.srv, Directory: e.dir, Auth: e.chain, Counters: e.count, Observer: e.count, Commits: e.commits,
-		Logger: e.log, Registry: e.reg, Bind: e.cfg.Mgmt.Bind, Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}})
+		Logger: e.log, Registry: e.reg, Bind: e.cfg.Mgmt.Bind, Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}, Bans: e.bans,
+		AllowedHosts: strings.Split(e.cfg.Mgmt.AllowedHosts, ",")})
 	e.h.rates.every = 0 // every request is a sample
 	e.ts = httptest.NewServer(e.h)
 	t.Cleanup(e.ts.Close)

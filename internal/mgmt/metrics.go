@@ -21,6 +21,7 @@ type collector struct {
 	commitLatency                                       *prometheus.Desc
 	loginFailures, disconnects, wills, willsSuppressed  *prometheus.Desc
 	clientDropped, preauth                              *prometheus.Desc
+	loginDelays, limitRefusals, bans                    *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -59,7 +60,11 @@ func newCollector(h *handler) *collector {
 			"Last Will messages discarded without being published, by reason.", "reason"),
 		clientDropped: d("client_dropped_messages_total",
 			"Messages not delivered to a client that fell behind its limits, for the 100 clients with the most.", "vhost", "client_id"),
-		preauth: d("preauth_bytes", "Memory claimed by CONNECT packets being read, before login."),
+		preauth:     d("preauth_bytes", "Memory claimed by CONNECT packets being read, before login."),
+		loginDelays: d("login_delays_total", "Logins the login limiter delayed before checking their credentials."),
+		limitRefusals: d("limit_refusals_total",
+			"CONNECTs, subscriptions and retained publishes refused by a limit, by limit.", "limit"),
+		bans: d("bans", "Bans in force."),
 	}
 }
 
@@ -68,7 +73,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.buildInfo, c.uptime, c.vhosts, c.users, c.connections, c.vhostConnections,
 		c.sessions, c.connects, c.refused, c.authFailures, c.msgsIn, c.msgsOut, c.bytesIn, c.bytesOut, c.dropped, c.denied,
 		c.retained, c.subscriptions, c.queued, c.commitLatency, c.loginFailures, c.disconnects, c.wills, c.willsSuppressed,
-		c.clientDropped, c.preauth} {
+		c.clientDropped, c.preauth, c.loginDelays, c.limitRefusals, c.bans} {
 		ch <- d
 	}
 }
@@ -123,6 +128,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.clientDropped, d.Dropped, d.Vhost, d.ClientID)
 	}
 	gauge(c.preauth, float64(h.srv.PreauthBytes()))
+	c.collectLimits(counter, gauge)
 	for reason, n := range h.count.ByReason(event.WillSuppressed) {
 		counter(c.willsSuppressed, n, reason)
 	}

@@ -123,7 +123,8 @@ func ConnackReturnCode311(c ReasonCode) byte {
 		return 1 // unacceptable protocol version
 	case ClientIdentifierNotValid:
 		return 2 // identifier rejected
-	case ServerUnavailable, ServerBusy, ServerShuttingDown, ServerMoved, UseAnotherServer:
+	case ServerUnavailable, ServerBusy, ServerShuttingDown, ServerMoved, UseAnotherServer,
+		QuotaExceeded, ConnectionRateExceeded: // a limit: the client may retry later (docs/security.md)
 		return 3 // server unavailable
 	case BadUserNameOrPassword, BadAuthenticationMethod:
 		return 4 // bad user name or password

@@ -1,0 +1,519 @@
+package ban
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/store"
+)
+
+// Namespace is the store.Records namespace of the list.
+const Namespace = "bans"
+
+// Defaults of the zero Options fields, and bounds of a ban's fields.
+const (
+	DefaultDuration   = 365 * 24 * time.Hour // a ban without an Until lasts a year (EMQX's default)
+	DefaultMaxEntries = 10_000
+	MaxWho            = 65535 // an MQTT client id or user name is at most that long [MQTT-1.5.4]
+	MaxReason         = 1024
+)
+
+// Kind is what a ban matches, named as in EMQX's banned list.
+type Kind string
+
+const (
+	ClientID Kind = "clientid"     // a client id, exactly
+	Username Kind = "username"     // a user name, exactly (the bare name, without "vhost:")
+	PeerHost Kind = "peerhost"     // one source address
+	PeerNet  Kind = "peerhost_net" // a CIDR range of source addresses, IPv4 or IPv6
+)
+
+// Ban is one entry of the list.
+type Ban struct {
+	ID     string    `json:"id"`
+	As     Kind      `json:"as"`
+	Who    string    `json:"who"` // addresses and ranges in canonical form ("10.0.0.0/8", "2001:db8::/32")
+	By     string    `json:"by"`  // who added it: the management API's user
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	Until  time.Time `json:"until"` // the ban is in force before Until, and gone from then on
+}
+
+// InForce reports whether b applies at instant at.
+func (b *Ban) InForce(at time.Time) bool { return at.Before(b.Until) }
+
+// Errors of Add; the API maps them to 400.
+var (
+	ErrInvalid = errors.New("ban: invalid ban")
+	ErrFull    = errors.New("ban: too many bans")
+)
+
+// Options configure a List. The zero value is a memory-only list with the defaults.
+type Options struct {
+	Store      store.Records // nil: memory only
+	MaxEntries int           // 0: DefaultMaxEntries
+	Clock      clock.Clock
+	Logger     *slog.Logger
+}
+
+// netBan is a ban on an address range.
+type netBan struct {
+	p netip.Prefix
+	b *Ban
+}
+
+// snapshot is the immutable state Match reads.
+type snapshot struct {
+	byID    map[string]*Ban
+	clients map[string]*Ban
+	users   map[string]*Ban
+	nets    []netBan // peerhost and peerhost_net, in insertion order
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{byID: map[string]*Ban{}, clients: map[string]*Ban{}, users: map[string]*Ban{}}
+}
+
+func (s *snapshot) clone() *snapshot {
+	return &snapshot{byID: maps.Clone(s.byID), clients: maps.Clone(s.clients), users: maps.Clone(s.users), nets: slices.Clone(s.nets)}
+}
+
+func (s *snapshot) add(b *Ban) {
+	s.byID[b.ID] = b
+	switch b.As {
+	case ClientID:
+		s.clients[b.Who] = b
+	case Username:
+		s.users[b.Who] = b
+	case PeerHost, PeerNet:
+		p, _ := prefixOf(b.As, b.Who) // validated before
+		s.nets = append(s.nets, netBan{p, b})
+	}
+}
+
+func (s *snapshot) remove(b *Ban) {
+	delete(s.byID, b.ID)
+	switch b.As {
+	case ClientID:
+		if s.clients[b.Who] == b {
+			delete(s.clients, b.Who)
+		}
+	case Username:
+		if s.users[b.Who] == b {
+			delete(s.users, b.Who)
+		}
+	default:
+		s.nets = slices.DeleteFunc(s.nets, func(n netBan) bool { return n.b == b })
+	}
+}
+
+// existing returns the ban with the same As and Who, if any.
+func (s *snapshot) existing(as Kind, who string) *Ban {
+	switch as {
+	case ClientID:
+		return s.clients[who]
+	case Username:
+		return s.users[who]
+	}
+	for _, n := range s.nets {
+		if n.b.As == as && n.b.Who == who {
+			return n.b
+		}
+	}
+	return nil
+}
+
+// List is the banned list. It is safe for concurrent use.
+type List struct {
+	o   Options
+	clk clock.Clock
+	log *slog.Logger
+	cur atomic.Pointer[snapshot]
+
+	mu        sync.Mutex // serializes changes; guards hooks, timer, closed
+	hooks     []func(Ban)
+	timer     clock.Timer
+	timerAt   time.Time
+	closed    bool
+	persisted func(store.Ticket) // waits for durability, when the store can tell
+}
+
+// New returns a list, loaded from o.Store when there is one. Bans already past their Until are
+// deleted from the store as they are loaded; a record that cannot be read is logged and left
+// alone.
+func New(o Options) (*List, error) {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	l := &List{o: o, clk: clock.Or(o.Clock), log: o.Logger}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	if n, ok := o.Store.(interface {
+		Notify(store.Ticket, func())
+	}); ok {
+		l.persisted = func(t store.Ticket) {
+			done := make(chan struct{})
+			n.Notify(t, func() { close(done) })
+			<-done
+		}
+	}
+	snap := newSnapshot()
+	if o.Store != nil {
+		now := l.clk.Now()
+		var expired []string
+		err := o.Store.LoadRecords(Namespace, func(key string, val []byte) error {
+			var b Ban
+			if err := json.Unmarshal(val, &b); err != nil || b.ID != key {
+				l.log.Warn("ban: unreadable ban record left in the store", "key", key)
+				return nil
+			}
+			if who, err := normalize(b.As, b.Who); err != nil || who != b.Who {
+				l.log.Warn("ban: invalid ban record left in the store", "key", key)
+				return nil
+			}
+			if !b.InForce(now) {
+				expired = append(expired, key)
+				return nil
+			}
+			snap.add(&b)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ban: loading: %w", err)
+		}
+		for _, k := range expired {
+			o.Store.DeleteRecord(Namespace, k)
+		}
+	}
+	l.cur.Store(snap)
+	l.mu.Lock()
+	l.rearmLocked()
+	l.mu.Unlock()
+	return l, nil
+}
+
+// prefixOf is the address range a peerhost or peerhost_net ban covers.
+func prefixOf(as Kind, who string) (netip.Prefix, error) {
+	if as == PeerHost {
+		a, err := netip.ParseAddr(who)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = a.Unmap().WithZone("")
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	if !strings.Contains(who, "/") { // a single address written without a length
+		a, err := netip.ParseAddr(who)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = a.Unmap().WithZone("")
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(who)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// normalize checks who for kind as and returns it in canonical form; the error names the field.
+func normalize(as Kind, who string) (string, error) {
+	switch as {
+	case ClientID, Username, PeerHost, PeerNet:
+	default:
+		return "", fmt.Errorf("%w: as: %q is not clientid, username, peerhost or peerhost_net", ErrInvalid, as)
+	}
+	switch {
+	case who == "":
+		return "", fmt.Errorf("%w: who: empty", ErrInvalid)
+	case len(who) > MaxWho:
+		return "", fmt.Errorf("%w: who: longer than %d bytes", ErrInvalid, MaxWho)
+	case !utf8.ValidString(who):
+		return "", fmt.Errorf("%w: who: not valid UTF-8", ErrInvalid)
+	}
+	if as == ClientID || as == Username {
+		return who, nil
+	}
+	p, err := prefixOf(as, who)
+	if err != nil {
+		want := "an IP address"
+		if as == PeerNet {
+			want = "a CIDR range such as 10.0.0.0/8 or 2001:db8::/32"
+		}
+		return "", fmt.Errorf("%w: who: %q is not %s", ErrInvalid, who, want)
+	}
+	if as == PeerHost {
+		return p.Addr().String(), nil
+	}
+	return p.String(), nil
+}
+
+// Add bans b.As b.Who until b.Until (zero: a year from now), for b.Reason, added by b.By. The
+// ID and At are set here. Banning what is already banned updates that ban (its Until, Reason and
+// By) and keeps its ID: created is false then. It takes effect at once, runs the OnBan hooks,
+// then returns once the ban is durable. The error names the field.
+func (l *List) Add(b Ban) (_ Ban, created bool, err error) {
+	who, err := normalize(b.As, b.Who)
+	if err != nil {
+		return Ban{}, false, err
+	}
+	if len(b.Reason) > MaxReason {
+		return Ban{}, false, fmt.Errorf("%w: reason: longer than %d bytes", ErrInvalid, MaxReason)
+	}
+	if len(b.By) > MaxWho {
+		return Ban{}, false, fmt.Errorf("%w: by: longer than %d bytes", ErrInvalid, MaxWho)
+	}
+	now := l.clk.Now()
+	until := b.Until
+	if until.IsZero() {
+		until = now.Add(DefaultDuration)
+	}
+	if !until.After(now) {
+		return Ban{}, false, fmt.Errorf("%w: until: %s has passed", ErrInvalid, until.UTC().Format(time.RFC3339))
+	}
+	nb := &Ban{As: b.As, Who: who, By: b.By, Reason: b.Reason, At: now.UTC(), Until: until.UTC()}
+	l.mu.Lock()
+	cur := l.cur.Load()
+	old := cur.existing(nb.As, nb.Who)
+	if old != nil {
+		nb.ID = old.ID
+	} else {
+		if len(cur.byID) >= l.o.MaxEntries {
+			cur = l.pruneLocked(now)
+		}
+		if len(cur.byID) >= l.o.MaxEntries {
+			l.mu.Unlock()
+			return Ban{}, false, fmt.Errorf("%w: %d in force", ErrFull, len(cur.byID))
+		}
+		nb.ID = newID()
+	}
+	next := cur.clone()
+	if old != nil {
+		next.remove(old)
+	}
+	next.add(nb)
+	l.cur.Store(next)
+	t := l.put(nb)
+	l.rearmLocked()
+	hooks := slices.Clone(l.hooks)
+	l.mu.Unlock()
+	for _, fn := range hooks {
+		fn(*nb)
+	}
+	if l.persisted != nil && l.o.Store != nil {
+		l.persisted(t)
+	}
+	return *nb, old == nil, nil
+}
+
+// put writes b to the store. mu held.
+func (l *List) put(b *Ban) store.Ticket {
+	if l.o.Store == nil {
+		return 0
+	}
+	data, err := json.Marshal(b)
+	if err != nil { // cannot happen: strings and times
+		l.log.Error("ban: encoding a ban", "id", b.ID, "error", err)
+		return 0
+	}
+	return l.o.Store.PutRecord(Namespace, b.ID, data)
+}
+
+// OnBan registers fn to run after each Add, once the ban is in force, outside the list's lock,
+// in the goroutine of Add. The broker disconnects the clients the ban matches and suppresses
+// their wills.
+func (l *List) OnBan(fn func(Ban)) {
+	l.mu.Lock()
+	l.hooks = append(l.hooks, fn)
+	l.mu.Unlock()
+}
+
+// Match reports the ban in force at at that matches a client with this client id, user name
+// (bare, without "vhost:") and source address; empty values and an invalid address match
+// nothing. An IPv4-mapped IPv6 address is its IPv4 address.
+func (l *List) Match(clientID, user string, addr netip.Addr, at time.Time) (Ban, bool) {
+	snap := l.cur.Load()
+	if len(snap.byID) == 0 {
+		return Ban{}, false
+	}
+	if clientID != "" {
+		if b := snap.clients[clientID]; b != nil && b.InForce(at) {
+			return *b, true
+		}
+	}
+	if user != "" {
+		if b := snap.users[user]; b != nil && b.InForce(at) {
+			return *b, true
+		}
+	}
+	if addr.IsValid() && len(snap.nets) > 0 {
+		addr = addr.Unmap().WithZone("")
+		for _, n := range snap.nets {
+			if n.p.Contains(addr) && n.b.InForce(at) {
+				return *n.b, true
+			}
+		}
+	}
+	return Ban{}, false
+}
+
+// Banned is Match for the broker (broker.Bans): why describes the ban, for the log.
+func (l *List) Banned(clientID, user string, addr netip.Addr, at time.Time) (why string, banned bool) {
+	b, ok := l.Match(clientID, user, addr, at)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("banned as %s %s until %s (ban %s)", b.As, b.Who, b.Until.Format(time.RFC3339), b.ID), true
+}
+
+// Revoked is the broker's Standing check: an identity is not in good standing while a ban
+// matches its user name, the client id it connected with or the address it connected from
+// (Identity.ClientID and Identity.Remote). reason is "banned".
+func (l *List) Revoked(id *auth.Identity, at time.Time) (reason string, revoked bool) {
+	if _, ok := l.Match(id.ClientID, id.User, id.Remote, at); ok {
+		return "banned", true
+	}
+	return "", false
+}
+
+// List returns the bans, oldest first.
+func (l *List) List() []Ban {
+	snap := l.cur.Load()
+	out := make([]Ban, 0, len(snap.byID))
+	for _, b := range snap.byID {
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b Ban) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) })
+	return out
+}
+
+// Get returns the ban with id.
+func (l *List) Get(id string) (Ban, bool) {
+	b, ok := l.cur.Load().byID[id]
+	if !ok {
+		return Ban{}, false
+	}
+	return *b, true
+}
+
+// Len returns the number of bans held.
+func (l *List) Len() int { return len(l.cur.Load().byID) }
+
+// Delete lifts the ban with id and reports whether there was one. Connections it closed stay
+// closed; the clients it matched may connect again.
+func (l *List) Delete(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur := l.cur.Load()
+	b, ok := cur.byID[id]
+	if !ok {
+		return false
+	}
+	next := cur.clone()
+	next.remove(b)
+	l.cur.Store(next)
+	if l.o.Store != nil {
+		l.o.Store.DeleteRecord(Namespace, id)
+	}
+	l.rearmLocked()
+	return true
+}
+
+// Prune removes the bans whose Until has come and returns how many. The list also prunes by
+// itself, on its clock, when the earliest Until passes; Match ignores expired bans either way.
+func (l *List) Prune(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.cur.Load().byID)
+	l.pruneLocked(now)
+	l.rearmLocked()
+	return n - len(l.cur.Load().byID)
+}
+
+// pruneLocked removes the bans no longer in force and returns the new snapshot. mu held.
+func (l *List) pruneLocked(now time.Time) *snapshot {
+	cur := l.cur.Load()
+	var next *snapshot
+	for _, b := range cur.byID {
+		if b.InForce(now) {
+			continue
+		}
+		if next == nil {
+			next = cur.clone()
+		}
+		next.remove(b)
+		if l.o.Store != nil {
+			l.o.Store.DeleteRecord(Namespace, b.ID)
+		}
+	}
+	if next == nil {
+		return cur
+	}
+	l.cur.Store(next)
+	return next
+}
+
+// rearmLocked arms the prune timer for the earliest Until. mu held.
+func (l *List) rearmLocked() {
+	if l.closed {
+		return
+	}
+	var first time.Time
+	for _, b := range l.cur.Load().byID {
+		if first.IsZero() || b.Until.Before(first) {
+			first = b.Until
+		}
+	}
+	if first.IsZero() {
+		if l.timer != nil {
+			l.timer.Stop()
+			l.timer, l.timerAt = nil, time.Time{}
+		}
+		return
+	}
+	if l.timer != nil && l.timerAt.Equal(first) {
+		return
+	}
+	if l.timer != nil {
+		l.timer.Stop()
+	}
+	l.timerAt = first
+	l.timer = l.clk.AfterFunc(first.Sub(l.clk.Now()), func() { l.Prune(l.clk.Now()) })
+}
+
+// Close stops the prune timer. The list still answers afterwards.
+func (l *List) Close() {
+	l.mu.Lock()
+	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	l.mu.Unlock()
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
