@@ -227,6 +227,9 @@ func (c *Checker) matchRule(r *rule, id *auth.Identity, clientID, s string) bool
 	if r.parts == nil {
 		return r.match(s)
 	}
+	if !r.substitutable(id.User, clientID) {
+		return false
+	}
 	var buf [256]byte
 	re := c.cache.get(r.expand(buf[:0], id.User, id.Vhost, clientID))
 	return re != nil && re.MatchString(s)

@@ -55,3 +55,24 @@ func (c *Checker) CanReceive(id *auth.Identity, clientID, topicName string) erro
 }
 
 func isMatchAll(src string) bool { return src == ".*" || src == "^.*" || src == ".*$" || src == "^.*$" }
+
+// CanRead reports whether the identity may read messages on topicName in its vhost, outside
+// any connection (the management API showing a retained message): access to the vhost, read
+// on "mqtt.default" when the permission check is on, and the topic read rule, judged with no
+// client id (a rule naming {client_id} grants nothing here).
+func (c *Checker) CanRead(id *auth.Identity, topicName string) error {
+	if id.GrantsSource == auth.GrantsOAuth {
+		if id.Scoped == nil {
+			return denySubVhost
+		}
+		return c.CanReceive(id, "", topicName)
+	}
+	p := c.cur.Load().perms[userVhost{id.User, id.Vhost}]
+	switch {
+	case p == nil:
+		return denySubVhost
+	case c.enabled && !p.readDefault:
+		return denyRead
+	}
+	return c.CanReceive(id, "", topicName)
+}

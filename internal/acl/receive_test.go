@@ -24,18 +24,34 @@ func TestReadPermissionPerTopic(t *testing.T) {
 	s := &auth.Identity{User: "s", Vhost: "/"}
 	free := &auth.Identity{User: "free", Vhost: "/"}
 
-	// The filter text passes (a '+' client id escapes to a literal '+', which the filter holds).
-	if err := c.CanSubscribe(u, "+", "devices/+/#"); err != nil {
-		t.Fatalf("CanSubscribe by filter text: %v", err)
-	}
-	if c.ReceiveCovered(u, "devices/+/#") {
-		t.Fatal("a wildcard filter under a templated rule claimed to be covered")
+	// A client id with a wildcard or a level separator gets nothing from a rule that names
+	// {client_id}: escaped, "+" would still pass "devices/+/#" by its text, and "a/b" would
+	// reach into client "a"'s subtree.
+	if err := c.CanSubscribe(u, "+", "devices/+/#"); err == nil {
+		t.Fatal("client id '+' subscribed to devices/+/# under ^devices/{client_id}/")
 	}
 	if err := c.CanReceive(u, "+", "devices/victim/state"); err == nil {
 		t.Fatal("client id '+' may read another device's topic")
 	}
-	if err := c.CanReceive(u, "+", "devices/+/state"); err != nil {
-		t.Fatalf("the literal '+' device's own topic: %v", err)
+	if err := c.CanReceive(u, "a/b", "devices/a/b/state"); err == nil {
+		t.Fatal("client id 'a/b' may read inside client a's subtree")
+	}
+	c.SetTopicPermission(TopicPermission{User: "u", Vhost: "/", Exchange: DefaultExchange, Write: "^devices/{client_id}/", Read: "^devices/{client_id}/"})
+	if err := c.CanPublish(u, "a/b", "devices/a/b/cmd"); err == nil {
+		t.Fatal("client id 'a/b' may publish inside client a's subtree")
+	}
+	if err := c.CanPublish(u, "#", "devices/#/cmd"); err == nil {
+		t.Fatal("client id '#' may publish under a templated rule")
+	}
+	if err := c.CanPublish(u, "a", "devices/a/b/cmd"); err != nil {
+		t.Fatalf("client a in its own subtree: %v", err)
+	}
+	// A wildcard filter under a templated rule is checked per message.
+	if err := c.CanSubscribe(u, "dev1", "devices/dev1/#"); err != nil {
+		t.Fatalf("CanSubscribe own subtree: %v", err)
+	}
+	if c.ReceiveCovered(u, "devices/+/#") {
+		t.Fatal("a wildcard filter under a templated rule claimed to be covered")
 	}
 	if err := c.CanReceive(u, "dev1", "devices/dev1/state"); err != nil {
 		t.Fatalf("own topic: %v", err)

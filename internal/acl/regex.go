@@ -147,6 +147,27 @@ func (r *rule) expand(dst []byte, user, vhost, clientID string) []byte {
 	return dst
 }
 
+// substitutable reports whether the user name and client id may be put into the template. A
+// value with a topic level separator or a wildcard ('/', '+', '#') or NUL could reach into
+// another client's subtree even escaped: "^devices/{client_id}/" with client id "a/b" would
+// allow "devices/a/b/...", inside client "a"'s "devices/a/". Such a client gets nothing from
+// a rule that names it; rules without the variable apply as usual. {vhost} is exempt: vhost
+// names are chosen by administrators (and the default vhost is "/").
+func (r *rule) substitutable(user, clientID string) bool {
+	for _, p := range r.parts {
+		switch {
+		case p.v == varUsername && strings.ContainsAny(user, unsafeInTopic):
+			return false
+		case p.v == varClientID && strings.ContainsAny(clientID, unsafeInTopic):
+			return false
+		}
+	}
+	return true
+}
+
+// unsafeInTopic are the characters a substituted value may not hold (substitutable).
+const unsafeInTopic = "/+#\x00"
+
 // appendQuoteMeta appends regexp.QuoteMeta(s) to dst without allocating a string.
 func appendQuoteMeta(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {

@@ -149,7 +149,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 
 	m := &cfg.MQTT
 	bo := broker.Options{
-		Limits: broker.Limits{MaxInflight: m.MaxInflightMessages, MaxPacket: m.MaxPacketSize, MaxKeepalive: m.MaxKeepalive,
+		Limits: broker.Limits{MaxInflight: m.MaxInflightMessages, MaxPacket: m.MaxPacketSize, MaxConnect: m.MaxConnectSize, MaxKeepalive: m.MaxKeepalive,
 			ReceiveMax: m.ReceiveMaximum, MaxQueued: m.MaxQueuedMessages, MaxQueuedBytes: int(m.MaxQueuedBytes),
 			MaxTopicAlias: m.MaxTopicAlias, MaxSessionExpiry: m.MaxSessionExpiry, RetainAvailable: m.RetainAvailable,
 			AllowEmptyClientID: m.AllowZeroLengthClientID},

@@ -114,6 +114,7 @@ type SessionInfo struct {
 	Name           string // "mqtt.<client_id>"
 	Vhost          string
 	ClientID       string
+	User           string // the user name of the identity that owns it ("" before any login)
 	Connected      bool
 	Durable        bool   // outlives its connection (expiry > 0)
 	ExpiryInterval uint32 // seconds; 4294967295 = never
@@ -154,6 +155,9 @@ func (ss *session) info() SessionInfo {
 	si := SessionInfo{Name: "mqtt." + ss.id, Vhost: ss.vhost.name, ClientID: ss.id, Connected: ss.client != nil,
 		Durable: ss.expiry > 0, ExpiryInterval: ss.expiry, Queued: ss.qlen() + ss.spilled + int(ss.backlogN.Load()),
 		Inflight: len(ss.inflight), Dropped: ss.dropped.Load()}
+	if ss.identity != nil {
+		si.User = ss.identity.User
+	}
 	if ss.client == nil && ss.expiry != expiryNever && ss.disconnectedAt != 0 {
 		si.ExpiresAt = time.Unix(0, ss.disconnectedAt).Add(time.Duration(ss.expiry) * time.Second)
 	}

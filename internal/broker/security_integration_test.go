@@ -604,8 +604,30 @@ func TestTopicPermissions(t *testing.T) {
 			}
 			dv.mustSub("devices/d.v/#")
 
-			if pub, sub := srv.Denied(); pub != 2+1+10 || sub != 4+1+1 {
-				t.Fatalf("denials counted: publish %d, subscribe %d; want 13, 6", pub, sub)
+			// A level separator or a wildcard in a substituted value is refused, not escaped:
+			// client id "c1/x" would reach into client c1's subtree, user "d/v" into user d's.
+			// Such a client gets nothing from a rule naming the variable.
+			cx := connectV5(t, addr, login("c1/x", "dev", "pw"))
+			if code := cx.tryPub("devices/c1/x/t", 1, false, "inside c1"); code != rcNotAuthorized {
+				t.Fatalf("client id c1/x publishing to devices/c1/x/t: PUBACK %#x, want 0x87", code)
+			}
+			addUser(t, srv, "d/v", "pw")
+			grantAll(t, srv, "d/v", "/")
+			setTopicPerm(t, srv, "d/v", "/", "^devices/{client_id}/", "^devices/{username}/")
+			ds := connectV5(t, addr, login("ds1", "d/v", "pw"))
+			if code := ds.sub("devices/d/v/#"); code != rcNotAuthorized {
+				t.Fatalf("user d/v subscribing to devices/d/v/#: SUBACK %#x, want 0x87", code)
+			}
+			// User names with + # or NUL are refused outright (they would act as wildcards).
+			for _, name := range []string{"a+b", "#", "x\x00y"} {
+				u, _ := auth.NewUser(name, []byte("pw"), auth.Hasher{BcryptCost: bcrypt.MinCost})
+				if _, err := srv.Dir().PutUser(u); err == nil {
+					t.Fatalf("user %q created", name)
+				}
+			}
+
+			if pub, sub := srv.Denied(); pub != 2+1+10+1 || sub != 4+1+1+1 {
+				t.Fatalf("denials counted: publish %d, subscribe %d; want 14, 7", pub, sub)
 			}
 		})
 	}

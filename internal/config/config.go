@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"time"
@@ -53,6 +54,7 @@ type MQTT struct {
 	Port                    int           // port: -1..65535; <= 0 disables the TCP listener
 	MaxInflightMessages     int           // max_inflight_messages: outbound unacknowledged QoS 1/2 per session
 	MaxPacketSize           int           // max_packet_size: bytes, whole packet
+	MaxConnectSize          int           // max_connect_size: bytes, a CONNECT before login
 	MaxKeepalive            int           // max_keepalive: seconds; 0 = no cap
 	ReceiveMaximum          int           // receive_maximum: inbound QoS 1/2 in flight per client (v5 Receive Maximum)
 	MaxQueuedMessages       int           // max_queued_messages: per-session outbound queue, messages
@@ -124,7 +126,8 @@ func Default() *Config {
 			Bind:                    "127.0.0.1",
 			Port:                    1883,
 			MaxInflightMessages:     65535,
-			MaxPacketSize:           268435455,
+			MaxPacketSize:           1 << 20, // EMQX's default; a larger one must fit max_queued_bytes
+			MaxConnectSize:          64 << 10,
 			MaxKeepalive:            0,
 			ReceiveMaximum:          1024,
 			MaxQueuedMessages:       1000,
@@ -206,6 +209,19 @@ func (c *Config) validate() []*Error {
 			}
 			errs = append(errs, e)
 		}
+	}
+	if m := &c.MQTT; len(errs) == 0 && int64(m.MaxPacketSize) > m.MaxQueuedBytes {
+		// A message larger than a session's whole queue could be accepted but never delivered.
+		e := &Error{Section: "mqtt", Key: "max_packet_size", Msg: fmt.Sprintf(
+			"%d is above max_queued_bytes (%d): a message that large could never be delivered", m.MaxPacketSize, m.MaxQueuedBytes)}
+		line := c.lines[lineKey("mqtt", "max_packet_size")]
+		if line == 0 {
+			line = c.lines[lineKey("mqtt", "max_queued_bytes")]
+		}
+		if line > 0 {
+			e.File, e.Line = c.Source, line
+		}
+		errs = append(errs, e)
 	}
 	return errs
 }

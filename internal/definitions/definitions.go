@@ -95,6 +95,7 @@ var (
 	ErrType         = errors.New("wrong JSON type")
 	ErrMissing      = errors.New("missing")
 	ErrEmpty        = errors.New("empty")
+	ErrBadName      = errors.New("not a valid name")
 	ErrDuplicate    = errors.New("duplicate")
 	ErrUnknownUser  = errors.New("unknown user")
 	ErrUnknownVhost = errors.New("unknown vhost")

@@ -41,6 +41,8 @@ func (d *Definitions) Validate() error {
 		path := fmt.Sprintf("users[%d].name", i)
 		if u.Name == "" {
 			fail(path, ErrEmpty)
+		} else if strings.ContainsAny(u.Name, "+#\x00") {
+			fail(path, fmt.Errorf("%w: %q contains +, # or NUL, which would act as wildcards in topic permissions", ErrBadName, u.Name))
 		} else if j, dup := users[u.Name]; dup {
 			fail(path, fmt.Errorf("%w user %q (also users[%d])", ErrDuplicate, u.Name, j))
 		} else {

@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/turnstilemq/turnstile/internal/acl"
 	"github.com/turnstilemq/turnstile/internal/auth"
@@ -14,6 +15,9 @@ var (
 	ErrNoSuchVhost = errors.New("no such vhost")
 	ErrNoSuchUser  = errors.New("no such user")
 	ErrEmptyName   = errors.New("name must not be empty")
+	// ErrBadUserName refuses a user name that would act as a wildcard where it is substituted
+	// into a topic permission ({username}), as Mosquitto refuses such names for its pattern ACLs.
+	ErrBadUserName = errors.New("a user name must not contain +, # or NUL")
 )
 
 // Import validates defs and adds or replaces what it defines.
@@ -67,6 +71,9 @@ func (d *Directory) DeleteVhost(name string) (bool, error) {
 func (d *Directory) PutUser(u auth.User) (auth.User, error) {
 	if u.Name == "" {
 		return auth.User{}, fmt.Errorf("user: %w", ErrEmptyName)
+	}
+	if strings.ContainsAny(u.Name, "+#\x00") {
+		return auth.User{}, fmt.Errorf("user %q: %w", u.Name, ErrBadUserName)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()

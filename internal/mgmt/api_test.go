@@ -32,6 +32,7 @@ func TestAPI(t *testing.T) {
 		{"connections and close", testConnectionsAndClose},
 		{"sessions", testSessions},
 		{"retained", testRetained},
+		{"visibility by read permission", testVisibilityByReadPermission},
 		{"definitions", testDefinitions},
 		{"metrics move", testMetricsMove},
 		{"metric names", testMetricNames},

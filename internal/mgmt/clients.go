@@ -106,6 +106,7 @@ type sessionBody struct {
 	Name                   string             `json:"name"`
 	Vhost                  string             `json:"vhost"`
 	ClientID               string             `json:"client_id"`
+	User                   string             `json:"user"` // the owner's user name
 	Durable                bool               `json:"durable"`
 	Connected              bool               `json:"connected"`
 	State                  string             `json:"state"` // "running" when connected, else "idle"
@@ -145,7 +146,10 @@ func (h *handler) listSessions(w http.ResponseWriter, r *http.Request, c *caller
 	}
 	out := make([]sessionBody, 0, len(list))
 	for _, s := range list {
-		b := sessionBody{Name: s.Name, Vhost: s.Vhost, ClientID: s.ClientID, Durable: s.Durable, Connected: s.Connected,
+		if !c.all && s.User != c.name() {
+			continue // a management user sees its own sessions only (docs/api.md, "Access by tag")
+		}
+		b := sessionBody{Name: s.Name, Vhost: s.Vhost, ClientID: s.ClientID, User: s.User, Durable: s.Durable, Connected: s.Connected,
 			State: "idle", Messages: s.Queued, MessagesUnacknowledged: s.Inflight, Dropped: s.Dropped, ExpiryInterval: s.ExpiryInterval,
 			ExpiresAt: millis(s.ExpiresAt), Subscriptions: []subscriptionBody{}}
 		if s.Connected {
@@ -222,7 +226,11 @@ func (h *handler) listRetained(w http.ResponseWriter, r *http.Request, c *caller
 		return notFound("vhost %s not found", vhost)
 	}
 	out := make([]retainedBody, 0, len(list))
+	reader := h.topicReader(c, vhost)
 	for _, m := range list {
+		if !reader(m.Topic) {
+			continue // not readable by the caller's own topic permissions
+		}
 		out = append(out, retainedBody{Vhost: vhost, Topic: m.Topic, Payload: base64.StdEncoding.EncodeToString(m.Payload),
 			PayloadEncoding: "base64", PayloadBytes: len(m.Payload), QoS: m.QoS, ExpiresAt: millis(m.Expiry)})
 	}
@@ -246,4 +254,19 @@ func (h *handler) deleteRetained(w http.ResponseWriter, r *http.Request, c *call
 	}
 	h.log.Info("retained message deleted through the API", "user", c.name(), "vhost", vhost, "topic", name)
 	return noContent(w)
+}
+
+// topicReader returns whether the caller may see a retained message's topic and payload in
+// vhost: an administrator sees every one; anyone else only those its own read permission on
+// the vhost lets it receive, exactly as an MQTT subscriber of that user would (RabbitMQ, too,
+// asks for read permission before a queue's messages are shown). A rule naming {client_id}
+// has no client here and grants nothing.
+func (h *handler) topicReader(c *caller, vhost string) func(topic string) bool {
+	if c.admin() {
+		return func(string) bool { return true }
+	}
+	id := *c.id
+	id.Vhost = vhost
+	chk := h.dir.Checker()
+	return func(name string) bool { return chk.CanRead(&id, name) == nil }
 }

@@ -166,3 +166,71 @@ func testRetained(e *env) {
 		t.Fatalf("DELETE with a wildcard: %+v", b)
 	}
 }
+
+// testVisibilityByReadPermission (issue 11): a management user sees the sessions it owns, not
+// those of other users of its vhost, and retained messages only where its own topic read
+// permission lets it receive them; a monitoring user sees every session but retained messages
+// only as its read permissions allow; an administrator sees everything. Real MQTT clients put
+// the sessions and messages there.
+func testVisibilityByReadPermission(e *env) {
+	t := e.t
+	e.addUser("tenant-dev")
+	for _, p := range []acl.Permission{{User: "tenant-dev", Vhost: "tenant"}} {
+		p.Configure, p.Write, p.Read = ".*", ".*", ".*"
+		if err := e.dir.SetPermission(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.dir.SetTopicPermission(acl.TopicPermission{User: uMgr, Vhost: "tenant", Exchange: acl.DefaultExchange,
+		Write: ".*", Read: "^public/"}); err != nil {
+		t.Fatal(err)
+	}
+	login := func(id, user string) *paho.Connect {
+		return &paho.Connect{ClientID: id, CleanStart: false, Username: "tenant:" + user, UsernameFlag: true,
+			Password: []byte(pw(user)), PasswordFlag: true, Properties: &paho.ConnectProperties{SessionExpiryInterval: new(uint32(600))}}
+	}
+	dev := e.mustConnect(login("vis-dev", "tenant-dev"))
+	dev.subscribe("secret/#", 1)
+	dev.publish("secret/key", 1, true, "hunter2")
+	dev.publish("public/motd", 1, true, "hello")
+	mine := e.mustConnect(login("vis-mgr", uMgr))
+	mine.subscribe("public/#", 1)
+
+	sessions := func(user string) map[string]sessionBody {
+		var list []sessionBody
+		e.must(200, "GET", "/api/sessions/tenant", user, nil).json(t, &list)
+		out := map[string]sessionBody{}
+		for _, s := range list {
+			out[s.ClientID] = s
+		}
+		return out
+	}
+	retained := func(user string) map[string]string {
+		var list []retainedBody
+		e.must(200, "GET", "/api/retained/tenant", user, nil).json(t, &list)
+		out := map[string]string{}
+		for _, m := range list {
+			p, _ := base64.StdEncoding.DecodeString(m.Payload)
+			out[m.Topic] = string(p)
+		}
+		return out
+	}
+	if s := sessions(uMgr); len(s) != 1 || s["vis-mgr"].User != uMgr {
+		t.Fatalf("management user's sessions: %+v, want its own only", s)
+	}
+	if s := sessions(uMon); len(s) != 2 || s["vis-dev"].User != "tenant-dev" {
+		t.Fatalf("monitoring user's sessions: %+v, want both", s)
+	}
+	if s := sessions(uAdmin); len(s) != 2 {
+		t.Fatalf("administrator's sessions: %+v, want both", s)
+	}
+	if r := retained(uMgr); len(r) != 1 || r["public/motd"] != "hello" {
+		t.Fatalf("management user's retained messages: %v, want public/motd only", r)
+	}
+	if r := retained(uMon); len(r) != 0 {
+		t.Fatalf("monitoring user (no permission on tenant) sees retained messages: %v", r)
+	}
+	if r := retained(uAdmin); len(r) != 2 || r["secret/key"] != "hunter2" {
+		t.Fatalf("administrator's retained messages: %v", r)
+	}
+}

@@ -93,7 +93,8 @@ func changeErr(err error) *Error {
 	case errors.Is(err, directory.ErrNotStored):
 		return apiError(http.StatusServiceUnavailable, "service_unavailable",
 			"the change is in force but could not be stored: the data directory cannot be written")
-	case errors.Is(err, directory.ErrNoSuchVhost), errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrEmptyName):
+	case errors.Is(err, directory.ErrNoSuchVhost), errors.Is(err, directory.ErrNoSuchUser), errors.Is(err, directory.ErrEmptyName),
+		errors.Is(err, directory.ErrBadUserName):
 		return badRequest("%v", err)
 	}
 	return badRequest("%s", fieldOf(err))
