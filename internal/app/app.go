@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/turnstilemq/turnstile/internal/audit"
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/auth/oauth"
 	"github.com/turnstilemq/turnstile/internal/ban"
@@ -26,6 +27,7 @@ import (
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/directory"
 	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/logging"
 	"github.com/turnstilemq/turnstile/internal/mgmt"
 	"github.com/turnstilemq/turnstile/internal/revoke"
 	"github.com/turnstilemq/turnstile/internal/store"
@@ -68,6 +70,8 @@ type App struct {
 	counters *event.Counters
 	events   *event.Multi
 	broker   *broker.Server
+	audit    *audit.Log      // nil without [main] audit_log
+	auditOut *logging.Output // its file, reopened on SIGHUP
 	bans     *ban.List
 
 	ls  *listeners
@@ -104,6 +108,14 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	a.events.Add(a.counters)
 	for _, obs := range o.Observers {
 		a.events.Add(obs)
+	}
+	if path := cfg.Main.AuditLog; path != "" {
+		// 0600: the audit log names users, client ids and addresses.
+		if a.auditOut, err = logging.OpenFile(path, "[main] audit_log", 0o600); err != nil {
+			return nil, err
+		}
+		a.audit = audit.New(a.auditOut, 0)
+		a.events.Add(a.audit)
 	}
 
 	// Listeners first: a port that is taken fails the start before anything is written.
@@ -279,6 +291,11 @@ func (a *App) reload() {
 			a.log.Error("SIGHUP: reopening the log file failed; logging continues to the old one", "error", err.Error())
 		}
 	}
+	if a.auditOut != nil {
+		if err := a.auditOut.Reopen(); err != nil {
+			a.log.Error("SIGHUP: reopening the audit log failed; it continues to the old file", "error", err.Error())
+		}
+	}
 	if len(a.ls.certs) == 0 {
 		a.log.Info("SIGHUP: no TLS certificate to reload")
 		return
@@ -335,6 +352,15 @@ func (a *App) closeAll() {
 			if err := a.store.Close(); err != nil {
 				a.log.Error("closing the store", "error", err.Error())
 			}
+		}
+		if a.audit != nil {
+			a.audit.Close() // writes what is queued: the broker has stopped reporting
+			if n := a.audit.Dropped(); n > 0 {
+				a.log.Warn("audit events dropped: the audit log could not keep up", "count", n)
+			}
+		}
+		if a.auditOut != nil {
+			a.auditOut.Close()
 		}
 	})
 }

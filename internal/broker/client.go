@@ -61,6 +61,7 @@ type client struct {
 	vhost     *Vhost
 	version   packet.Version
 	clientID  string
+	askedID   string // the client id CONNECT asked for (or was assigned), for refusal events
 	keepAlive time.Duration
 	// ident is the identity proven at CONNECT, replaced whole by a re-authentication (AUTH or
 	// $SYS/uploadToken) on the read loop; other goroutines read it with id().

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"log/slog"
 	"strings"
@@ -81,7 +82,7 @@ func (c *client) refuse(code packet.ReasonCode, why string) error {
 
 // refuseAs answers CONNECT with a failure CONNACK and reports it as an event of kind k.
 func (c *client) refuseAs(k event.Kind, code packet.ReasonCode, reason, why, user string) error {
-	c.srv.observe(event.Event{Kind: k, Listener: c.listener, Remote: c.remote, ClientID: c.clientID, User: user,
+	c.srv.observe(event.Event{Kind: k, Listener: c.listener, Remote: c.remote, ClientID: cmp.Or(c.clientID, c.askedID), User: user,
 		Code: byte(code), Reason: reason, Detail: why})
 	c.sendConnack(&packet.Connack{ReasonCode: code}) // 3.1.1 return codes are mapped by the codec
 	return &packet.Error{Code: code, Field: "CONNECT", Err: errors.New(why)}
@@ -193,6 +194,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		}
 	}
 
+	c.askedID = id
 	if err := c.admitEarly(cp.Username, id); err != nil { // connect rate, bans (limits.go)
 		return err
 	}

@@ -105,12 +105,18 @@ func Check(c *Config) error {
 			add("main", "data_dir", "%s exists and is not a directory", m.DataDir)
 		}
 	}
-	if f := m.LogFile; f != "" {
-		if err := checkParentDir(f); err != nil {
-			add("main", "log_file", "%v", err)
-		} else if fi, err := os.Stat(f); err == nil && fi.IsDir() {
-			add("main", "log_file", "%s is a directory", f)
+	for _, f := range []struct{ key, path string }{{"log_file", m.LogFile}, {"audit_log", m.AuditLog}} {
+		if f.path == "" {
+			continue
 		}
+		if err := checkParentDir(f.path); err != nil {
+			add("main", f.key, "%v", err)
+		} else if fi, err := os.Stat(f.path); err == nil && fi.IsDir() {
+			add("main", f.key, "%s is a directory", f.path)
+		}
+	}
+	if m.AuditLog != "" && m.AuditLog == m.LogFile {
+		add("main", "audit_log", "is the log_file: give the audit log a file of its own")
 	}
 	if p := mq.UnixPath; p != "" && !strings.HasPrefix(p, "@") {
 		if len(p) > maxUnixPath {

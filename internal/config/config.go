@@ -33,6 +33,7 @@ type Main struct {
 	LogLevel      string // log_level: debug, info, warn or error
 	LogFormat     string // log_format: text or json
 	LogFile       string // log_file: append log records to this file; "" writes them to stderr
+	AuditLog      string // audit_log: append audit records (JSON lines) to this file; "" is off
 	DataDir       string // data_dir: directory of the embedded store; "" keeps all state in memory
 	Fsync         string // fsync: always or interval
 	FsyncInterval int    // fsync_interval: milliseconds between WAL syncs when fsync = interval

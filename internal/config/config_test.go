@@ -437,7 +437,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		}
 		// Keys whose empty default means "off" (a path or file not configured) may be empty.
 		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true,
-			"log_file": true, "tls_bind": true, "ws_bind": true, "wss_bind": true,
+			"log_file": true, "audit_log": true, "tls_bind": true, "ws_bind": true, "wss_bind": true,
 			"issuer": true, "resource_server_id": true, "additional_scopes_keys": true, "scope_prefix": true, "audience": true,
 			"jwks_url": true, "jwks_file": true, "key_file": true, "subscribed_notices": true,
 			"allowed_hosts": true}
@@ -475,7 +475,7 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 	}
 	want := map[string]string{
 		"main.log_level": "info", "main.log_format": "text",
-		"main.data_dir": defaultDataDirDoc, "main.log_file": "", "main.fsync": "always", "main.fsync_interval": "100",
+		"main.data_dir": defaultDataDirDoc, "main.log_file": "", "main.audit_log": "", "main.fsync": "always", "main.fsync_interval": "100",
 		"main.auth_backends": "local", "main.default_user": "guest", "main.default_password": "guest",
 		"main.default_user_only_loopback": "true", "main.definitions_file": "", "main.tls_cert": "",
 		"main.tls_key": "", "main.tls_ca_cert": "", "main.tls_min_version": "1.2",

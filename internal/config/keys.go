@@ -31,6 +31,8 @@ var keys = []key{
 		"Log record format: text (key=value) or json (one object a line, for log collectors)."},
 	{"main", "log_file", func(c *Config) any { return &c.Main.LogFile }, nil,
 		"File the log records are appended to, reopened on SIGHUP (after logrotate moved it); empty writes them to stderr (journald under systemd)."},
+	{"main", "audit_log", func(c *Config) any { return &c.Main.AuditLog }, nil,
+		"File the audit log is appended to: one JSON object per security event (logins and their failures, denials, disconnects, wills, revocations, bans), never a secret or a payload; created mode 0600, reopened on SIGHUP; empty turns it off."},
 	{"main", "data_dir", func(c *Config) any { return &c.Main.DataDir }, nil,
 		"Directory of the embedded store (sessions, queues, retained messages, wills, users, vhosts and permissions); empty keeps all state in memory only."},
 	{"main", "fsync", func(c *Config) any { return &c.Main.Fsync }, oneOf("always", "interval"),

@@ -28,12 +28,12 @@ func New(o Options) (*slog.Logger, *Output, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("[main] log_level: %w", err)
 	}
-	out := &Output{path: o.File, w: o.Stderr}
+	out := &Output{path: o.File, key: "[main] log_file", mode: FileMode, w: o.Stderr}
 	if out.w == nil {
 		out.w = os.Stderr
 	}
 	if o.File != "" {
-		f, err := openLog(o.File)
+		f, err := openLog(o.File, FileMode)
 		if err != nil {
 			return nil, nil, fmt.Errorf("[main] log_file: %w", err)
 		}
@@ -82,6 +82,8 @@ func ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 // concurrent use; each slog record arrives in one Write.
 type Output struct {
 	path string // "" when writing to stderr
+	key  string // the configuration key naming the file, for errors
+	mode os.FileMode
 
 	mu sync.Mutex
 	w  io.Writer
@@ -115,9 +117,9 @@ func (o *Output) Reopen() error {
 	if closed {
 		return os.ErrClosed
 	}
-	f, err := openLog(o.path)
+	f, err := openLog(o.path, o.mode)
 	if err != nil {
-		return fmt.Errorf("[main] log_file: reopening: %w", err)
+		return fmt.Errorf("%s: reopening: %w", o.key, err)
 	}
 	o.mu.Lock()
 	old := o.f
@@ -147,8 +149,19 @@ func (o *Output) Close() error {
 	return nil
 }
 
-func openLog(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, FileMode)
+// OpenFile opens path for appending (created with mode), as an Output that Reopen replaces
+// after logrotate: for files other than the process log, such as the audit log. key names the
+// configuration key in errors.
+func OpenFile(path, key string, mode os.FileMode) (*Output, error) {
+	f, err := openLog(path, mode)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &Output{path: path, key: key, mode: mode, f: f, w: f}, nil
+}
+
+func openLog(path string, mode os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, mode)
 	if err != nil {
 		return nil, err
 	}
