@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,13 +98,19 @@ func (b *childBroker) kill(t *testing.T) {
 	b.cmd.Wait()
 }
 
-// TestCrashRecovery kills the broker with SIGKILL while real clients publish QoS 1 and QoS 2
-// messages to a persistent session, at a different moment in each round, and checks after every
-// restart that each acknowledged message is delivered, the subscriptions are still there,
-// retained messages are intact and a delayed will fires (issue #4).
+// TestCrashRecovery kills the broker with SIGKILL under mixed load (QoS 0, 1 and 2 publishers,
+// a retained publisher, persistent sessions), at a different moment in each round, and checks
+// after every restart that each acknowledged message is delivered, the subscriptions are still
+// there, the retained messages are intact (the last acknowledged value or a later one) and a
+// delayed will fires (issue #4). TURNSTILE_CRASH_ROUNDS sets the rounds (default 4; issue 12's
+// long run is 20); the totals are logged.
 func TestCrashRecovery(t *testing.T) {
 	dir := t.TempDir()
-	const rounds = 4
+	rounds := 4
+	if n, err := strconv.Atoi(os.Getenv("TURNSTILE_CRASH_ROUNDS")); err == nil && n > 0 {
+		rounds = n
+	}
+	totalAcked, totalRetained := 0, 0
 	b := startChildBroker(t, dir)
 
 	// A persistent subscriber that stays offline while messages are published, so they queue.
@@ -122,11 +129,26 @@ func TestCrashRecovery(t *testing.T) {
 		wp.WillProperties = &paho.WillProperties{WillDelayInterval: u32p(1)}
 		connectV5(t, b.addr, wp)
 
-		acked := publishUntilKilled(t, b, round)
+		acked, lastRetained := publishUntilKilled(t, b, round)
 		if len(acked) == 0 {
 			t.Fatalf("round %d: no message was acknowledged before the kill", round)
 		}
+		totalAcked += len(acked)
 		b = startChildBroker(t, dir)
+
+		// The retained topic holds the last acknowledged value, or one published after it that
+		// the broker had stored but not yet acknowledged; never an older one.
+		if lastRetained >= 0 {
+			totalRetained++
+			rc := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-rv-%d", round), true, 0))
+			rc.subscribe(paho.SubscribeOptions{Topic: "crash/rv", QoS: 1})
+			m := rc.expectMsg()
+			got, _ := strconv.Atoi(strings.TrimPrefix(string(m.Payload), fmt.Sprintf("r%d-rv-", round)))
+			if !strings.HasPrefix(string(m.Payload), fmt.Sprintf("r%d-rv-", round)) || got < lastRetained {
+				t.Fatalf("round %d: retained value %q after the crash, want r%d-rv-%d or later", round, m.Payload, round, lastRetained)
+			}
+			rc.disconnect(0)
+		}
 
 		// Every acknowledged message is delivered to the resumed session.
 		sub = connectV5(t, b.addr, v5Connect("crash-sub", false, 3600))
@@ -170,16 +192,49 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("round %d: %d acknowledged messages all delivered after SIGKILL", round, len(acked))
 	}
 	b.kill(t)
+	t.Logf("%d rounds of SIGKILL under mixed load: %d acknowledged QoS 1/2 messages, 0 lost; the retained value intact in %d rounds",
+		rounds, totalAcked, totalRetained)
 }
 
-// publishUntilKilled runs a QoS 1 and a QoS 2 publisher and kills the broker after a delay that
-// grows with the round. It returns the payloads the broker acknowledged.
-func publishUntilKilled(t *testing.T, b *childBroker, round int) []string {
+// publishUntilKilled runs a QoS 1, a QoS 2 and a QoS 0 publisher to the persistent subscriber
+// and a QoS 1 retained publisher, and kills the broker after a delay that grows with the round.
+// It returns the QoS 1/2 payloads the broker acknowledged and the last acknowledged retained
+// value's number (-1 when none was).
+func publishUntilKilled(t *testing.T, b *childBroker, round int) ([]string, int) {
 	t.Helper()
 	var mu sync.Mutex
 	var acked []string
+	lastRetained := -1
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	q0 := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-pub-%d-0", round), true, 0))
+	rv := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-pub-%d-rv", round), true, 0))
+	wg.Add(2)
+	go func() { // QoS 0: load, not counted (at most once)
+		defer wg.Done()
+		for n := 0; ctx.Err() == nil; n++ {
+			if _, err := q0.c.Publish(ctx, &paho.Publish{Topic: "crash/q0", QoS: 0, Payload: []byte(fmt.Sprintf("r%d-q0-%d", round, n))}); err != nil {
+				return
+			}
+			if n%64 == 63 {
+				time.Sleep(time.Millisecond) // QoS 0 must not starve the counted publishers
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for n := 0; ctx.Err() == nil; n++ {
+			pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := rv.c.Publish(pctx, &paho.Publish{Topic: "crash/rv", QoS: 1, Retain: true, Payload: []byte(fmt.Sprintf("r%d-rv-%d", round, n))})
+			pcancel()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			lastRetained = n
+			mu.Unlock()
+		}
+	}()
 	for _, qos := range []byte{1, 2} {
 		c := connectV5(t, b.addr, v5Connect(fmt.Sprintf("crash-pub-%d-%d", round, qos), true, 0))
 		wg.Add(1)
@@ -205,7 +260,7 @@ func publishUntilKilled(t *testing.T, b *childBroker, round int) []string {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
-	return acked
+	return acked, lastRetained
 }
 
 func firstKey(m map[string]bool) string {
