@@ -65,6 +65,9 @@ type Config struct {
 	// Persistent subscribers keep their session: clean session 0 (3.1.1) or Clean Start 0 with
 	// a Session Expiry Interval of an hour (5.0). The offline scenario always uses it.
 	Persistent bool
+	// Filter, when set, is the filter every subscriber subscribes to instead of the scenario's
+	// (fanout with a wildcard filter, say, to exercise a per-message read check).
+	Filter string
 }
 
 // DefaultConfig returns the defaults of `turnstile bench`.
@@ -169,6 +172,9 @@ func (c *Config) pubTopic(i int) string {
 
 // subFilter is the filter subscriber i subscribes to.
 func (c *Config) subFilter(i int) string {
+	if c.Filter != "" {
+		return c.Filter
+	}
 	switch c.Scenario {
 	case FanIn:
 		return c.Topic + "/+"

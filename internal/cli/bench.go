@@ -99,6 +99,7 @@ unacknowledged messages per publisher).`,
 	f.BoolVar(&cfg.TLS, "tls", false, "connect with TLS")
 	f.StringVar(&cfg.CAFile, "cafile", "", "PEM `file` of CA certificates to verify the broker (system roots when empty)")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the broker's TLS certificate")
+	f.StringVar(&cfg.Filter, "filter", "", "topic `filter` every subscriber subscribes to instead of the scenario's (it must match the published topics)")
 	f.BoolVar(&cfg.Persistent, "persistent", false, "subscribers keep their sessions (clean session 0; 5.0: Session Expiry an hour)")
 	f.Uint8Var(&version, "mqtt-version", cfg.Version, "protocol level: 3 (3.1), 4 (3.1.1) or 5 (5.0)")
 	f.BoolVar(&jsonOut, "json", false, "print the result as one line of JSON")
