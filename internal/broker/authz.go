@@ -17,11 +17,23 @@ import (
 	"github.com/turnstilemq/turnstile/internal/topic"
 )
 
-// denyLog rate-limits the log line of authorization denials: every denial is an event (counted
-// by whoever observes), but a client looping on a forbidden topic must not flood the log.
-var denyLog struct {
+// throttle lets a log line through at most once a second: every denial and every limit refusal
+// is an event (counted and audited); the WARN line that names it is not written for each, so a
+// looping client cannot flood the log.
+type throttle struct {
 	mu   sync.Mutex
 	last time.Time
+}
+
+// allow reports whether a line may be written now, and if so starts the next second.
+func (t *throttle) allow(now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if now.Sub(t.last) < time.Second {
+		return false
+	}
+	t.last = now
+	return true
 }
 
 // deny reports an authorization denial of a connected client's action.
@@ -29,14 +41,7 @@ func (s *Server) deny(c *client, action acl.Action, what string, err error) {
 	s.observe(event.Event{Kind: event.Denied, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
 		ClientID: c.clientID, User: c.id().User, Identity: c.id(), Code: byte(packet.NotAuthorized),
 		Action: action.String(), Topic: what, Detail: err.Error()})
-	now := time.Now()
-	denyLog.mu.Lock()
-	logIt := now.Sub(denyLog.last) >= time.Second
-	if logIt {
-		denyLog.last = now
-	}
-	denyLog.mu.Unlock()
-	if logIt {
+	if s.denyLog.allow(time.Now()) {
 		c.logf(slog.LevelWarn, "not authorized", "action", action.String(), "target", what, "rule", err.Error())
 	}
 }

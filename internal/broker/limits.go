@@ -235,14 +235,7 @@ func (c *client) limitExceeded(limit, target, detail string) {
 	c.srv.observe(event.Event{Kind: event.LimitExceeded, Listener: c.listener, Remote: c.remote, Vhost: c.vhost.name,
 		ClientID: c.clientID, User: c.id().User, Identity: c.id(), Code: byte(packet.QuotaExceeded),
 		Reason: limit, Topic: target, Detail: detail})
-	now := time.Now()
-	denyLog.mu.Lock()
-	logIt := now.Sub(denyLog.last) >= time.Second
-	if logIt {
-		denyLog.last = now
-	}
-	denyLog.mu.Unlock()
-	if logIt {
+	if c.srv.denyLog.allow(time.Now()) {
 		c.logf(slog.LevelWarn, "limit exceeded", "limit", limit, "target", target, "detail", detail)
 	}
 }

@@ -30,6 +30,7 @@ type Server struct {
 
 	persist *persister // nil without a store: state lives in memory only
 	preauth preauthBudget
+	denyLog throttle // the WARN lines of denials and limit refusals, once a second (authz.go)
 
 	mu        sync.Mutex
 	vhosts    map[string]*Vhost

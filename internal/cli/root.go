@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/turnstilemq/turnstile/internal/config"
 )
 
 // Version is Turnstile's version; release builds set it with
@@ -80,19 +82,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 
 // reportErrors writes err to w, one line per joined error.
 func reportErrors(w io.Writer, err error) {
-	for _, e := range flatten(err) {
+	for _, e := range config.Problems(err) {
 		fmt.Fprintln(w, e)
 	}
-}
-
-// flatten splits errors.Join trees into their leaves.
-func flatten(err error) []error {
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range joined.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

@@ -266,6 +266,10 @@ func importAlgorithm(alg, hash string) string {
 	return alg
 }
 
+// Problems splits an error of Load, Parse, Validate or Check (errors.Join trees) into its
+// leaves, one per problem, in order.
+func Problems(err error) []error { return flatten(err) }
+
 // flatten splits errors.Join trees into their leaves.
 func flatten(err error) []error {
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
