@@ -69,7 +69,10 @@ type client struct {
 	connectedAt  time.Time
 	receiveMax   uint16 // client's Receive Maximum: our outbound window [MQTT-3.3.4-9]
 	maxPacketOut uint32 // client's Maximum Packet Size, 0 = none
-	sess         atomic.Pointer[session]
+	// noProblemInfo: the client asked for no Reason Strings or User Properties outside PUBLISH,
+	// CONNACK and DISCONNECT (Request Problem Information 0) [MQTT-3.1.2-29].
+	noProblemInfo bool
+	sess          atomic.Pointer[session]
 
 	// Owned by the read loop.
 	rd          *bufio.Reader

@@ -176,6 +176,9 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		if p.HasMaximumPacketSize {
 			c.maxPacketOut = p.MaximumPacketSize
 		}
+		// Request Problem Information 0: no Reason String or User Property on any packet but
+		// PUBLISH, CONNACK and DISCONNECT [MQTT-3.1.2-29].
+		c.noProblemInfo = p.HasRequestProblemInfo && p.RequestProblemInfo == 0
 		if p.HasTopicAliasMaximum && p.TopicAliasMaximum > 0 {
 			c.out.aliasMax = p.TopicAliasMaximum
 			c.out.aliases = make(map[string]uint16)

@@ -224,8 +224,8 @@ func (c *client) handleAuth(p *packet.Auth) error {
 		return nil
 	}
 	reply := &packet.Auth{ReasonCode: packet.Success}
-	reply.Props.AuthMethod = c.authMethod // [MQTT-4.12.0-5]
-	if id := c.id(); id.Expires() {
+	reply.Props.AuthMethod = c.authMethod               // [MQTT-4.12.0-5]
+	if id := c.id(); id.Expires() && !c.noProblemInfo { // AUTH may carry it only then [MQTT-3.1.2-29]
 		reply.Props.User = []packet.UserProperty{{Key: PropCredentialExpiresAt, Value: strconv.FormatInt(id.Expiry.Unix(), 10)}}
 	}
 	c.send(reply)

@@ -57,10 +57,12 @@ func jwtPassword(id, tok string) *paho.Connect {
 		Password: []byte(tok), PasswordFlag: true}
 }
 
-// jwtMethod is a v5 CONNECT with Authentication Method "jwt" and the token as its data.
+// jwtMethod is a v5 CONNECT with Authentication Method "jwt" and the token as its data. It asks
+// for problem information, as a client does by default (paho.golang sends Request Problem
+// Information 0 for a false field).
 func jwtMethod(id, tok string) *paho.Connect {
 	return &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
-		Properties: &paho.ConnectProperties{AuthMethod: "jwt", AuthData: []byte(tok)}}
+		Properties: &paho.ConnectProperties{AuthMethod: "jwt", AuthData: []byte(tok), RequestProblemInfo: true}}
 }
 
 func withWill(cp *paho.Connect, topic string, delay uint32) *paho.Connect {
@@ -157,6 +159,15 @@ func TestB17_ReauthExtendsAndNarrows(t *testing.T) {
 	}
 	if r.Properties == nil || userProp(r.Properties.User, broker.PropCredentialExpiresAt) != strconv.FormatInt(newExp.Unix(), 10) {
 		t.Fatalf("AUTH success properties %+v: want the new expiry", r.Properties)
+	}
+	// A client that asked for no problem information gets AUTH without User Properties
+	// [MQTT-3.1.2-29].
+	quiet := jwtMethod("b17-quiet", old)
+	quiet.Properties.RequestProblemInfo = false
+	q := connectV5(t, addr, quiet)
+	if r := q.reauth("jwt", idp.Token(map[string]any{"scope": fullScope, "exp": newExp})); !r.Success ||
+		r.Properties != nil && len(r.Properties.User) != 0 {
+		t.Fatalf("re-authentication with Request Problem Information 0: %+v, want AUTH 0x00 without User Properties", r)
 	}
 	// Past the old exp: no disconnect.
 	clk.Advance(2 * time.Minute)
