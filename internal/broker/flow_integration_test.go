@@ -281,7 +281,7 @@ func TestServerMaximumPacketSize_MQTT_3_2_2_15(t *testing.T) {
 // subscriber; the QoS 0 messages it cannot take are dropped within max_queued_bytes and counted.
 func TestSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	addr, srv := startBroker(t, func(c *config.Config) { c.MQTT.MaxQueuedBytes = 32 << 10 })
+	addr, srv := startBroker(t, func(c *config.Config) { c.MQTT.MaxQueuedBytes, c.MQTT.MaxPacketSize = 32<<10, 32<<10 })
 
 	slow := dialRaw(t, addr, packet.V5)
 	slow.connect("slow", true, 0, nil)
