@@ -169,12 +169,12 @@ func (s *Set[E, X]) load(snap *Snapshot[E, X]) error {
 func (s *Set[E, X]) Load() *Snapshot[E, X] { return s.cur.Load() }
 
 // Add puts an entry in at instant now. find returns, from the current index, the entry the new
-// one replaces (nil: none); build returns the new entry, given the one it replaces (or nil) and
-// the id it must carry: the replaced entry's, else a new random one. A new entry needs room: when
-// Max entries are held the set prunes those ended at now, and refuses with Options.ErrFull if
-// that was not enough. The entry takes effect at once (find and build run under the set's lock,
-// and must not call the set), then the OnAdd hooks run, then Add returns once the entry is
-// durable. created reports whether no entry was replaced.
+// one replaces (nil: none). build returns the new entry, not yet ended at now, given the one it
+// replaces (or nil) and the id it must carry: the replaced entry's, else a new random one. A new
+// entry needs room: when Max entries are held the set prunes those ended at now, and refuses
+// with Options.ErrFull if that was not enough. The entry takes effect at once (find and build
+// run under the set's lock, and must not call the set), then the OnAdd hooks run, then Add
+// returns once the entry is durable. created reports whether no entry was replaced.
 func (s *Set[E, X]) Add(now time.Time, find func(X) *E, build func(old *E, id string) *E) (_ E, created bool, _ error) {
 	s.mu.Lock()
 	cur := s.cur.Load()
