@@ -2,9 +2,6 @@ package ban
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,13 +9,12 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/expiring"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
@@ -77,60 +73,60 @@ type netBan struct {
 	b *Ban
 }
 
-// snapshot is the immutable state Match reads.
-type snapshot struct {
-	byID    map[string]*Ban
+// index is the list's secondary indexes, in each snapshot: what Match reads.
+type index struct {
 	clients map[string]*Ban
 	users   map[string]*Ban
 	nets    []netBan // peerhost and peerhost_net, in insertion order
 }
 
-func newSnapshot() *snapshot {
-	return &snapshot{byID: map[string]*Ban{}, clients: map[string]*Ban{}, users: map[string]*Ban{}}
+var _ expiring.Index[Ban, *index] = (*index)(nil)
+
+func newIndex() *index { return &index{clients: map[string]*Ban{}, users: map[string]*Ban{}} }
+
+// Clone implements expiring.Index.
+func (x *index) Clone() *index {
+	return &index{clients: maps.Clone(x.clients), users: maps.Clone(x.users), nets: slices.Clone(x.nets)}
 }
 
-func (s *snapshot) clone() *snapshot {
-	return &snapshot{byID: maps.Clone(s.byID), clients: maps.Clone(s.clients), users: maps.Clone(s.users), nets: slices.Clone(s.nets)}
-}
-
-func (s *snapshot) add(b *Ban) {
-	s.byID[b.ID] = b
+// Add implements expiring.Index.
+func (x *index) Add(b *Ban) {
 	switch b.As {
 	case ClientID:
-		s.clients[b.Who] = b
+		x.clients[b.Who] = b
 	case Username:
-		s.users[b.Who] = b
+		x.users[b.Who] = b
 	case PeerHost, PeerNet:
 		p, _ := prefixOf(b.As, b.Who) // validated before
-		s.nets = append(s.nets, netBan{p, b})
+		x.nets = append(x.nets, netBan{p, b})
 	}
 }
 
-func (s *snapshot) remove(b *Ban) {
-	delete(s.byID, b.ID)
+// Remove implements expiring.Index.
+func (x *index) Remove(b *Ban) {
 	switch b.As {
 	case ClientID:
-		if s.clients[b.Who] == b {
-			delete(s.clients, b.Who)
+		if x.clients[b.Who] == b {
+			delete(x.clients, b.Who)
 		}
 	case Username:
-		if s.users[b.Who] == b {
-			delete(s.users, b.Who)
+		if x.users[b.Who] == b {
+			delete(x.users, b.Who)
 		}
 	default:
-		s.nets = slices.DeleteFunc(s.nets, func(n netBan) bool { return n.b == b })
+		x.nets = slices.DeleteFunc(x.nets, func(n netBan) bool { return n.b == b })
 	}
 }
 
 // existing returns the ban with the same As and Who, if any.
-func (s *snapshot) existing(as Kind, who string) *Ban {
+func (x *index) existing(as Kind, who string) *Ban {
 	switch as {
 	case ClientID:
-		return s.clients[who]
+		return x.clients[who]
 	case Username:
-		return s.users[who]
+		return x.users[who]
 	}
-	for _, n := range s.nets {
+	for _, n := range x.nets {
 		if n.b.As == as && n.b.Who == who {
 			return n.b
 		}
@@ -140,17 +136,8 @@ func (s *snapshot) existing(as Kind, who string) *Ban {
 
 // List is the banned list. It is safe for concurrent use.
 type List struct {
-	o   Options
 	clk clock.Clock
-	log *slog.Logger
-	cur atomic.Pointer[snapshot]
-
-	mu        sync.Mutex // serializes changes; guards hooks, timer, closed
-	hooks     []func(Ban)
-	timer     clock.Timer
-	timerAt   time.Time
-	closed    bool
-	persisted func(store.Ticket) // waits for durability, when the store can tell
+	set *expiring.Set[Ban, *index]
 }
 
 // New returns a list, loaded from o.Store when there is one. Bans already past their Until are
@@ -160,52 +147,34 @@ func New(o Options) (*List, error) {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	l := &List{o: o, clk: clock.Or(o.Clock), log: o.Logger}
-	if l.log == nil {
-		l.log = slog.Default()
+	set, err := expiring.New(expiring.Options[Ban]{
+		Namespace: Namespace,
+		Store:     o.Store,
+		Max:       o.MaxEntries,
+		ErrFull:   ErrFull,
+		Clock:     o.Clock,
+		Logger:    o.Logger,
+		ID:        func(b *Ban) string { return b.ID },
+		End:       func(b *Ban) time.Time { return b.Until }, // in force before Until
+		Compare:   func(a, b *Ban) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) },
+		Check:     checkStored,
+	}, newIndex())
+	if err != nil {
+		return nil, fmt.Errorf("ban: %w", err)
 	}
-	if n, ok := o.Store.(interface {
-		Notify(store.Ticket, func())
-	}); ok {
-		l.persisted = func(t store.Ticket) {
-			done := make(chan struct{})
-			n.Notify(t, func() { close(done) })
-			<-done
-		}
+	return &List{clk: clock.Or(o.Clock), set: set}, nil
+}
+
+// checkStored accepts a stored ban only in the canonical form Add writes.
+func checkStored(b *Ban) error {
+	who, err := normalize(b.As, b.Who)
+	if err != nil {
+		return err
 	}
-	snap := newSnapshot()
-	if o.Store != nil {
-		now := l.clk.Now()
-		var expired []string
-		err := o.Store.LoadRecords(Namespace, func(key string, val []byte) error {
-			var b Ban
-			if err := json.Unmarshal(val, &b); err != nil || b.ID != key {
-				l.log.Warn("ban: unreadable ban record left in the store", "key", key)
-				return nil
-			}
-			if who, err := normalize(b.As, b.Who); err != nil || who != b.Who {
-				l.log.Warn("ban: invalid ban record left in the store", "key", key)
-				return nil
-			}
-			if !b.InForce(now) {
-				expired = append(expired, key)
-				return nil
-			}
-			snap.add(&b)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("ban: loading: %w", err)
-		}
-		for _, k := range expired {
-			o.Store.DeleteRecord(Namespace, k)
-		}
+	if who != b.Who {
+		return fmt.Errorf("%w: who: %q is not in canonical form", ErrInvalid, b.Who)
 	}
-	l.cur.Store(snap)
-	l.mu.Lock()
-	l.rearmLocked()
-	l.mu.Unlock()
-	return l, nil
+	return nil
 }
 
 // prefixOf is the address range a peerhost or peerhost_net ban covers.
@@ -292,83 +261,38 @@ func (l *List) Add(b Ban) (_ Ban, created bool, err error) {
 		return Ban{}, false, fmt.Errorf("%w: until: %s has passed", ErrInvalid, until.UTC().Format(time.RFC3339))
 	}
 	nb := &Ban{As: b.As, Who: who, By: b.By, Reason: b.Reason, At: now.UTC(), Until: until.UTC()}
-	l.mu.Lock()
-	cur := l.cur.Load()
-	old := cur.existing(nb.As, nb.Who)
-	if old != nil {
-		nb.ID = old.ID
-	} else {
-		if len(cur.byID) >= l.o.MaxEntries {
-			cur = l.pruneLocked(now)
-		}
-		if len(cur.byID) >= l.o.MaxEntries {
-			l.mu.Unlock()
-			return Ban{}, false, fmt.Errorf("%w: %d in force", ErrFull, len(cur.byID))
-		}
-		nb.ID = newID()
-	}
-	next := cur.clone()
-	if old != nil {
-		next.remove(old)
-	}
-	next.add(nb)
-	l.cur.Store(next)
-	t := l.put(nb)
-	l.rearmLocked()
-	hooks := slices.Clone(l.hooks)
-	l.mu.Unlock()
-	for _, fn := range hooks {
-		fn(*nb)
-	}
-	if l.persisted != nil && l.o.Store != nil {
-		l.persisted(t)
-	}
-	return *nb, old == nil, nil
-}
-
-// put writes b to the store. mu held.
-func (l *List) put(b *Ban) store.Ticket {
-	if l.o.Store == nil {
-		return 0
-	}
-	data, err := json.Marshal(b)
-	if err != nil { // cannot happen: strings and times
-		l.log.Error("ban: encoding a ban", "id", b.ID, "error", err)
-		return 0
-	}
-	return l.o.Store.PutRecord(Namespace, b.ID, data)
+	return l.set.Add(now,
+		func(x *index) *Ban { return x.existing(nb.As, nb.Who) },
+		func(_ *Ban, id string) *Ban { nb.ID = id; return nb })
 }
 
 // OnBan registers fn to run after each Add, once the ban is in force, outside the list's lock,
 // in the goroutine of Add. The broker disconnects the clients the ban matches and suppresses
 // their wills.
-func (l *List) OnBan(fn func(Ban)) {
-	l.mu.Lock()
-	l.hooks = append(l.hooks, fn)
-	l.mu.Unlock()
-}
+func (l *List) OnBan(fn func(Ban)) { l.set.OnAdd(fn) }
 
 // Match reports the ban in force at at that matches a client with this client id, user name
 // (bare, without "vhost:") and source address; empty values and an invalid address match
 // nothing. An IPv4-mapped IPv6 address is its IPv4 address.
 func (l *List) Match(clientID, user string, addr netip.Addr, at time.Time) (Ban, bool) {
-	snap := l.cur.Load()
-	if len(snap.byID) == 0 {
+	snap := l.set.Load()
+	if snap.Len() == 0 {
 		return Ban{}, false
 	}
+	x := snap.Index
 	if clientID != "" {
-		if b := snap.clients[clientID]; b != nil && b.InForce(at) {
+		if b := x.clients[clientID]; b != nil && b.InForce(at) {
 			return *b, true
 		}
 	}
 	if user != "" {
-		if b := snap.users[user]; b != nil && b.InForce(at) {
+		if b := x.users[user]; b != nil && b.InForce(at) {
 			return *b, true
 		}
 	}
-	if addr.IsValid() && len(snap.nets) > 0 {
+	if addr.IsValid() && len(x.nets) > 0 {
 		addr = addr.Unmap().WithZone("")
-		for _, n := range snap.nets {
+		for _, n := range x.nets {
 			if n.p.Contains(addr) && n.b.InForce(at) {
 				return *n.b, true
 			}
@@ -397,123 +321,21 @@ func (l *List) Revoked(id *auth.Identity, at time.Time) (reason string, revoked 
 }
 
 // List returns the bans, oldest first.
-func (l *List) List() []Ban {
-	snap := l.cur.Load()
-	out := make([]Ban, 0, len(snap.byID))
-	for _, b := range snap.byID {
-		out = append(out, *b)
-	}
-	slices.SortFunc(out, func(a, b Ban) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.ID, b.ID)) })
-	return out
-}
+func (l *List) List() []Ban { return l.set.List() }
 
 // Get returns the ban with id.
-func (l *List) Get(id string) (Ban, bool) {
-	b, ok := l.cur.Load().byID[id]
-	if !ok {
-		return Ban{}, false
-	}
-	return *b, true
-}
+func (l *List) Get(id string) (Ban, bool) { return l.set.Get(id) }
 
 // Len returns the number of bans held.
-func (l *List) Len() int { return len(l.cur.Load().byID) }
+func (l *List) Len() int { return l.set.Len() }
 
 // Delete lifts the ban with id and reports whether there was one. Connections it closed stay
 // closed; the clients it matched may connect again.
-func (l *List) Delete(id string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	cur := l.cur.Load()
-	b, ok := cur.byID[id]
-	if !ok {
-		return false
-	}
-	next := cur.clone()
-	next.remove(b)
-	l.cur.Store(next)
-	if l.o.Store != nil {
-		l.o.Store.DeleteRecord(Namespace, id)
-	}
-	l.rearmLocked()
-	return true
-}
+func (l *List) Delete(id string) bool { return l.set.Delete(id) }
 
 // Prune removes the bans whose Until has come and returns how many. The list also prunes by
 // itself, on its clock, when the earliest Until passes; Match ignores expired bans either way.
-func (l *List) Prune(now time.Time) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(l.cur.Load().byID)
-	l.pruneLocked(now)
-	l.rearmLocked()
-	return n - len(l.cur.Load().byID)
-}
-
-// pruneLocked removes the bans no longer in force and returns the new snapshot. mu held.
-func (l *List) pruneLocked(now time.Time) *snapshot {
-	cur := l.cur.Load()
-	var next *snapshot
-	for _, b := range cur.byID {
-		if b.InForce(now) {
-			continue
-		}
-		if next == nil {
-			next = cur.clone()
-		}
-		next.remove(b)
-		if l.o.Store != nil {
-			l.o.Store.DeleteRecord(Namespace, b.ID)
-		}
-	}
-	if next == nil {
-		return cur
-	}
-	l.cur.Store(next)
-	return next
-}
-
-// rearmLocked arms the prune timer for the earliest Until. mu held.
-func (l *List) rearmLocked() {
-	if l.closed {
-		return
-	}
-	var first time.Time
-	for _, b := range l.cur.Load().byID {
-		if first.IsZero() || b.Until.Before(first) {
-			first = b.Until
-		}
-	}
-	if first.IsZero() {
-		if l.timer != nil {
-			l.timer.Stop()
-			l.timer, l.timerAt = nil, time.Time{}
-		}
-		return
-	}
-	if l.timer != nil && l.timerAt.Equal(first) {
-		return
-	}
-	if l.timer != nil {
-		l.timer.Stop()
-	}
-	l.timerAt = first
-	l.timer = l.clk.AfterFunc(first.Sub(l.clk.Now()), func() { l.Prune(l.clk.Now()) })
-}
+func (l *List) Prune(now time.Time) int { return l.set.Prune(now) }
 
 // Close stops the prune timer. The list still answers afterwards.
-func (l *List) Close() {
-	l.mu.Lock()
-	l.closed = true
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
-	l.mu.Unlock()
-}
-
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func (l *List) Close() { l.set.Close() }

@@ -178,20 +178,18 @@ func TestDeleteAndList(t *testing.T) {
 	}
 }
 
+// MaxEntries bounds the list, and a full list refuses with ErrFull (the list prunes what has
+// expired first: package expiring's test proves it).
 func TestBounded(t *testing.T) {
-	l, clk := newList(t, Options{MaxEntries: 3})
-	for i := range 3 {
-		mustAdd(t, l, ClientID, fmt.Sprint(i), epoch.Add(time.Duration(i+1)*time.Minute))
+	l, _ := newList(t, Options{MaxEntries: 2})
+	mustAdd(t, l, ClientID, "a", time.Time{})
+	mustAdd(t, l, PeerNet, "10.0.0.0/8", time.Time{})
+	if _, _, err := l.Add(Ban{As: ClientID, Who: "x"}); !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), "2 in force") {
+		t.Fatalf("third ban: %v", err)
 	}
-	if _, _, err := l.Add(Ban{As: ClientID, Who: "x"}); !errors.Is(err, ErrFull) {
-		t.Fatalf("fourth ban: %v", err)
+	if _, created, err := l.Add(Ban{As: PeerNet, Who: "10.0.0.0/8", Reason: "again"}); err != nil || created {
+		t.Fatalf("updating a ban in a full list: %v, created %v", err, created)
 	}
-	clk.Hold() // the prune timer does not run: Add prunes by itself when full
-	clk.Advance(time.Minute)
-	if _, _, err := l.Add(Ban{As: ClientID, Who: "x"}); err != nil {
-		t.Fatalf("after one expired: %v", err)
-	}
-	clk.Release()
 }
 
 func TestOnBanRunsAfterTheBanIsInForce(t *testing.T) {
@@ -210,41 +208,99 @@ func TestOnBanRunsAfterTheBanIsInForce(t *testing.T) {
 	}
 }
 
-// The list survives a restart in the store; bans expired meanwhile are dropped as they load.
-func TestPersistence(t *testing.T) {
+// A ban is one JSON record under "bans", in the format earlier releases wrote and read. After a
+// restart the list comes back from its records, ranges matching again; bans expired meanwhile are
+// dropped, and a record not in canonical form is left in the store, unused.
+func TestStoredFormatAndRestart(t *testing.T) {
 	dir := t.TempDir()
-	db, err := store.Open(dir, store.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openStore(t, dir)
 	clk := clock.NewFake(epoch)
 	l, _ := newList(t, Options{Store: db, Clock: clk})
 	keep := mustAdd(t, l, PeerNet, "2001:db8::/32", epoch.Add(time.Hour))
 	gone := mustAdd(t, l, Username, "short", epoch.Add(time.Minute))
+	want := `{"id":"` + keep.ID + `","as":"peerhost_net","who":"2001:db8::/32","by":"admin","reason":"test","at":"2026-05-06T07:08:09Z","until":"2026-05-06T08:08:09Z"}`
+	if got := records(t, db)[keep.ID]; got != want {
+		t.Fatalf("stored\n%s\nwant\n%s", got, want)
+	}
+	old := Ban{ID: "0123456789abcdef01234567", As: ClientID, Who: "dev-9", By: "ops", Reason: "old", At: epoch.Add(-time.Hour), Until: epoch.Add(time.Hour)}
+	db.PutRecord(Namespace, old.ID, []byte(`{"id":"0123456789abcdef01234567","as":"clientid","who":"dev-9","by":"ops","reason":"old","at":"2026-05-06T06:08:09Z","until":"2026-05-06T08:08:09Z"}`))
+	db.PutRecord(Namespace, "odd", []byte(`{"id":"odd","as":"peerhost","who":"::ffff:192.0.2.1","until":"2030-01-01T00:00:00Z"}`))
 	l.Close()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	clk.Set(epoch.Add(2 * time.Minute))
-	db, err = store.Open(dir, store.Options{Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clk.Set(epoch.Add(time.Minute)) // "short" ends now
+	db = openStore(t, dir)
 	defer db.Close()
 	l2, _ := newList(t, Options{Store: db, Clock: clk})
-	if b, ok := l2.Get(keep.ID); !ok || b != keep {
-		t.Fatalf("kept ban after restart: %+v %v, want %+v", b, ok, keep)
-	}
-	if _, ok := l2.Get(gone.ID); ok {
-		t.Fatal("an expired ban came back")
-	}
-	n := 0
-	db.LoadRecords(Namespace, func(string, []byte) error { n++; return nil })
-	if n != 1 {
-		t.Fatalf("%d records in the store, want 1", n)
+	if got := l2.List(); len(got) != 2 || got[0] != old || got[1] != keep {
+		t.Fatalf("after restart %+v, want %+v and %+v", got, old, keep)
 	}
 	if _, ok := l2.Match("", "", ip("2001:db8:1::1"), clk.Now()); !ok {
 		t.Fatal("a reloaded range does not match")
 	}
+	if _, ok := l2.Match("", "", ip("192.0.2.1"), clk.Now()); ok {
+		t.Fatal("a record not in canonical form was loaded")
+	}
+	if got := records(t, db); len(got) != 3 || got[gone.ID] != "" || got["odd"] == "" {
+		t.Fatalf("store holds %v: want the expired ban gone and the odd record left", got)
+	}
+}
+
+// The hot path allocates nothing when nothing matches.
+func TestMatchAllocatesNothing(t *testing.T) {
+	l, _ := newList(t, Options{})
+	mustAdd(t, l, ClientID, "dev-1", time.Time{})
+	mustAdd(t, l, PeerNet, "10.0.0.0/8", time.Time{})
+	a := ip("192.0.2.1")
+	if n := testing.AllocsPerRun(1000, func() { l.Banned("dev-2", "alice", a, epoch) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
+
+// Match reads snapshots that Add and Delete never change (run with -race).
+func TestMatchDuringChanges(t *testing.T) {
+	l, _ := newList(t, Options{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				b := mustAdd(t, l, PeerNet, fmt.Sprintf("10.%d.%d.0/24", w, i%20), time.Time{})
+				if i%3 == 0 {
+					l.Delete(b.ID)
+				}
+			}
+		})
+	}
+	for r := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				l.Match("c", "u", ip(fmt.Sprintf("10.%d.%d.1", r, i%20)), epoch)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func openStore(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	db, err := store.Open(dir, store.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// records returns the list's records in db, once they are durable.
+func records(t *testing.T, db *store.DB) map[string]string {
+	t.Helper()
+	if err := db.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	if err := db.LoadRecords(Namespace, func(key string, val []byte) error { out[key] = string(val); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

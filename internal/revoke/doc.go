@@ -5,9 +5,9 @@
 //
 // It answers one question on the hot path, [Set.Revoked]: is any credential of this identity
 // revoked at this instant? The answer reads an immutable snapshot behind an atomic pointer
-// (copy on write under a mutex), and an identity without credentials costs nothing. The set
-// persists in store.Records (namespace "revocations") and works in memory without a store;
-// entries are pruned once past their Until.
+// (package expiring's Set: copy on write under a mutex), and an identity without credentials
+// costs nothing. The set persists in store.Records (namespace "revocations") and works in memory
+// without a store; entries are pruned once past their Until.
 //
 // It decides nothing about connections: the broker registers [Set.OnRevoke] and disconnects
 // (DISCONNECT 0x98) and suppresses the wills of what matches. It stores ids, subjects and key

@@ -2,20 +2,16 @@ package revoke
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/expiring"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
@@ -72,29 +68,20 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// snapshot is the immutable state the checks read.
-type snapshot struct {
-	byID map[string]*Revocation
-	jti  map[string]*Revocation
-	kid  map[string]*Revocation
-	sub  map[string][]*Revocation // by subject; one entry per issuer ("" = any)
+// index is the set's secondary indexes, in each snapshot: what Revoked reads.
+type index struct {
+	jti map[string]*Revocation
+	kid map[string]*Revocation
+	sub map[string][]*Revocation // by subject; one entry per issuer ("" = any)
 }
 
-func (s *snapshot) empty() bool { return len(s.byID) == 0 }
+var _ expiring.Index[Revocation, *index] = (*index)(nil)
 
 // Set is the revocation set. It is safe for concurrent use.
 type Set struct {
 	o   Options
 	clk clock.Clock
-	log *slog.Logger
-	cur atomic.Pointer[snapshot]
-
-	mu        sync.Mutex // serializes changes; guards hooks, timer, closed
-	hooks     []func(Revocation)
-	timer     clock.Timer
-	timerAt   time.Time
-	closed    bool
-	persisted func(store.Ticket) // waits for durability, when the store can tell
+	set *expiring.Set[Revocation, *index]
 }
 
 // New returns a set, loaded from o.Store when there is one. Entries already past their Until
@@ -110,103 +97,77 @@ func New(o Options) (*Set, error) {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	s := &Set{o: o, clk: clock.Or(o.Clock), log: o.Logger}
-	if s.log == nil {
-		s.log = slog.Default()
+	set, err := expiring.New(expiring.Options[Revocation]{
+		Namespace: Namespace,
+		Store:     o.Store,
+		Max:       o.MaxEntries,
+		ErrFull:   ErrFull,
+		Clock:     o.Clock,
+		Logger:    o.Logger,
+		ID:        func(r *Revocation) string { return r.ID },
+		End:       func(r *Revocation) time.Time { return r.Until.Add(time.Nanosecond) }, // in force through Until
+		Compare:   func(a, b *Revocation) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) },
+		Check:     func(r *Revocation) error { return validate(r.By, r.Value) },
+	}, newIndex())
+	if err != nil {
+		return nil, fmt.Errorf("revoke: %w", err)
 	}
-	if n, ok := o.Store.(interface {
-		Notify(store.Ticket, func())
-	}); ok {
-		s.persisted = func(t store.Ticket) {
-			done := make(chan struct{})
-			n.Notify(t, func() { close(done) })
-			<-done
-		}
-	}
-	snap := newSnapshot()
-	if o.Store != nil {
-		now := s.clk.Now()
-		var expired []string
-		err := o.Store.LoadRecords(Namespace, func(key string, val []byte) error {
-			var r Revocation
-			if err := json.Unmarshal(val, &r); err != nil || r.ID != key || validate(r.By, r.Value) != nil {
-				s.log.Warn("revoke: unreadable revocation record left in the store", "key", key)
-				return nil
-			}
-			if !r.inForce(now) {
-				expired = append(expired, key)
-				return nil
-			}
-			snap.add(&r)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("revoke: loading: %w", err)
-		}
-		for _, k := range expired {
-			o.Store.DeleteRecord(Namespace, k)
-		}
-	}
-	s.cur.Store(snap)
-	s.mu.Lock()
-	s.rearmLocked()
-	s.mu.Unlock()
-	return s, nil
+	return &Set{o: o, clk: clock.Or(o.Clock), set: set}, nil
 }
 
-func newSnapshot() *snapshot {
-	return &snapshot{byID: map[string]*Revocation{}, jti: map[string]*Revocation{}, kid: map[string]*Revocation{}, sub: map[string][]*Revocation{}}
+func newIndex() *index {
+	return &index{jti: map[string]*Revocation{}, kid: map[string]*Revocation{}, sub: map[string][]*Revocation{}}
 }
 
-// clone copies the maps (entries are shared: they are never modified once in a snapshot).
-func (s *snapshot) clone() *snapshot {
-	c := &snapshot{byID: maps.Clone(s.byID), jti: maps.Clone(s.jti), kid: maps.Clone(s.kid), sub: maps.Clone(s.sub)}
-	return c
+// Clone implements expiring.Index: it copies the maps (a subject's slice is copied when it
+// changes).
+func (x *index) Clone() *index {
+	return &index{jti: maps.Clone(x.jti), kid: maps.Clone(x.kid), sub: maps.Clone(x.sub)}
 }
 
-func (s *snapshot) add(r *Revocation) {
-	s.byID[r.ID] = r
+// Add implements expiring.Index.
+func (x *index) Add(r *Revocation) {
 	switch r.By {
 	case ByJTI:
-		s.jti[r.Value] = r
+		x.jti[r.Value] = r
 	case ByKeyID:
-		s.kid[r.Value] = r
+		x.kid[r.Value] = r
 	case BySubject:
-		list := slices.DeleteFunc(slices.Clone(s.sub[r.Value]), func(x *Revocation) bool { return x.Issuer == r.Issuer })
-		s.sub[r.Value] = append(list, r)
+		list := slices.DeleteFunc(slices.Clone(x.sub[r.Value]), func(y *Revocation) bool { return y.Issuer == r.Issuer })
+		x.sub[r.Value] = append(list, r)
 	}
 }
 
-func (s *snapshot) remove(r *Revocation) {
-	delete(s.byID, r.ID)
+// Remove implements expiring.Index.
+func (x *index) Remove(r *Revocation) {
 	switch r.By {
 	case ByJTI:
-		if s.jti[r.Value] == r {
-			delete(s.jti, r.Value)
+		if x.jti[r.Value] == r {
+			delete(x.jti, r.Value)
 		}
 	case ByKeyID:
-		if s.kid[r.Value] == r {
-			delete(s.kid, r.Value)
+		if x.kid[r.Value] == r {
+			delete(x.kid, r.Value)
 		}
 	case BySubject:
-		list := slices.DeleteFunc(slices.Clone(s.sub[r.Value]), func(x *Revocation) bool { return x == r })
+		list := slices.DeleteFunc(slices.Clone(x.sub[r.Value]), func(y *Revocation) bool { return y == r })
 		if len(list) == 0 {
-			delete(s.sub, r.Value)
+			delete(x.sub, r.Value)
 		} else {
-			s.sub[r.Value] = list
+			x.sub[r.Value] = list
 		}
 	}
 }
 
 // existing returns the entry with the same key (by, value, issuer), if any.
-func (s *snapshot) existing(by By, value, issuer string) *Revocation {
+func (x *index) existing(by By, value, issuer string) *Revocation {
 	switch by {
 	case ByJTI:
-		return s.jti[value]
+		return x.jti[value]
 	case ByKeyID:
-		return s.kid[value]
+		return x.kid[value]
 	case BySubject:
-		for _, r := range s.sub[value] {
+		for _, r := range x.sub[value] {
 			if r.Issuer == issuer {
 				return r
 			}
@@ -257,62 +218,23 @@ func (s *Set) add(by By, value, issuer string, until time.Time) (Revocation, err
 	if !until.After(now) {
 		return Revocation{}, fmt.Errorf("%w: until: %s has passed", ErrInvalid, until.UTC().Format(time.RFC3339))
 	}
-	s.mu.Lock()
-	cur := s.cur.Load()
 	r := &Revocation{By: by, Value: value, Issuer: issuer, Created: now, Until: until.UTC()}
-	if old := cur.existing(by, value, issuer); old != nil {
-		r.ID, r.Created = old.ID, old.Created
-		r.Until = maxTime(old.Until, r.Until)
-	} else {
-		if len(cur.byID) >= s.o.MaxEntries {
-			cur = s.pruneLocked(now)
-		}
-		if len(cur.byID) >= s.o.MaxEntries {
-			s.mu.Unlock()
-			return Revocation{}, fmt.Errorf("%w: %d in force", ErrFull, len(cur.byID))
-		}
-		r.ID = newID()
-	}
-	next := cur.clone()
-	if old := cur.byID[r.ID]; old != nil {
-		next.remove(old)
-	}
-	next.add(r)
-	s.cur.Store(next)
-	t := s.put(r)
-	s.rearmLocked()
-	hooks := slices.Clone(s.hooks)
-	s.mu.Unlock()
-	for _, fn := range hooks {
-		fn(*r)
-	}
-	if s.persisted != nil && s.o.Store != nil {
-		s.persisted(t)
-	}
-	return *r, nil
-}
-
-// put writes r to the store. mu held.
-func (s *Set) put(r *Revocation) store.Ticket {
-	if s.o.Store == nil {
-		return 0
-	}
-	b, err := json.Marshal(r)
-	if err != nil { // cannot happen: plain strings and times
-		s.log.Error("revoke: encoding a revocation", "id", r.ID, "error", err)
-		return 0
-	}
-	return s.o.Store.PutRecord(Namespace, r.ID, b)
+	got, _, err := s.set.Add(now,
+		func(x *index) *Revocation { return x.existing(by, value, issuer) },
+		func(old *Revocation, id string) *Revocation {
+			r.ID = id
+			if old != nil {
+				r.Created, r.Until = old.Created, maxTime(old.Until, r.Until)
+			}
+			return r
+		})
+	return got, err
 }
 
 // OnRevoke registers fn to run after each Add, once the revocation is in force, outside the
 // set's lock, in the goroutine of Add. The broker disconnects the connections the revocation
 // covers (Revoked on each live identity) and suppresses their wills.
-func (s *Set) OnRevoke(fn func(Revocation)) {
-	s.mu.Lock()
-	s.hooks = append(s.hooks, fn)
-	s.mu.Unlock()
-}
+func (s *Set) OnRevoke(fn func(Revocation)) { s.set.OnAdd(fn) }
 
 // Revoked reports whether a revocation in force at at covers a credential of id: its jti, its
 // key id, or its subject (the credential's, else the identity's) with the identity's issuer or
@@ -322,19 +244,20 @@ func (s *Set) Revoked(id *auth.Identity, at time.Time) (Revocation, bool) {
 	if len(id.Creds) == 0 {
 		return Revocation{}, false
 	}
-	snap := s.cur.Load()
-	if snap.empty() {
+	snap := s.set.Load()
+	if snap.Len() == 0 {
 		return Revocation{}, false
 	}
+	x := snap.Index
 	for i := range id.Creds {
 		c := &id.Creds[i]
 		if c.ID != "" {
-			if r := snap.jti[c.ID]; r != nil && r.inForce(at) {
+			if r := x.jti[c.ID]; r != nil && r.inForce(at) {
 				return *r, true
 			}
 		}
 		if c.KeyID != "" {
-			if r := snap.kid[c.KeyID]; r != nil && r.inForce(at) {
+			if r := x.kid[c.KeyID]; r != nil && r.inForce(at) {
 				return *r, true
 			}
 		}
@@ -342,7 +265,7 @@ func (s *Set) Revoked(id *auth.Identity, at time.Time) (Revocation, bool) {
 		if sub == "" {
 			continue
 		}
-		for _, r := range snap.sub[sub] {
+		for _, r := range x.sub[sub] {
 			if (r.Issuer == "" || r.Issuer == id.Issuer) && r.inForce(at) {
 				return *r, true
 			}
@@ -352,127 +275,24 @@ func (s *Set) Revoked(id *auth.Identity, at time.Time) (Revocation, bool) {
 }
 
 // List returns the revocations in force, oldest first.
-func (s *Set) List() []Revocation {
-	snap := s.cur.Load()
-	out := make([]Revocation, 0, len(snap.byID))
-	for _, r := range snap.byID {
-		out = append(out, *r)
-	}
-	slices.SortFunc(out, func(a, b Revocation) int { return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID)) })
-	return out
-}
+func (s *Set) List() []Revocation { return s.set.List() }
 
 // Get returns the revocation with id.
-func (s *Set) Get(id string) (Revocation, bool) {
-	r, ok := s.cur.Load().byID[id]
-	if !ok {
-		return Revocation{}, false
-	}
-	return *r, true
-}
+func (s *Set) Get(id string) (Revocation, bool) { return s.set.Get(id) }
 
 // Len returns the number of revocations held.
-func (s *Set) Len() int { return len(s.cur.Load().byID) }
+func (s *Set) Len() int { return s.set.Len() }
 
 // Delete lifts the revocation with id and reports whether there was one. Connections it
 // closed stay closed; the credentials it covered are accepted again.
-func (s *Set) Delete(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.cur.Load()
-	r, ok := cur.byID[id]
-	if !ok {
-		return false
-	}
-	next := cur.clone()
-	next.remove(r)
-	s.cur.Store(next)
-	if s.o.Store != nil {
-		s.o.Store.DeleteRecord(Namespace, id)
-	}
-	s.rearmLocked()
-	return true
-}
+func (s *Set) Delete(id string) bool { return s.set.Delete(id) }
 
 // Prune removes the revocations whose Until is before now and returns how many. The set also
 // prunes by itself, on its clock, when the earliest Until passes.
-func (s *Set) Prune(now time.Time) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := len(s.cur.Load().byID)
-	s.pruneLocked(now)
-	s.rearmLocked()
-	return n - len(s.cur.Load().byID)
-}
-
-// pruneLocked removes the entries past their Until and returns the new snapshot. mu held.
-func (s *Set) pruneLocked(now time.Time) *snapshot {
-	cur := s.cur.Load()
-	var next *snapshot
-	for _, r := range cur.byID {
-		if r.inForce(now) {
-			continue
-		}
-		if next == nil {
-			next = cur.clone()
-		}
-		next.remove(r)
-		if s.o.Store != nil {
-			s.o.Store.DeleteRecord(Namespace, r.ID)
-		}
-	}
-	if next == nil {
-		return cur
-	}
-	s.cur.Store(next)
-	return next
-}
-
-// rearmLocked arms the prune timer for just after the earliest Until. mu held.
-func (s *Set) rearmLocked() {
-	if s.closed {
-		return
-	}
-	var first time.Time
-	for _, r := range s.cur.Load().byID {
-		if first.IsZero() || r.Until.Before(first) {
-			first = r.Until
-		}
-	}
-	if first.IsZero() {
-		if s.timer != nil {
-			s.timer.Stop()
-			s.timer, s.timerAt = nil, time.Time{}
-		}
-		return
-	}
-	at := first.Add(time.Nanosecond) // in force through Until, gone after it
-	if s.timer != nil && s.timerAt.Equal(at) {
-		return
-	}
-	if s.timer != nil {
-		s.timer.Stop()
-	}
-	s.timerAt = at
-	s.timer = s.clk.AfterFunc(at.Sub(s.clk.Now()), func() { s.Prune(s.clk.Now()) })
-}
+func (s *Set) Prune(now time.Time) int { return s.set.Prune(now) }
 
 // Close stops the prune timer. The set still answers afterwards.
-func (s *Set) Close() {
-	s.mu.Lock()
-	s.closed = true
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	s.mu.Unlock()
-}
-
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func (s *Set) Close() { s.set.Close() }
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
