@@ -60,6 +60,7 @@ type Chain struct {
 	providers []Provider
 	limiter   *RateLimiter
 	onLimit   func(LimitNotice)
+	flights   *flights // identical attempts in progress share one check (flight.go)
 }
 
 // LimitNotice tells what the rate limiter did to one login attempt: delayed it by Delay before
@@ -76,7 +77,7 @@ type LimitNotice struct {
 // NewChain returns a chain that asks providers in order, with login rate limiting at
 // DefaultRateLimitPolicy (see [RateLimiter]); WithRateLimiter changes or disables it.
 func NewChain(providers ...Provider) *Chain {
-	return &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil)}
+	return &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil), flights: newFlights()}
 }
 
 // WithRateLimiter replaces the chain's rate limiter (nil: none) and returns the chain. Call it
@@ -115,7 +116,19 @@ func (ch *Chain) Providers() []string {
 // credential was checked. A delayed attempt is then answered on its merits. The delay holds no
 // lock and ends early, with an error wrapping ErrRateLimited and ctx's error, when ctx is done.
 // Errors never contain a secret.
+//
+// Identical attempts in progress at the same time (the same credentials from the same source,
+// listener and vhost: a connection pool, a fleet behind one address) are checked and counted
+// once and share the answer (flight.go); guesses, being different passwords, are not coalesced.
 func (ch *Chain) Authenticate(ctx context.Context, c *Credentials) (*Identity, error) {
+	if ch.flights == nil {
+		return ch.authenticate(ctx, c)
+	}
+	return ch.flights.do(ctx, c, func() (*Identity, error) { return ch.authenticate(ctx, c) })
+}
+
+// authenticate is Authenticate for one attempt: the rate limiter, then the providers.
+func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, error) {
 	rl := ch.limiter
 	if rl == nil {
 		return ch.run(ctx, c)
@@ -166,14 +179,7 @@ func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
 			if id == nil {
 				return nil, fmt.Errorf("%w: provider %s allowed without an identity", ErrBadCredentials, p.Name())
 			}
-			snap := *id
-			snap.Tags = slices.Clone(id.Tags)
-			snap.Grants = slices.Clone(id.Grants)
-			snap.Creds = slices.Clone(id.Creds)
-			if id.Scoped != nil {
-				sp := *id.Scoped
-				snap.Scoped = &sp
-			}
+			snap := id.clone()
 			if snap.Vhost == "" {
 				snap.Vhost = c.Vhost
 			}
@@ -182,7 +188,7 @@ func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
 			}
 			snap.Loopback = c.Loopback()
 			snap.Remote, snap.ClientID = c.Remote, c.ClientID
-			return &snap, nil
+			return snap, nil
 		case Deny:
 			return nil, &Denial{Provider: p.Name(), Reason: "denied", Err: ErrBadCredentials}
 		default:
@@ -190,4 +196,17 @@ func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
 		}
 	}
 	return nil, &Denial{Provider: "chain", Reason: "no provider accepted the credentials", Err: ErrBadCredentials}
+}
+
+// clone returns a copy of id that shares nothing mutable with it.
+func (id *Identity) clone() *Identity {
+	snap := *id
+	snap.Tags = slices.Clone(id.Tags)
+	snap.Grants = slices.Clone(id.Grants)
+	snap.Creds = slices.Clone(id.Creds)
+	if id.Scoped != nil {
+		sp := *id.Scoped
+		snap.Scoped = &sp
+	}
+	return &snap
 }

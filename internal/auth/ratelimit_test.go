@@ -318,7 +318,10 @@ func TestChainParallelGuesses(t *testing.T) {
 	var bad, limited, other sync.Map
 	for i := range 40 {
 		wg.Go(func() {
-			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Remote: addr("192.0.2.1")})
+			// Each guess a different password: identical attempts in progress would be coalesced
+			// into one (flight.go).
+			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Remote: addr("192.0.2.1"),
+				Password: fmt.Appendf(nil, "guess-%d", i)})
 			switch {
 			case errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrBadCredentials):
 				limited.Store(i, true)

@@ -393,3 +393,32 @@ func TestLoginRefusalLogIsBounded(t *testing.T) {
 		t.Fatalf("summary count %s, want %d", got, attempts-1)
 	}
 }
+
+// TestLoginPoolIsNotAnAttack: a connection pool (or a fleet behind one NAT address) opens 30
+// connections at once with the same correct password, at the default bcrypt cost. Identical
+// attempts in progress are checked and counted once (auth/flight.go), so every one is let in:
+// counted one by one at their start they would have looked like 30 guesses (the 12th and later
+// were refused with 0x9F before). 3.1.1 and 5.0 clients mixed.
+func TestLoginPoolIsNotAnAttack(t *testing.T) {
+	t.Parallel()
+	addr, srv := startBroker(t, nil)
+	addProdUser(t, srv, "pool", "pool-secret")
+	const n = 30
+	codes := make([]byte, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if i%2 == 0 {
+				codes[i] = v5LoginFrom(t, "127.0.0.9", addr, fmt.Sprintf("pool-%d", i), "pool", "pool-secret")
+			} else {
+				codes[i] = v3LoginFrom(t, "127.0.0.9", addr, fmt.Sprintf("pool-%d", i), "pool", "pool-secret")
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Fatalf("connection %d of the pool: CONNACK %#x, want 0 (all: %v)", i, c, codes)
+		}
+	}
+}
