@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -60,6 +61,7 @@ type Chain struct {
 	providers []Provider
 	limiter   *RateLimiter
 	onLimit   func(LimitNotice)
+	secret    [32]byte // keys the credential fingerprints the rate limiter tells guesses apart by
 }
 
 // LimitNotice tells what the rate limiter did to one login attempt: delayed it by Delay before
@@ -76,7 +78,9 @@ type LimitNotice struct {
 // NewChain returns a chain that asks providers in order, with login rate limiting at
 // DefaultRateLimitPolicy (see [RateLimiter]); WithRateLimiter changes or disables it.
 func NewChain(providers ...Provider) *Chain {
-	return &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil)}
+	ch := &Chain{providers: slices.Clone(providers), limiter: NewRateLimiter(RateLimitPolicy{}, nil)}
+	rand.Read(ch.secret[:]) // never fails on supported platforms
+	return ch
 }
 
 // WithRateLimiter replaces the chain's rate limiter (nil: none) and returns the chain. Call it
@@ -120,7 +124,10 @@ func (ch *Chain) Authenticate(ctx context.Context, c *Credentials) (*Identity, e
 	if rl == nil {
 		return ch.run(ctx, c)
 	}
-	wait, at, err := rl.reserve(c.Remote, c.Username)
+	// The limiter tells guesses apart by a fingerprint of everything a credential may be
+	// (password, authentication method and data), keyed per process: it holds no secret.
+	fp := credentialSum(&ch.secret, c.Username, c.Password, c.AuthMethod, string(c.AuthData))
+	wait, at, err := rl.reserve(c.Remote, c.Username, fp)
 	if err != nil {
 		ch.notify(c, 0, true)
 		return nil, err

@@ -51,6 +51,12 @@ var DefaultRateLimitPolicy = RateLimitPolicy{
 //     SourceThreshold on its own). A successful login takes its attempt back: the pair is
 //     forgotten and the source's count returned. An attempt abandoned before any provider was
 //     asked (the client went away while delayed) is returned too.
+//   - Identical attempts. Attempts of one pair presenting the same credential while one of them
+//     is in flight are one guess: counted once, each answered no earlier than the first one's
+//     slot. A reconnect storm of devices sharing one user (or of anonymous clients) behind one
+//     address is therefore never taken for guessing, while distinct passwords in parallel are
+//     counted each. The credential is known here only by the chain's keyed fingerprint. An
+//     abandoned attempt is taken back only when no identical one is left to be answered.
 //   - Decay. f loses 1 per DecayInterval since it last changed (linear leak), down to 0.
 //   - Delay. When an attempt starts, each of its keys at or above its threshold t asks for the
 //     delay d = min(BaseDelay × 2^(f−t), MaxDelay): with the defaults 100 ms at 5 attempts of a
@@ -76,6 +82,7 @@ type RateLimiter struct {
 	mu      sync.Mutex
 	sources failureTable[netip.Prefix] // mu held
 	pairs   failureTable[pairKey]      // mu held
+	guesses map[guessKey]*guess        // mu held; one entry per distinct credential in flight
 }
 
 // pairKey is a user name from a source ("" for a unix socket).
@@ -110,7 +117,7 @@ func NewRateLimiter(p RateLimitPolicy, now func() time.Time) *RateLimiter {
 		now = time.Now
 	}
 	return &RateLimiter{p: p, now: now, sleep: sleepCtx, sources: newFailureTable[netip.Prefix](p.MaxEntries),
-		pairs: newFailureTable[pairKey](p.MaxEntries)}
+		pairs: newFailureTable[pairKey](p.MaxEntries), guesses: make(map[guessKey]*guess)}
 }
 
 // Policy returns the limiter's policy, defaults filled in.
@@ -169,23 +176,46 @@ func (r *RateLimiter) Delay(addr netip.Addr, user string) time.Duration {
 	return d
 }
 
-// attempt is what reserve counted for one login attempt, so that finish can take it back.
+// attempt is what reserve counted for one login attempt, so that finish can settle it.
 type attempt struct {
-	pair       pairKey
-	src        netip.Prefix
-	countedSrc bool
+	key guessKey
+	g   *guess
 }
 
-// reserve counts an attempt from addr as user and claims its answer slots. It returns how long
-// the attempt must wait, or an error wrapping ErrRateLimited when it is refused (then nothing is
-// counted).
-func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, attempt, error) {
+// guessKey names one guess: a credential (its fingerprint, see Chain) of a pair.
+type guessKey struct {
+	pair pairKey
+	fp   [32]byte
+}
+
+// guess is one credential of a pair being checked, shared by the identical attempts in flight
+// at once: it is counted once, and its attempts are answered no earlier than its slot. mu held
+// for every field.
+type guess struct {
+	refs       int       // attempts in flight
+	until      time.Time // answer slot of the attempt that counted it
+	src        netip.Prefix
+	countedSrc bool // its count was added to the source and not yet returned
+	settled    bool // an attempt of it succeeded or failed: its count stays or went with the pair
+}
+
+// reserve counts an attempt from addr as user, presenting the credential whose fingerprint is
+// fp, and claims its answer slots. It returns how long the attempt must wait, or an error
+// wrapping ErrRateLimited when it is refused (then nothing is counted).
+//
+// An attempt identical to one in flight (the same pair and fingerprint) is the same guess: it
+// is not counted again, and waits until that attempt's slot, so it learns nothing sooner.
+func (r *RateLimiter) reserve(addr netip.Addr, user string, fp [32]byte) (time.Duration, attempt, error) {
 	now := r.now()
 	src, hasSrc := SourceKey(addr)
-	a := attempt{pair: pairKey{user, src}, src: src}
+	gk := guessKey{pair: pairKey{user, src}, fp: fp}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pair := r.pairs.peek(a.pair, now, r.p.DecayInterval)
+	if g, ok := r.guesses[gk]; ok {
+		g.refs++
+		return max(g.until.Sub(now), 0), attempt{key: gk, g: g}, nil
+	}
+	pair := r.pairs.peek(gk.pair, now, r.p.DecayInterval)
 	var source *failureState
 	if hasSrc {
 		source = r.sources.peek(src, now, r.p.DecayInterval)
@@ -223,31 +253,48 @@ func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, atte
 			keys[i].e.slot = keys[i].until
 		}
 	}
+	g := &guess{refs: 1, until: now.Add(wait), src: src}
 	below := pair.countOrZero() < r.p.Threshold
-	r.pairs.add(a.pair, now, r.p.DecayInterval, 1)
+	r.pairs.add(gk.pair, now, r.p.DecayInterval, 1)
 	if hasSrc && below {
 		r.sources.add(src, now, r.p.DecayInterval, 1)
-		a.countedSrc = true
+		g.countedSrc = true
 	}
-	return wait, a, nil
+	r.guesses[gk] = g
+	return wait, attempt{key: gk, g: g}, nil
 }
 
-// finish settles a counted attempt: a successful login forgets its pair and returns its count
-// on the source; an abandoned one (no provider was asked) returns both; a failure keeps them.
+// finish settles a counted attempt: a successful login forgets its pair and returns its guess's
+// count on the source; a failure keeps the counts; an abandoned one (no provider was asked) is
+// taken back whole when no identical attempt is still in flight to be answered in its stead.
 func (r *RateLimiter) finish(a attempt, success, abandoned bool) {
-	if !success && !abandoned {
+	if a.g == nil {
 		return
 	}
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if success {
-		r.pairs.clear(a.pair)
-	} else {
-		r.pairs.add(a.pair, now, r.p.DecayInterval, -1)
+	g := a.g
+	g.refs--
+	if g.refs == 0 && r.guesses[a.key] == g {
+		delete(r.guesses, a.key)
 	}
-	if a.countedSrc {
-		r.sources.add(a.src, now, r.p.DecayInterval, -1)
+	switch {
+	case success:
+		r.pairs.clear(a.key.pair)
+		if g.countedSrc {
+			r.sources.add(g.src, now, r.p.DecayInterval, -1)
+			g.countedSrc = false
+		}
+		g.settled = true
+	case !abandoned:
+		g.settled = true
+	case g.refs == 0 && !g.settled:
+		r.pairs.add(a.key.pair, now, r.p.DecayInterval, -1)
+		if g.countedSrc {
+			r.sources.add(g.src, now, r.p.DecayInterval, -1)
+			g.countedSrc = false
+		}
 	}
 }
 

@@ -2,15 +2,23 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
 const ms = time.Millisecond
+
+// distinct returns a credential fingerprint no other call returns: a new guess.
+func distinct() (fp [32]byte) {
+	rand.Read(fp[:])
+	return fp
+}
 
 func newTestLimiter(p RateLimitPolicy) (*RateLimiter, *fakeClock) {
 	clk := newFakeClock()
@@ -155,7 +163,7 @@ func TestRateLimitCountsAttemptsWhenTheyStart(t *testing.T) {
 	var waits []time.Duration
 	refused := 0
 	for i := range 40 {
-		w, _, err := rl.reserve(a, "alice")
+		w, _, err := rl.reserve(a, "alice", distinct())
 		switch {
 		case err == nil:
 			waits = append(waits, w)
@@ -171,11 +179,11 @@ func TestRateLimitCountsAttemptsWhenTheyStart(t *testing.T) {
 	}
 	// A refusal reserved nothing: once the queue has drained, the next attempt gets a slot.
 	clk.Advance(3100 * ms)
-	if w, _, err := rl.reserve(a, "alice"); err != nil || w != 3200*ms {
+	if w, _, err := rl.reserve(a, "alice", distinct()); err != nil || w != 3200*ms {
 		t.Fatalf("after the queue: %v %v", w, err)
 	}
 	// A fresh pair from the same address is free (the pair stopped feeding the source at 5).
-	if w, _, err := rl.reserve(a, "bob"); w != 0 || err != nil {
+	if w, _, err := rl.reserve(a, "bob", distinct()); w != 0 || err != nil {
 		t.Fatal(w, err)
 	}
 }
@@ -186,7 +194,7 @@ func TestRateLimitSuccessAndAbandon(t *testing.T) {
 	for range 6 {
 		rl.Failure(a, "alice")
 	}
-	_, at, err := rl.reserve(a, "alice")
+	_, at, err := rl.reserve(a, "alice", distinct())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +211,7 @@ func TestRateLimitSuccessAndAbandon(t *testing.T) {
 		t.Fatalf("source count %d, want 5", got)
 	}
 	// An abandoned attempt is taken back whole.
-	_, at, _ = rl.reserve(a, "carol")
+	_, at, _ = rl.reserve(a, "carol", distinct())
 	rl.finish(at, false, true)
 	if got := rl.sources.count(netip.MustParsePrefix("192.0.2.1/32"), rl.now(), time.Hour); got != 5 {
 		t.Fatalf("source count after an abandoned attempt %d, want 5", got)
@@ -299,7 +307,7 @@ func TestChainRateLimitsFailedLogins(t *testing.T) {
 	}
 }
 
-// 40 guesses in parallel through the chain: 10 are checked, 30 refused with ErrRateLimited
+// 40 distinct guesses in parallel through the chain: 10 are checked, 30 refused with ErrRateLimited
 // alone (never as a wrong password), and the provider is asked exactly 10 times.
 func TestChainParallelGuesses(t *testing.T) {
 	p := &stub{name: "p", d: Deny}
@@ -318,7 +326,7 @@ func TestChainParallelGuesses(t *testing.T) {
 	var bad, limited, other sync.Map
 	for i := range 40 {
 		wg.Go(func() {
-			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Remote: addr("192.0.2.1")})
+			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Password: []byte(fmt.Sprint("guess-", i)), Remote: addr("192.0.2.1")})
 			switch {
 			case errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrBadCredentials):
 				limited.Store(i, true)
@@ -364,5 +372,106 @@ func TestChainRateLimitDelayRespectsContext(t *testing.T) {
 	// The abandoned attempt was taken back: the pair still has 5 on record.
 	if got := rl.pairs.count(pairKey{"u", netip.MustParsePrefix("192.0.2.1/32")}, time.Now(), time.Hour); got != 5 {
 		t.Fatalf("pair count %d after an abandoned attempt, want 5", got)
+	}
+}
+
+// A reconnect storm of one user from one address (the same credential, in parallel) is one
+// guess: counted once, never delayed or refused; the same storm of distinct passwords is
+// limited as guessing is (TestChainParallelGuesses). Issue 12: 64 devices logging in as one user
+// from a NAT address were answered 0x9F.
+func TestChainIdenticalAttemptsAreOneGuess(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		d    Decision
+	}{{"correct", Allow}, {"wrong", Deny}} {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			p := &stub{name: "p", d: tt.d, id: &Identity{User: "alice"}, wait: release}
+			rl, _ := newTestLimiter(RateLimitPolicy{})
+			var delays, refusals atomic.Int64
+			ch := NewChain(p).WithRateLimiter(rl).OnLimit(func(n LimitNotice) {
+				if n.Refused {
+					refusals.Add(1)
+				} else {
+					delays.Add(1)
+				}
+			})
+			var wg sync.WaitGroup
+			var allowed, denied atomic.Int64
+			for range 64 {
+				wg.Go(func() {
+					_, err := ch.Authenticate(context.Background(), &Credentials{Username: "alice", Password: []byte("pw"), Remote: addr("192.0.2.1")})
+					switch {
+					case err == nil:
+						allowed.Add(1)
+					case errors.Is(err, ErrBadCredentials) && !errors.Is(err, ErrRateLimited):
+						denied.Add(1)
+					}
+				})
+			}
+			for p.calls.Load() < 64 { // all 64 in flight at once, inside the provider
+				time.Sleep(time.Millisecond)
+			}
+			if got := rl.pairs.count(pairKey{"alice", netip.MustParsePrefix("192.0.2.1/32")}, rl.now(), time.Hour); got != 1 {
+				t.Fatalf("64 identical attempts in flight count %d, want 1", got)
+			}
+			close(release)
+			wg.Wait()
+			if delays.Load() != 0 || refusals.Load() != 0 {
+				t.Fatalf("%d delays, %d refusals; want none", delays.Load(), refusals.Load())
+			}
+			if tt.d == Allow && allowed.Load() != 64 || tt.d == Deny && denied.Load() != 64 {
+				t.Fatalf("%d allowed, %d denied", allowed.Load(), denied.Load())
+			}
+			want := 0
+			if tt.d == Deny {
+				want = 1 // one wrong guess on record, not 64
+			}
+			if got := rl.Delay(addr("192.0.2.1"), "alice"); got != 0 || len(rl.guesses) != 0 {
+				t.Fatalf("delay %v, %d guesses left in flight", got, len(rl.guesses))
+			}
+			if got := rl.pairs.count(pairKey{"alice", netip.MustParsePrefix("192.0.2.1/32")}, rl.now(), time.Hour); got != want {
+				t.Fatalf("pair count %d after the storm, want %d", got, want)
+			}
+		})
+	}
+}
+
+// An identical attempt waits for the first one's slot: repeating a delayed guess in parallel
+// does not get it answered sooner. And abandoning the attempt that counted a guess while an
+// identical one is still in flight keeps the count: a guess is never checked uncounted.
+func TestRateLimitIdenticalAttemptWaitsAndKeepsTheCount(t *testing.T) {
+	rl, clk := newTestLimiter(RateLimitPolicy{})
+	a := addr("192.0.2.1")
+	for range 5 {
+		rl.Failure(a, "alice")
+	}
+	g := distinct()
+	w1, first, err := rl.reserve(a, "alice", g)
+	if err != nil || w1 != 100*ms {
+		t.Fatalf("first: %v %v", w1, err)
+	}
+	clk.Advance(40 * ms)
+	w2, second, err := rl.reserve(a, "alice", g)
+	if err != nil || w2 != 60*ms {
+		t.Fatalf("identical attempt 40 ms later waits %v (%v), want the 60 ms left of the first's slot", w2, err)
+	}
+	pair := pairKey{"alice", netip.MustParsePrefix("192.0.2.1/32")}
+	if got := rl.pairs.count(pair, rl.now(), time.Hour); got != 6 {
+		t.Fatalf("count %d, want 6: the identical attempt is not counted", got)
+	}
+	rl.finish(first, false, true) // the first client went away while delayed
+	if got := rl.pairs.count(pair, rl.now(), time.Hour); got != 6 {
+		t.Fatalf("count %d after the counting attempt was abandoned, want 6: the identical one will be checked", got)
+	}
+	rl.finish(second, false, false)
+	if got := rl.pairs.count(pair, rl.now(), time.Hour); got != 6 {
+		t.Fatalf("count %d after the guess failed, want 6", got)
+	}
+	// Abandoned with nothing left in flight: taken back whole.
+	_, at, _ := rl.reserve(a, "alice", distinct())
+	rl.finish(at, false, true)
+	if got := rl.pairs.count(pair, rl.now(), time.Hour); got != 6 {
+		t.Fatalf("count %d after a lone abandoned attempt, want 6", got)
 	}
 }
