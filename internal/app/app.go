@@ -77,7 +77,11 @@ type App struct {
 	ls  *listeners
 	api http.Handler
 
-	createdDataDir bool // the data directory did not exist: a failed start removes it again
+	createdDataDir bool   // the data directory did not exist: a failed start removes it again
+	createdKeyFile string // the password key file this start created, removed with the data directory
+
+	pwKey *auth.PasswordKey // keys the password verifiers ([main] auth_key_file)
+	local *auth.Local       // the local password provider; nil unless auth_backends lists local
 
 	closeOnce sync.Once
 }
@@ -102,6 +106,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 			a.closeAll()
 			if a.createdDataDir {
 				os.RemoveAll(cfg.Main.DataDir) // a failed start leaves nothing behind
+				if a.createdKeyFile != "" {
+					os.Remove(a.createdKeyFile)
+				}
 			}
 		}
 	}()
@@ -145,9 +152,12 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if cfg.MQTT.AllowAnonymous {
 		anonymous = cfg.MQTT.AnonymousUser
 	}
+	if err := a.loadPasswordKey(); err != nil {
+		return nil, err
+	}
 	do := directory.Options{DefaultUser: cfg.Main.DefaultUser, DefaultPassword: cfg.Main.DefaultPassword,
 		DefaultVhost: cfg.MQTT.DefaultVhost, DefinitionsFile: cfg.Main.DefinitionsFile, AnonymousUser: anonymous,
-		PermissionCheckEnabled: cfg.MQTT.PermissionCheckEnabled, Logger: a.log}
+		PermissionCheckEnabled: cfg.MQTT.PermissionCheckEnabled, Logger: a.log, PasswordKey: a.pwKey}
 	if a.store != nil {
 		do.Store = a.store
 	}
@@ -348,6 +358,9 @@ func (a *App) closeAll() {
 		if a.ls != nil {
 			a.ls.close()
 		}
+		if a.dir != nil {
+			a.dir.Close() // its queued verifier writes reach the store before it closes
+		}
 		if a.store != nil {
 			if err := a.store.Close(); err != nil {
 				a.log.Error("closing the store", "error", err.Error())
@@ -394,6 +407,9 @@ func (a *App) Directory() *directory.Directory { return a.dir }
 func (a *App) Chain() *auth.Chain              { return a.chain }
 func (a *App) Counters() *event.Counters       { return a.counters }
 func (a *App) Events() *event.Multi            { return a.events }
+
+// Local exposes the local password provider (nil unless [main] auth_backends lists local).
+func (a *App) Local() *auth.Local { return a.local }
 
 // OAuth, Tokens and Revocations expose the credential providers (nil when off).
 func (a *App) OAuth() *oauth.Provider   { return a.oauth }

@@ -8,6 +8,7 @@ import (
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/auth/oauth"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/keyfile"
 	"github.com/turnstilemq/turnstile/internal/revoke"
 	"github.com/turnstilemq/turnstile/internal/tokens"
 )
@@ -53,7 +54,27 @@ func (a *App) buildCredentials() error {
 			return fmt.Errorf("[tokens]: %w", err)
 		}
 	}
-	a.chain, err = buildChain(cfg, a.dir.Users(), a.oauth, a.tokens)
+	a.chain, a.local, err = buildChain(cfg, a.dir.Users(), a.pwKey, a.oauth, a.tokens)
+	return err
+}
+
+// loadPasswordKey reads or creates the key of the password verifiers ([main] auth_key_file,
+// <data_dir>.auth.key by default), or draws one for this process when state lives in memory.
+func (a *App) loadPasswordKey() error {
+	f := a.cfg.PasswordKeyFile()
+	if f == "" {
+		a.pwKey = auth.RandomPasswordKey()
+		return nil
+	}
+	k, created, err := keyfile.LoadOrCreate(f)
+	if err != nil {
+		return fmt.Errorf("[main] auth_key_file: %w", err)
+	}
+	if created {
+		a.createdKeyFile = f
+		a.log.Info("created the password verifier key; keep it apart from backups of the data directory", "file", f)
+	}
+	a.pwKey, err = auth.NewPasswordKey(k)
 	return err
 }
 
@@ -62,12 +83,13 @@ func (a *App) buildCredentials() error {
 // Certificate login, when on, comes first, then token and signature logins (which name
 // themselves by their user name's form) when the token service is on; anonymous access, when
 // on, last.
-func buildChain(cfg *config.Config, users *auth.Users, op *oauth.Provider, ts *tokens.Service) (*auth.Chain, error) {
+func buildChain(cfg *config.Config, users *auth.Users, pk *auth.PasswordKey, op *oauth.Provider, ts *tokens.Service) (*auth.Chain, *auth.Local, error) {
 	loopbackOnly := ""
 	if cfg.Main.DefaultUserOnlyLoopback {
 		loopbackOnly = cfg.Main.DefaultUser
 	}
 	var providers []auth.Provider
+	var local *auth.Local
 	if cfg.MQTT.TLSCertLogin {
 		providers = append(providers, &auth.Cert{Users: users, DefaultUserOnlyLoopback: loopbackOnly})
 	}
@@ -79,17 +101,17 @@ func buildChain(cfg *config.Config, users *auth.Users, op *oauth.Provider, ts *t
 		case "oauth":
 			providers = append(providers, op)
 		case "local":
-			local, err := auth.NewLocal(users, auth.LocalOptions{DefaultUserOnlyLoopback: loopbackOnly})
-			if err != nil {
-				return nil, err
+			var err error
+			if local, err = auth.NewLocal(users, auth.LocalOptions{DefaultUserOnlyLoopback: loopbackOnly, Key: pk}); err != nil {
+				return nil, nil, err
 			}
 			providers = append(providers, local)
 		default:
-			return nil, fmt.Errorf("[main] auth_backends: unknown provider %q", name)
+			return nil, nil, fmt.Errorf("[main] auth_backends: unknown provider %q", name)
 		}
 	}
 	if cfg.MQTT.AllowAnonymous {
 		providers = append(providers, &auth.Anonymous{User: cfg.MQTT.AnonymousUser, Users: users, DefaultUserOnlyLoopback: loopbackOnly})
 	}
-	return auth.NewChain(providers...), nil
+	return auth.NewChain(providers...), local, nil
 }

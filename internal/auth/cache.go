@@ -52,8 +52,14 @@ func newVerifyCache(ttl time.Duration, max int) *verifyCache {
 }
 
 // sum computes the cache key, outside the lock.
-func (c *verifyCache) sum(user string, pw []byte, alg, stored string) (k [sha256.Size]byte) {
-	mac := hmac.New(sha256.New, c.secret[:])
+func (c *verifyCache) sum(user string, pw []byte, alg, stored string) [sha256.Size]byte {
+	return credentialSum(&c.secret, user, pw, alg, stored)
+}
+
+// credentialSum is the HMAC-SHA256 under secret of the length-prefixed user, password,
+// algorithm and stored hash: a name for one credential check that reveals nothing of it.
+func credentialSum(secret *[32]byte, user string, pw []byte, alg, stored string) (k [sha256.Size]byte) {
+	mac := hmac.New(sha256.New, secret[:])
 	var n [4]byte
 	field := func(b []byte) {
 		binary.BigEndian.PutUint32(n[:], uint32(len(b)))

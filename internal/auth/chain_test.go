@@ -16,11 +16,15 @@ type stub struct {
 	id    *Identity
 	err   error
 	calls atomic.Int32
+	wait  chan struct{} // non-nil: answers only once it is closed
 }
 
 func (s *stub) Name() string { return s.name }
 func (s *stub) Authenticate(context.Context, *Credentials) (Decision, *Identity, error) {
 	s.calls.Add(1)
+	if s.wait != nil {
+		<-s.wait
+	}
 	return s.d, s.id, s.err
 }
 

@@ -48,10 +48,16 @@ func DefaultUser(name, password string) (User, error) {
 // Users is the registry of local users, safe for concurrent use; the zero value is empty and
 // ready. It keeps copies: changing a
 // User after Put or after Get does not change the registry.
+//
+// Beside each user it may keep a password [Verifier], which Get and List never return. A
+// verifier stays only while the user keeps the ID and the hash it was made for: a Put that
+// changes either drops it, and so does Delete.
 type Users struct {
-	mu      sync.RWMutex
-	users   map[string]User
-	version uint64 // bumped by every change
+	mu        sync.RWMutex
+	users     map[string]User
+	verifiers map[string]Verifier // by user name; each made for the user as stored (Verifier.For)
+	version   uint64              // bumped by every change of a user (not of a verifier)
+	onChange  func(name string)   // see OnVerifierChange
 }
 
 // NewUsers returns an empty registry.
@@ -72,8 +78,9 @@ func (r *Users) Put(u User) User {
 	if r.users == nil {
 		r.users = make(map[string]User)
 	}
+	old, existed := r.users[u.Name]
 	if u.ID == "" {
-		if old, ok := r.users[u.Name]; ok && old.ID != "" {
+		if existed && old.ID != "" {
 			u.ID = old.ID
 		} else {
 			u.ID = NewUserID()
@@ -81,20 +88,90 @@ func (r *Users) Put(u User) User {
 	}
 	r.users[u.Name] = u
 	r.version++
+	dropped := false
+	if _, ok := r.verifiers[u.Name]; ok && (u.ID != old.ID || u.HashAlgorithm != old.HashAlgorithm || u.PasswordHash != old.PasswordHash) {
+		delete(r.verifiers, u.Name) // made for another subject or another password
+		dropped = true
+	}
+	fn := r.onChange
 	r.mu.Unlock()
+	if dropped && fn != nil {
+		fn(u.Name)
+	}
 	return u.clone()
 }
 
 // Delete removes the named user and reports whether it existed.
 func (r *Users) Delete(name string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.users[name]; !ok {
+		r.mu.Unlock()
 		return false
 	}
 	delete(r.users, name)
 	r.version++
+	_, dropped := r.verifiers[name]
+	delete(r.verifiers, name)
+	fn := r.onChange
+	r.mu.Unlock()
+	if dropped && fn != nil {
+		fn(name)
+	}
 	return true
+}
+
+// SetVerifier keeps v beside the named user when v was made for that user as stored now (the
+// same ID and hash, see Verifier.For), replacing any verifier the user had, and reports whether
+// it did. A verifier made for a password or a subject that has meanwhile been replaced is
+// refused, so a login that verified an old password never attaches it to a new one.
+func (r *Users) SetVerifier(name string, v Verifier) bool {
+	r.mu.Lock()
+	u, ok := r.users[name]
+	if !ok || !v.For(&u) {
+		r.mu.Unlock()
+		return false
+	}
+	if r.verifiers == nil {
+		r.verifiers = make(map[string]Verifier)
+	}
+	r.verifiers[name] = v
+	fn := r.onChange
+	r.mu.Unlock()
+	if fn != nil {
+		fn(name)
+	}
+	return true
+}
+
+// Verifier returns the verifier kept beside the named user, for persistence.
+func (r *Users) Verifier(name string) (Verifier, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := r.verifiers[name]
+	return v, ok
+}
+
+// OnVerifierChange installs fn, called with a user's name after a verifier was kept beside the
+// user (SetVerifier) or dropped (a new password, another ID, Delete), outside the registry's
+// lock and on the goroutine that made the change (a login's, for verifiers made at login). It
+// must return quickly and must not call back into the registry's writers. Call it before the
+// registry is shared; nil removes it.
+func (r *Users) OnVerifierChange(fn func(name string)) {
+	r.mu.Lock()
+	r.onChange = fn
+	r.mu.Unlock()
+}
+
+// lookup returns the named user (sharing its Tags: read only) and its verifier, if any, in one
+// read of the registry: the login's view.
+func (r *Users) lookup(name string) (u User, v Verifier, hasV, ok bool) {
+	r.mu.RLock()
+	u, ok = r.users[name]
+	if ok {
+		v, hasV = r.verifiers[name]
+	}
+	r.mu.RUnlock()
+	return u, v, hasV, ok
 }
 
 // Get returns a copy of the named user.

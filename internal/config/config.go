@@ -41,6 +41,7 @@ type Main struct {
 	AuthBackends            string // auth_backends: ordered, comma-separated providers
 	DefaultUser             string // default_user
 	DefaultPassword         string // default_password (plaintext; hashed at start)
+	AuthKeyFile             string // auth_key_file: key of the password verifiers, outside the store
 	DefaultUserOnlyLoopback bool   // default_user_only_loopback
 	DefinitionsFile         string // definitions_file: RabbitMQ definitions JSON loaded at start
 	TLSCert                 string // tls_cert: PEM certificate chain for every TLS listener

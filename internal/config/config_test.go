@@ -439,7 +439,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		emptyOK := map[string]bool{"definitions_file": true, "tls_cert": true, "tls_key": true, "tls_ca_cert": true, "unix_path": true,
 			"log_file": true, "audit_log": true, "tls_bind": true, "ws_bind": true, "wss_bind": true,
 			"issuer": true, "resource_server_id": true, "additional_scopes_keys": true, "scope_prefix": true, "audience": true,
-			"jwks_url": true, "jwks_file": true, "key_file": true, "subscribed_notices": true,
+			"jwks_url": true, "jwks_file": true, "key_file": true, "auth_key_file": true, "subscribed_notices": true,
 			"allowed_hosts": true}
 		if d.Default == "" && d.Key != "bind" && !emptyOK[d.Key] {
 			t.Errorf("Keys(): [%s] %s has no default", d.Section, d.Key)
@@ -476,7 +476,7 @@ func TestKeysDefaultsRoundTrip(t *testing.T) {
 	want := map[string]string{
 		"main.log_level": "info", "main.log_format": "text",
 		"main.data_dir": defaultDataDirDoc, "main.log_file": "", "main.audit_log": "", "main.fsync": "always", "main.fsync_interval": "100",
-		"main.auth_backends": "local", "main.default_user": "guest", "main.default_password": "guest",
+		"main.auth_backends": "local", "main.default_user": "guest", "main.default_password": "guest", "main.auth_key_file": "",
 		"main.default_user_only_loopback": "true", "main.definitions_file": "", "main.tls_cert": "",
 		"main.tls_key": "", "main.tls_ca_cert": "", "main.tls_min_version": "1.2",
 		"mqtt.default_vhost": "/", "mqtt.permission_check_enabled": "false", "mqtt.allow_anonymous": "false",

@@ -56,6 +56,19 @@ func (c *Config) TokenKeyFile() string {
 	return filepath.Clean(c.Main.DataDir) + ".tokens.key"
 }
 
+// PasswordKeyFile is the key file of the password verifiers: [main] auth_key_file, or a file
+// beside the data directory (never inside the store whose verifiers it keys); "" when state lives
+// in memory (the key is then drawn per process).
+func (c *Config) PasswordKeyFile() string {
+	if c.Main.AuthKeyFile != "" {
+		return c.Main.AuthKeyFile
+	}
+	if c.Main.DataDir == "" {
+		return ""
+	}
+	return filepath.Clean(c.Main.DataDir) + ".auth.key"
+}
+
 // OAuthScopePrefix is [oauth] scope_prefix, nil when the key is absent (LavinMQ's default: the
 // resource server id and a dot).
 func (c *Config) OAuthScopePrefix() *string {

@@ -54,3 +54,22 @@ subscribed_notices = ws, wss
 		t.Errorf("unknown backend: %v", err)
 	}
 }
+
+// The password verifier key lives beside the data directory unless named, never inside it; with
+// state in memory it is drawn per process (no file).
+func TestPasswordKeyFile(t *testing.T) {
+	for _, tt := range []struct{ src, want string }{
+		{"[main]\ndata_dir = /var/lib/ts/\n", "/var/lib/ts.auth.key"},
+		{"[main]\ndata_dir = /var/lib/ts\nauth_key_file = /etc/turnstile/auth.key\n", "/etc/turnstile/auth.key"},
+		{"[main]\ndata_dir =\n", ""},
+		{"[main]\ndata_dir =\nauth_key_file = /k\n", "/k"},
+	} {
+		c, err := Parse("t.ini", []byte(tt.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.PasswordKeyFile(); got != tt.want {
+			t.Errorf("%q: PasswordKeyFile() = %q, want %q", tt.src, got, tt.want)
+		}
+	}
+}

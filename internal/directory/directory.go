@@ -36,9 +36,13 @@ type Options struct {
 	AnonymousUser string
 	// PermissionCheckEnabled is [mqtt] permission_check_enabled (see acl.NewChecker).
 	PermissionCheckEnabled bool
-	// Hasher hashes passwords set through SetPassword.
+	// Hasher hashes passwords set through PutUserWithPassword.
 	Hasher auth.Hasher
-	Logger *slog.Logger
+	// PasswordKey, when set, keeps a password verifier beside the hash of every password set
+	// here from its plaintext (PutUserWithPassword, the default user), and lets the verifiers
+	// made at login (auth.Local) persist in the store, in their own records. nil: no verifiers.
+	PasswordKey *auth.PasswordKey
+	Logger      *slog.Logger
 }
 
 // Hooks tell the broker about changes it must act on. They run with the directory's lock held,
@@ -61,6 +65,8 @@ type Directory struct {
 	hooks        Hooks
 	bootstrapped bool                     // Load found nothing stored and created the defaults
 	limits       atomic.Pointer[limitSet] // vhost and user limits (limits.go), replaced under mu
+	writer       *verifierWriter          // persists verifiers; nil without a store or a key
+	bootHash     string                   // the default user's hash made by bootstrap
 }
 
 // New returns an empty directory; Load fills it.
@@ -140,7 +146,24 @@ func (d *Directory) Load() error {
 			}
 		}
 	}
-	return d.saveLocked()
+	if err := d.saveLocked(); err != nil {
+		return err
+	}
+	if err := d.loadVerifiersLocked(); err != nil {
+		return err
+	}
+	if st := d.opts.Store; st != nil && d.opts.PasswordKey != nil && d.writer == nil {
+		d.writer = newVerifierWriter(st, d.users, d.log)
+		d.users.OnVerifierChange(d.writer.mark)
+	}
+	if d.bootstrapped && d.opts.DefaultPassword != "" {
+		if u, ok := d.users.Get(d.opts.DefaultUser); ok {
+			if u.PasswordHash == d.bootHash { // unless a definitions file replaced it
+				d.rememberPassword(u, []byte(d.opts.DefaultPassword))
+			}
+		}
+	}
+	return nil
 }
 
 func (d *Directory) importFileLocked(f string) error {
@@ -177,6 +200,7 @@ func (d *Directory) bootstrap() (*definitions.Definitions, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[main] default_password: %w", err)
 		}
+		d.bootHash = u.PasswordHash
 		defs.Users = append(defs.Users, definitions.User{Name: u.Name, PasswordHash: u.PasswordHash, HashingAlgorithm: u.HashAlgorithm, Tags: []string{string(auth.TagAdministrator)}})
 		defs.Permissions = append(defs.Permissions, definitions.Permission{User: u.Name, Vhost: DefaultVhost, Configure: ".*", Write: ".*", Read: ".*"})
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/ban"
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/clock"
@@ -45,7 +44,6 @@ type Options struct {
 	// for subdomains, "*" for any).
 	Bind         string
 	AllowedHosts []string
-	Hasher       auth.Hasher // hashes passwords set through PUT /api/users
 	Clock        clock.Clock // nil: the system clock
 	// Revocations serves /api/oauth/revocations; nil turns it off.
 	Revocations *revoke.Set
@@ -70,7 +68,6 @@ type handler struct {
 	hosts hostCheck // the Host header check (DNS-rebinding protection, hosts.go)
 	cop   *http.CrossOriginProtection
 
-	hasher auth.Hasher // hashes passwords set through PUT /api/users; tests lower the cost
 	rates  *rates
 	revs   *revoke.Set
 	tokens *tokens.Service
@@ -100,7 +97,6 @@ func newHandler(o Options) *handler {
 		log:     log.With("component", "mgmt"),
 		cop:     http.NewCrossOriginProtection(),
 		rates:   newRates(),
-		hasher:  o.Hasher,
 		revs:    o.Revocations,
 		tokens:  o.Tokens,
 		bans:    o.Bans,

@@ -112,7 +112,7 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 		t.Fatal(err)
 	}
 	dir := directory.New(directory.Options{Store: st, DefaultVhost: cfg.MQTT.DefaultVhost, AnonymousUser: cfg.MQTT.AnonymousUser,
-		PermissionCheckEnabled: cfg.MQTT.PermissionCheckEnabled, Logger: log})
+		PermissionCheckEnabled: cfg.MQTT.PermissionCheckEnabled, Logger: log, Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}})
 	if err := dir.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func startEnv(t *testing.T, mod func(*config.Config), listen bool) *env {
 // serveAPI builds the handler from e.cfg, on e.reg, and serves it.
 func (e *env) serveAPI(t *testing.T) {
 	e.h = newHandler(Options{Broker: e.srv, Directory: e.dir, Auth: e.chain, Counters: e.count, Observer: e.count, Commits: e.commits,
-		Logger: e.log, Registry: e.reg, Bind: e.cfg.Mgmt.Bind, Hasher: auth.Hasher{BcryptCost: bcrypt.MinCost}, Bans: e.bans,
+		Logger: e.log, Registry: e.reg, Bind: e.cfg.Mgmt.Bind, Bans: e.bans,
 		AllowedHosts: strings.Split(e.cfg.Mgmt.AllowedHosts, ",")})
 	e.h.rates.every = 0 // every request is a sample
 	e.ts = httptest.NewServer(e.h)

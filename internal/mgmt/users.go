@@ -1,10 +1,12 @@
 package mgmt
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
+	"github.com/turnstilemq/turnstile/internal/directory"
 )
 
 // userBody is a user as listed; the password hash is shown to administrators only.
@@ -70,14 +72,7 @@ func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) err
 	if !exists {
 		u = auth.User{Name: name}
 	}
-	switch {
-	case b.Password != nil:
-		alg, hash, err := h.hasher.Hash([]byte(*b.Password))
-		if err != nil {
-			return badRequest("password: %s", strings.TrimPrefix(err.Error(), "auth: "))
-		}
-		u.HashAlgorithm, u.PasswordHash = alg, hash
-	case b.PasswordHash != nil:
+	if b.PasswordHash != nil {
 		alg, err := auth.ImportHash(b.HashingAlgorithm, *b.PasswordHash, auth.AlgSHA256)
 		if err != nil {
 			return badRequest("%s", strings.TrimPrefix(err.Error(), "auth: "))
@@ -87,7 +82,16 @@ func (h *handler) putUser(w http.ResponseWriter, r *http.Request, c *caller) err
 	if b.Tags != nil {
 		u.Tags = toTags(*b.Tags)
 	}
-	if _, err := h.dir.PutUser(u); err != nil {
+	var err error
+	if b.Password != nil { // hashed by the directory, which keeps its verifier too
+		_, err = h.dir.PutUserWithPassword(u, []byte(*b.Password))
+	} else {
+		_, err = h.dir.PutUser(u)
+	}
+	if errors.Is(err, directory.ErrBadPassword) {
+		return badRequest("%s", err.Error())
+	}
+	if err != nil {
 		return changeErr(err)
 	}
 	h.log.Info("user saved", "user", c.name(), "name", name, "created", !exists, "tags", strings.Join(tagStrings(u.Tags), ","))
