@@ -84,13 +84,13 @@ type Local struct {
 
 	flightKey [32]byte // per-process HMAC key naming identical checks in flight
 	flightMu  sync.Mutex
-	flights   map[[sha256.Size]byte]*flight
+	flights   map[[sha256.Size]byte]*hashFlight
 
 	stats struct{ verifierChecks, hashChecks, cacheHits, shared, verifiersMade atomic.Uint64 }
 }
 
-// flight is one hash check in progress, shared by the identical checks that arrive meanwhile.
-type flight struct {
+// hashFlight is one hash check in progress, shared by the identical checks that arrive meanwhile.
+type hashFlight struct {
 	done    chan struct{}
 	good    bool
 	err     error
@@ -118,7 +118,7 @@ func NewLocal(users *Users, o LocalOptions) (*Local, error) {
 		return nil, fmt.Errorf("auth: local provider: %w", err)
 	}
 	l := &Local{dummyAlg: dummyAlg, dummyHash: dummyHash, users: users, restricted: o.DefaultUserOnlyLoopback, now: o.Now,
-		verify: VerifyPassword, key: o.Key, flights: make(map[[sha256.Size]byte]*flight)}
+		verify: VerifyPassword, key: o.Key, flights: make(map[[sha256.Size]byte]*hashFlight)}
 	rand.Read(l.flightKey[:])
 	if l.now == nil {
 		l.now = time.Now
@@ -233,7 +233,7 @@ func (l *Local) checkShared(ctx context.Context, u User, pw []byte) (bool, error
 		if waiting {
 			f.waiters++
 		} else {
-			f = &flight{done: make(chan struct{})}
+			f = &hashFlight{done: make(chan struct{})}
 			l.flights[k] = f
 		}
 		l.flightMu.Unlock()
