@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
@@ -39,7 +40,29 @@ func pipeClient(tb testing.TB, srv *Server, id, filter string, qos byte) {
 
 func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
-	srv, err := New(testOptions(tb, "")) // QoS 0 fan-out does not touch the store
+	return newTestServerWith(tb, testOptions(tb, "")) // QoS 0 fan-out does not touch the store
+}
+
+// gateAll allows everything, but proves no subscription covered: every delivery passes the
+// per-message read gate (gate.go), as for a subscriber whose topic read rule does not provably
+// contain its filter (issue 11: per-delivery read checks).
+type gateAll struct{ allowAll }
+
+func (gateAll) ReceiveCovered(*auth.Identity, string) bool { return false }
+
+// newFanoutServer is newTestServer, with every delivery gated when gated is set.
+func newFanoutServer(tb testing.TB, gated bool) *Server {
+	tb.Helper()
+	o := testOptions(tb, "")
+	if gated {
+		o.Authorizer = gateAll{}
+	}
+	return newTestServerWith(tb, o)
+}
+
+func newTestServerWith(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	srv, err := New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,7 +89,13 @@ func waitSubscriptions(tb testing.TB, v *Vhost, n int) {
 // subscribers allocates nothing per subscriber once buffers have grown: the route, the
 // de-duplication, the encoding into each connection's buffer and the write loops.
 func TestFanoutQoS0DoesNotAllocate(t *testing.T) {
-	srv := newTestServer(t)
+	for _, gated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gated=%v", gated), func(t *testing.T) { testFanoutQoS0DoesNotAllocate(t, gated) })
+	}
+}
+
+func testFanoutQoS0DoesNotAllocate(t *testing.T, gated bool) {
+	srv := newFanoutServer(t, gated)
 	const subs = 16
 	for i := range subs {
 		pipeClient(t, srv, fmt.Sprintf("sub-%d", i), "bench/+/x", 0)
@@ -90,11 +119,16 @@ func TestFanoutQoS0DoesNotAllocate(t *testing.T) {
 }
 
 // BenchmarkFanoutQoS0 measures one message routed, encoded and written to N subscribers, end to
-// end in process (net.Pipe connections drained by readers).
+// end in process (net.Pipe connections drained by readers). gated=true passes every delivery
+// through the per-message read gate: the cost of issue 11's per-delivery check.
 func BenchmarkFanoutQoS0(b *testing.B) {
-	for _, subs := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			srv := newTestServer(b)
+	for _, c := range []struct {
+		subs  int
+		gated bool
+	}{{1, false}, {16, false}, {16, true}, {256, false}, {256, true}} {
+		subs := c.subs
+		b.Run(fmt.Sprintf("subs=%d/gated=%v", subs, c.gated), func(b *testing.B) {
+			srv := newFanoutServer(b, c.gated)
 			for i := range subs {
 				pipeClient(b, srv, fmt.Sprintf("sub-%d", i), "bench/#", 0)
 			}

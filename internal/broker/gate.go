@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/topic"
@@ -13,14 +14,27 @@ const gateMemo = 1024
 // readGate is a session's read permission per message: for a subscription whose filter is not
 // provably inside the subscriber's topic read rule (Authorizer.ReceiveCovered), each delivered
 // topic must pass Authorizer.CanReceive. Answers are remembered per topic until the session's
-// identity or the policy (Authorizer.Generation) changes, so a steady flow costs one map lookup.
+// identity or the policy (Authorizer.Generation) changes. The answer last given is readable
+// without the lock, so a steady flow on one topic costs two atomic loads and a string compare,
+// and a flow over many topics one map lookup; neither allocates once each topic was answered.
 // Subscriptions that need no check carry no gate and cost nothing.
 type readGate struct {
 	s    *session
-	mu   sync.Mutex
-	gen  uint64
-	id   *auth.Identity
-	memo map[string]bool
+	last atomic.Pointer[gateAnswer] // the answer last given; nil: none yet
+
+	mu       sync.Mutex
+	gen      uint64                 // mu held
+	id       *auth.Identity         // mu held
+	memo     map[string]*gateAnswer // mu held
+	prevSlow *gateAnswer            // mu held; the answer the locked path gave last
+}
+
+// gateAnswer is one remembered answer; it never changes once made.
+type gateAnswer struct {
+	topic string
+	gen   uint64
+	id    *auth.Identity
+	ok    bool
 }
 
 // allow reports whether a message on topicName may be delivered to the session. It runs on
@@ -33,21 +47,31 @@ func (g *readGate) allow(topicName string) bool {
 		return false
 	}
 	gen := authz.Generation()
+	cur := g.last.Load()
+	if cur != nil && cur.gen == gen && cur.id == id && cur.topic == topicName {
+		return cur.ok
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.memo == nil || gen != g.gen || id != g.id {
-		g.memo = make(map[string]bool)
+		g.memo = make(map[string]*gateAnswer)
 		g.gen, g.id = gen, id
 	}
-	if ok, hit := g.memo[topicName]; hit {
-		return ok
+	a, hit := g.memo[topicName]
+	if !hit {
+		if len(g.memo) >= gateMemo {
+			clear(g.memo)
+		}
+		a = &gateAnswer{topic: topicName, gen: gen, id: id, ok: authz.CanReceive(id, g.s.id, topicName) == nil}
+		g.memo[topicName] = a
 	}
-	ok := authz.CanReceive(id, g.s.id, topicName) == nil
-	if len(g.memo) >= gateMemo {
-		clear(g.memo)
+	// A topic answered here twice in a row is a run worth the lock-free path; topics taking
+	// turns are not, and replacing the last answer on each would only add an atomic store.
+	if cur == nil || cur.gen != gen || cur.id != id || a == g.prevSlow {
+		g.last.Store(a)
 	}
-	g.memo[topicName] = ok
-	return ok
+	g.prevSlow = a
+	return a.ok
 }
 
 // withGate returns sub with Check set when the session's identity may not provably read every
