@@ -41,7 +41,13 @@ func testConfig(t *testing.T) *config.Config {
 // run starts a whole Turnstile through the composition root and stops it when the test ends.
 func run(t *testing.T, cfg *config.Config) (*app.App, func()) {
 	t.Helper()
-	a, err := app.New(cfg, app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Ephemeral: true, Version: "test"})
+	return runWith(t, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// runWith is run with the given logger.
+func runWith(t *testing.T, cfg *config.Config, logger *slog.Logger) (*app.App, func()) {
+	t.Helper()
+	a, err := app.New(cfg, app.Options{Logger: logger, Ephemeral: true, Version: "test"})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"golang.org/x/crypto/bcrypt"
@@ -49,32 +48,7 @@ func (s *syncBuffer) String() string {
 // runLogged is run with every log record, debug included, written to log.
 func runLogged(t *testing.T, cfg *config.Config, log *syncBuffer) (*app.App, func()) {
 	t.Helper()
-	a, err := app.New(cfg, app.Options{Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Ephemeral: true, Version: "test"})
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("Run did not return after its context was cancelled")
-		}
-	}
-	t.Cleanup(stop)
-	return a, stop
+	return runWith(t, cfg, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
 // mqttLogin connects a paho v5 client as user and returns the CONNACK reason code.
