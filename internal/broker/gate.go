@@ -19,8 +19,9 @@ const gateMemo = 1024
 // and a flow over many topics one map lookup; neither allocates once each topic was answered.
 // Subscriptions that need no check carry no gate and cost nothing.
 type readGate struct {
-	s    *session
-	last atomic.Pointer[gateAnswer] // the answer last given; nil: none yet
+	s     *session                   // set once by newSession
+	authz Authorizer                 // set once by newSession: the server's
+	last  atomic.Pointer[gateAnswer] // the answer last given; nil: none yet
 
 	mu       sync.Mutex
 	gen      uint64                 // mu held
@@ -41,7 +42,7 @@ type gateAnswer struct {
 // the publisher's goroutine (and for retained messages on the subscriber's), holding no broker
 // lock but its own.
 func (g *readGate) allow(topicName string) bool {
-	authz := g.s.vhost.srv.opts.Authorizer
+	authz := g.authz
 	id := g.s.idNow.Load()
 	if id == nil {
 		return false
@@ -79,7 +80,6 @@ func (g *readGate) allow(topicName string) bool {
 func (s *session) withGate(sub topic.Subscription) topic.Subscription {
 	sub.Check = nil
 	if id := s.identity; id != nil && !s.vhost.srv.opts.Authorizer.ReceiveCovered(id, sub.Filter) {
-		s.gate.s = s
 		sub.Check = s.gate.allow
 	}
 	return sub

@@ -14,9 +14,8 @@ import (
 // state (the answer for the topic remembered): what issue 11's check adds to each delivery.
 func BenchmarkReadGate(b *testing.B) {
 	srv := newFanoutServer(b, true)
-	s := &session{vhost: srv.Vhost(DefaultVhost), id: "bench"}
+	s := newSession(srv.Vhost(DefaultVhost), "bench")
 	s.idNow.Store(&auth.Identity{User: "test"})
-	s.gate.s = s
 	for _, topics := range []int{1, 4} {
 		names := []string{"bench/a/x", "bench/b/x", "bench/c/x", "bench/d/x"}[:topics]
 		b.Run(map[int]string{1: "one-topic", 4: "four-topics"}[topics], func(b *testing.B) {
@@ -57,9 +56,8 @@ func TestReadGateNeverStale(t *testing.T) {
 	o := testOptions(t, "")
 	o.Authorizer = pol
 	srv := newTestServerWith(t, o)
-	s := &session{vhost: srv.Vhost(DefaultVhost), id: "gate"}
+	s := newSession(srv.Vhost(DefaultVhost), "gate")
 	s.idNow.Store(&auth.Identity{User: "a"})
-	s.gate.s = s
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

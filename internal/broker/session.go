@@ -114,13 +114,15 @@ func (s *session) drop(r dropReason) {
 }
 
 func newSession(v *Vhost, id string) *session {
-	return &session{
+	s := &session{
 		id:       id,
 		vhost:    v,
 		subs:     make(map[subKey]topic.Subscription),
 		inflight: make(map[uint16]outFlight),
 		inQoS2:   make(map[uint16]struct{}),
 	}
+	s.gate.s, s.gate.authz = s, v.srv.opts.Authorizer // set once: allow reads them unlocked
+	return s
 }
 
 // window is the number of QoS 1/2 messages that may be in flight to c: the smaller of the
