@@ -27,8 +27,9 @@ var errBufferFull = errors.New("broker: peek larger than the read buffer")
 // inReader is a connection's buffered reader, owned by its read loop. Its buffer is borrowed
 // from readBufs while bytes are arriving and given back when every buffered byte has been
 // consumed, before the read loop waits for more: an idle connection holds no read buffer
-// (issue 12). A connection that has received part of a packet keeps the buffer until the packet
-// is complete, so what it holds grows with the bytes it received, up to readBufferSize.
+// (issue 12). A connection that has received part of a packet keeps its buffer until the rest
+// has come and been consumed: a client that stops in the middle of a packet holds readBufferSize
+// until its keep-alive deadline, if it has one (connectTimeout before CONNECT), ends it.
 //
 // On sockets (syscall.Conn: TCP and unix) the wait is the runtime's poller and the read into a
 // borrowed buffer is the same single system call net.Conn.Read makes (rawFill). On anything else
