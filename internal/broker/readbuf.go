@@ -71,9 +71,14 @@ func (b *inReader) Buffered() int { return int(b.w - b.r) }
 func (b *inReader) canWait() bool { return b.raw != nil }
 
 // more reports whether there are bytes to read: buffered ones, or, on a socket, bytes that have
-// arrived (read at once, without waiting). Elsewhere it always reports true: the next read waits.
+// arrived (read at once, without waiting). Elsewhere it always reports true, the next read
+// waits, and a buffer with nothing left in it goes back first: it is called between packets.
 func (b *inReader) more() (bool, error) {
-	if b.r < b.w || b.raw == nil {
+	if b.r < b.w {
+		return true, nil
+	}
+	if b.raw == nil {
+		b.release()
 		return true, nil
 	}
 	b.r, b.w = 0, 0
@@ -104,8 +109,10 @@ func (b *inReader) wait() error {
 	return b.fill()
 }
 
-// fill reads at least one more byte into the buffer. A buffer with nothing left in it is given
-// back before waiting; buffered bytes are moved to its front to make room.
+// fill reads at least one more byte into the buffer; buffered bytes are moved to its front to
+// make room. A buffer with nothing left in it is given back before waiting: on a socket by
+// rawFill, elsewhere by more, between packets, so that the next packet's first byte is awaited
+// without a buffer and the rest of it read in one Read.
 func (b *inReader) fill() error {
 	if b.r == b.w {
 		b.r, b.w = 0, 0
@@ -127,12 +134,11 @@ func (b *inReader) fill() error {
 		}
 		return nil
 	}
-	if b.w == 0 {
-		// Idle: wait for the first byte without a buffer.
-		b.release()
-		n, err := b.conn.Read(b.one[:])
-		if n == 0 {
-			return noBytesErr(err)
+	if b.buf == nil {
+		// Idle, at a packet boundary (more gave the buffer back): wait for the first byte
+		// without a buffer.
+		if err := readSome(b.conn, b.one[:]); err != nil {
+			return err
 		}
 		b.buf = readBufs.Get().(*readBuf)
 		b.buf[0] = b.one[0]
@@ -140,19 +146,36 @@ func (b *inReader) fill() error {
 		return nil
 	}
 	n, err := b.conn.Read(b.buf[b.w:])
-	b.w += int32(n)
 	if n == 0 {
-		return noBytesErr(err)
+		if err == nil {
+			err = readSome(b.conn, b.buf[b.w:b.w+1]) // a Read that returned nothing: retry
+			n = 1
+		}
+		if err != nil {
+			return err
+		}
 	}
+	b.w += int32(n)
 	return nil // an error with data comes back on the next read
 }
 
-// noBytesErr is the error of a Read that returned no bytes.
-func noBytesErr(err error) error {
-	if err == nil {
-		return io.ErrNoProgress
+// maxEmptyReads is how many Reads in a row may return neither bytes nor an error before
+// readSome gives up (bufio.Reader allows as many).
+const maxEmptyReads = 100
+
+// readSome reads at least one byte into p (a non-empty slice); it returns an error only when
+// no byte was read.
+func readSome(r io.Reader, p []byte) error {
+	for range maxEmptyReads {
+		n, err := r.Read(p)
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return io.ErrNoProgress
 }
 
 // rawFill is the function the socket's RawConn.Read calls: one non-blocking read into the

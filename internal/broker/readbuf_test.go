@@ -157,6 +157,9 @@ func TestInReaderErrors(t *testing.T) {
 			t.Fatalf("peek = % x, %v", b, err)
 		}
 		in.Discard(3)
+		if more, err := in.more(); !more || err != nil || in.buf != nil {
+			t.Fatalf("more between packets = %v, %v, holding a buffer %v; want true, nil, false", more, err, in.buf != nil)
+		}
 		if _, err := in.ReadByte(); !errors.Is(err, io.EOF) {
 			t.Fatalf("read after the peer closed: %v, want io.EOF", err)
 		}
