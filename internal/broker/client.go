@@ -124,6 +124,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 	c.subscribedNotices = l.SubscribedNotices
 	c.flushAcksFn = c.flushAcks
 	c.writeLoopFn = c.writeLoop
+	c.out.wake = make(chan struct{}, 1)
 	c.workFn = c.readWork
 	c.out.limit = srv.limits.MaxQueuedBytes
 	return c
@@ -505,6 +506,9 @@ func (c *client) moveDeadline() {
 			c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2))
 			if c.takingOver.Load() { // a takeover began meanwhile: its deadline stands
 				c.conn.SetReadDeadline(time.Unix(0, c.drainUntil.Load()))
+			}
+			if c.closed.Load() { // so did a close, whose wake-up this deadline may have undone
+				c.conn.SetReadDeadline(now)
 			}
 		}
 	}

@@ -63,6 +63,7 @@ func idleMemory(t *testing.T, bound int, act func(c net.Conn, v packet.Version, 
 	}
 	addr, srv := startBroker(t, nil)
 	before := settledMem()
+	goroutines := runtime.NumGoroutine()
 
 	conns := make([]net.Conn, 0, idleConns)
 	defer func() {
@@ -88,6 +89,14 @@ func idleMemory(t *testing.T, bound int, act func(c net.Conn, v packet.Version, 
 		}
 	}
 	waitConnected(t, srv, idleConns)
+	// A write loop lingers a moment after its last packet (writerLinger): wait until only the
+	// read loops are left, one per connection.
+	for end := time.Now().Add(waitTimeout); runtime.NumGoroutine() > goroutines+idleConns; {
+		if time.Now().After(end) {
+			t.Fatalf("%d goroutines for %d idle connections (%d before)", runtime.NumGoroutine(), idleConns, goroutines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	after := settledMem()
 
 	heap := float64(after.HeapInuse-before.HeapInuse) / idleConns

@@ -3,6 +3,7 @@ package broker
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -45,8 +46,8 @@ func putOutBuf(b []byte) {
 // steady-state delivery allocates nothing.
 //
 // The write loop runs only while there is something to write: the producer that queues into an
-// empty queue with no write loop running starts one (startLocked), and the write loop ends,
-// giving its buffers back to outBufs, once it finds the queue empty. An idle connection holds
+// empty queue with no write loop running starts one (poke), and the write loop ends, giving its
+// buffers back to outBufs, once the queue has stayed empty for writerLinger. An idle connection holds
 // neither a write goroutine nor a write buffer (issue 12). Both decisions are taken under mu, so
 // a packet is never left in the queue with no write loop to send it.
 type outQueue struct {
@@ -56,8 +57,10 @@ type outQueue struct {
 	limit   int    // bytes beyond which QoS 0 publishes are dropped and QoS 1/2 wait in the session
 	closing bool   // no more packets are accepted; the write loop closes the socket once drained
 	// writerOn is set by the read loop once CONNECT is answered: from then on producers start
-	// the write loop. writing is set while a write loop runs (or is being started).
-	writerOn, writing bool
+	// the write loop. writing is set while a write loop runs (or is being started); parked
+	// while it waits on wake with nothing to write, lingering before it ends (writeLoop).
+	writerOn, writing, parked bool
+	wake                      chan struct{} // wakes a parked write loop; capacity 1
 	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
 	connacked      bool
@@ -80,14 +83,43 @@ func (o *outQueue) grow() {
 	}
 }
 
-// startLocked reports whether the caller must start the write loop (startWriter) now that it has
-// queued something or asked to close: the read loop has enabled it and none is running. mu held.
-func (o *outQueue) startLocked() bool {
-	if !o.writerOn || o.writing || (len(o.buf) == 0 && !o.closing) {
-		return false
+// writerAction is what a producer must do once it has unlocked mu (poke).
+type writerAction uint8
+
+const (
+	writerBusy  writerAction = iota // nothing: a write loop is running, or none may run yet
+	writerStart                     // start a write loop
+	writerWake                      // wake the parked write loop
+)
+
+// poke says what the caller must do, once it has unlocked mu, now that it has queued something
+// or asked to close: start a write loop if none runs, wake it if it is parked. Nothing before
+// the read loop has enabled the write loop (enableWriter). mu held.
+func (o *outQueue) poke() writerAction {
+	switch {
+	case !o.writerOn || (len(o.buf) == 0 && !o.closing):
+		return writerBusy
+	case !o.writing:
+		o.writing = true
+		return writerStart
+	case o.parked:
+		o.parked = false
+		return writerWake
 	}
-	o.writing = true
-	return true
+	return writerBusy
+}
+
+// act carries out what poke decided. Called without out.mu.
+func (c *client) act(a writerAction) {
+	switch a {
+	case writerStart:
+		go c.writeLoopFn()
+	case writerWake:
+		select {
+		case c.out.wake <- struct{}{}:
+		default: // a wake is already pending
+		}
+	}
 }
 
 // releaseLocked gives the write buffers back; the queue is empty. mu held.
@@ -118,11 +150,9 @@ func (c *client) send(p packet.Packet) bool {
 	}
 	o.grow()
 	o.buf = packet.Append(o.buf, p, c.version)
-	start := o.startLocked()
+	a := o.poke()
 	o.mu.Unlock()
-	if start {
-		c.startWriter()
-	}
+	c.act(a)
 	return true
 }
 
@@ -150,11 +180,9 @@ func (c *client) sendAck(t packet.Type, pid uint16, code packet.ReasonCode) {
 		p := packet.Pubcomp{PacketID: pid, ReasonCode: code}
 		o.buf = p.Append(o.buf, c.version)
 	}
-	start := o.startLocked()
+	a := o.poke()
 	o.mu.Unlock()
-	if start {
-		c.startWriter()
-	}
+	c.act(a)
 }
 
 // sendConnack queues the CONNACK and marks the connection as connected in one step, so no
@@ -218,11 +246,9 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 	o.grow()
 	o.buf = p.Append(o.buf, c.version)
 	o.msgsOut++
-	start := o.startLocked()
+	a := o.poke()
 	o.mu.Unlock()
-	if start {
-		c.startWriter()
-	}
+	c.act(a)
 	return written
 }
 
@@ -241,31 +267,26 @@ func (c *client) enableWriter() {
 	o := &c.out
 	o.mu.Lock()
 	o.writerOn = true
-	start := o.startLocked()
+	a := o.poke()
 	o.mu.Unlock()
-	if start {
-		c.startWriter()
-	}
+	c.act(a)
 }
 
-// startWriter starts the write loop; the caller has set out.writing (startLocked).
-func (c *client) startWriter() { go c.writeLoopFn() }
-
-// kickWriter starts the write loop if a close needs it. Safe from any goroutine.
+// kickWriter starts or wakes the write loop if a close needs it. Safe from any goroutine.
 func (c *client) kickWriter() {
 	o := &c.out
 	o.mu.Lock()
-	start := o.startLocked()
+	a := o.poke()
 	o.mu.Unlock()
-	if start {
-		c.startWriter()
-	}
+	c.act(a)
 }
 
-// writeLoop is the connection's only writer, running while there is something to write. It
-// drains the out queue in batches: whatever accumulated while the previous write was in the
-// kernel goes out in the next single write. When it finds the queue empty it gives the buffers
-// back and ends, and the next packet queued starts another (outQueue); once the connection is
+// writeLoop is the connection's only writer, running while the connection is busy. It drains
+// the out queue in batches: whatever accumulated while the previous write was in the kernel goes
+// out in the next single write. When it finds the queue empty it parks (outQueue.parked) until a
+// producer wakes it; once it has been idle for a whole writerLinger period it gives the buffers
+// back and ends, and the next packet queued starts another (outQueue.poke). Starting a goroutine
+// per batch would cost a busy connection more than the wake-up does. Once the connection is
 // closing it flushes, closes the socket and closes writerDone.
 func (c *client) writeLoop() {
 	ended := true // writing is over for good: closed, failed or panicked
@@ -276,23 +297,39 @@ func (c *client) writeLoop() {
 	}()
 	defer c.recoverPanic("write loop")
 	o := &c.out
+	idleTicks := 0
 	for {
 		o.mu.Lock()
+		o.parked = false
 		buf, closing := o.buf, o.closing
 		if len(buf) == 0 {
-			if !closing {
+			if closing {
+				sent := o.sentDisconnect
+				o.releaseLocked()
+				o.mu.Unlock()
+				c.finish(sent)
+				return
+			}
+			// Two ticks of the linger clock: idle for at least one whole period.
+			tick := c.srv.linger.tick()
+			if tick == nil || idleTicks >= 2 {
 				o.writing = false
 				o.releaseLocked()
 				o.mu.Unlock()
 				ended = false
 				return
 			}
-			sent := o.sentDisconnect
-			o.releaseLocked()
+			o.parked = true
 			o.mu.Unlock()
-			c.finish(sent)
-			return
+			select {
+			case <-o.wake:
+				idleTicks = 0
+			case <-tick:
+				idleTicks++
+			}
+			continue
 		}
+		idleTicks = 0
 		o.buf, o.spare = o.spare[:0], nil
 		o.mu.Unlock()
 
@@ -337,3 +374,43 @@ type errWrite struct{ err error }
 
 func (e errWrite) Error() string { return "write: " + e.err.Error() }
 func (e errWrite) Unwrap() error { return e.err }
+
+// writerLinger is how long a write loop with nothing to write stays parked before it ends: at
+// least one period of the linger clock, at most two.
+const writerLinger = 25 * time.Millisecond
+
+// lingerClock ticks every writerLinger for every parked write loop at once: each tick closes a
+// channel and replaces it, so a parked write loop needs no timer of its own.
+type lingerClock struct {
+	ch atomic.Pointer[chan struct{}] // nil until run starts, and after it stops
+}
+
+// tick returns the channel the next tick closes, nil when the clock does not run (the write
+// loop then ends as soon as it is idle).
+func (l *lingerClock) tick() <-chan struct{} {
+	if p := l.ch.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// run ticks until stop is closed, then wakes every parked write loop a last time.
+func (l *lingerClock) run(stop <-chan struct{}, done *sync.WaitGroup) {
+	defer done.Done()
+	t := time.NewTicker(writerLinger)
+	defer t.Stop()
+	ch := make(chan struct{})
+	l.ch.Store(&ch)
+	for {
+		select {
+		case <-stop:
+			old := l.ch.Swap(nil)
+			close(*old)
+			return
+		case <-t.C:
+			next := make(chan struct{})
+			old := l.ch.Swap(&next)
+			close(*old)
+		}
+	}
+}
