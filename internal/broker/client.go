@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -24,16 +22,8 @@ import (
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
-const (
-	// connectTimeout is how long a new connection may take to send CONNECT.
-	connectTimeout = 10 * time.Second
-	// A connection starts with a small read buffer, which is most of an idle connection's
-	// memory, and moves to a large one once it has read busyPackets packets: batching reads
-	// keeps syscalls, and tail latency, down for busy connections.
-	readBufferSize     = 2 << 10
-	busyReadBufferSize = 8 << 10
-	busyPackets        = 256
-)
+// connectTimeout is how long a new connection may take to send CONNECT.
+const connectTimeout = 10 * time.Second
 
 // Reasons a connection closes, for logs. Protocol failures carry a *packet.Error instead.
 var (
@@ -74,20 +64,21 @@ type client struct {
 	noProblemInfo bool
 	sess          atomic.Pointer[session]
 
-	// Owned by the read loop.
-	rd          *bufio.Reader
-	scratch     []byte
-	pub         packet.Publish
+	// Owned by the read loop (readLoop and its busy periods, readWork).
+	in          inReader          // holds a buffer only while bytes are arriving (readbuf.go)
+	work        sync.WaitGroup    // the busy period in progress (readWork)
+	workFn      func()            // c.readWork, bound once so a busy period does not allocate
 	aliasIn     map[uint16]string // inbound Topic Alias → topic [MQTT-3.3.2-12]
 	rs          routeScratch
-	deadlineSet time.Time
-	packetsRead int  // until the read buffer has grown (see busyPackets)
-	willOnClose bool // publish the will when the connection ends
+	deadlineSet int64 // when the read deadline was last moved, unix nanoseconds
+	willOnClose bool  // publish the will when the connection ends
+	// writerStarted is set once CONNECT is answered and the write loop enabled.
+	writerStarted bool
 
-	out           outQueue
-	writerDone    chan struct{}
-	readDone      chan struct{} // closed when the read loop stops reading
-	writerStarted bool          // set by the read loop once CONNECT is answered
+	out         outQueue
+	writeLoopFn func()        // c.writeLoop, bound once so starting the write loop does not allocate
+	writerDone  chan struct{} // closed when the write loop has ended for good
+	readDone    chan struct{} // closed when the read loop stops reading
 
 	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
 	ackMu         sync.Mutex
@@ -131,8 +122,10 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 	}
 	c.inspect = l.Inspect
 	c.subscribedNotices = l.SubscribedNotices
-	c.out.wake = make(chan struct{}, 1)
 	c.flushAcksFn = c.flushAcks
+	c.writeLoopFn = c.writeLoop
+	c.out.wake = make(chan struct{}, 1)
+	c.workFn = c.readWork
 	c.out.limit = srv.limits.MaxQueuedBytes
 	return c
 }
@@ -177,6 +170,7 @@ func (c *client) closeWith(reason error, code packet.ReasonCode, text string) {
 		if code != 0 && c.version == packet.V5 && o.connacked && !o.closing {
 			d := &packet.Disconnect{ReasonCode: code}
 			d.Props.ReasonString = text
+			o.grow()
 			o.buf = packet.Append(o.buf, d, c.version) // [MQTT-4.13.2-1]
 			o.sentDisconnect = true
 		}
@@ -185,13 +179,14 @@ func (c *client) closeWith(reason error, code packet.ReasonCode, text string) {
 		now := time.Now()
 		c.conn.SetWriteDeadline(now.Add(closeGrace))
 		c.conn.SetReadDeadline(now) // wake the read loop; nothing more is processed [MQTT-3.14.4-1]
-		c.wakeWriter()
+		c.kickWriter()
 	})
 }
 
 // serve runs the connection until it ends. The read loop answers CONNECT itself and only then
-// starts the write loop: a connection that never gets past CONNECT costs no second goroutine,
-// and the CONNACK leaves without a hand-over between goroutines.
+// enables the write loop: a connection that never gets past CONNECT costs no write loop, and the
+// CONNACK leaves without a hand-over to the writer. Once enabled, the write loop runs only while
+// there is something to write (outQueue).
 func (c *client) serve() {
 	c.readLoop()
 	if c.writerStarted {
@@ -215,20 +210,63 @@ func (c *client) flushSync() error {
 	c.conn.SetWriteDeadline(time.Now().Add(closeGrace))
 	n, err := c.conn.Write(buf)
 	c.bytesOut.Add(uint64(n))
-	o.mu.Lock()
-	if o.spare == nil && cap(buf) <= maxSpareBuffer {
-		o.spare = buf[:0]
-	}
-	o.mu.Unlock()
+	putOutBuf(buf) // an idle connection keeps no write buffer
 	return err
 }
 
+// readLoop reads and handles the connection's packets until it closes, and then cleans up.
+//
+// An idle connection costs its read loop's goroutine, parked in the poller, and little else
+// (issue 12). That goroutine's stack must stay at its starting size, and a goroutine's stack
+// never shrinks back to it once a deep call has grown it (CONNECT's login, routing a PUBLISH,
+// a SUBSCRIBE). So on sockets the read loop only waits: each busy period, from the first byte
+// that arrives until a read finds nothing more, runs on a goroutine of its own (readWork) whose
+// stack goes away with it, and the read loop waits for it to end. On a busy connection a busy
+// period lasts as long as bytes keep coming; a quiet one pays one goroutine start per wake-up.
+// Connections that are not sockets (TLS, WebSocket) have no wait without a read: their packets
+// are read on the read loop itself, which waits for the first byte of each in a one-byte read.
 func (c *client) readLoop() {
 	defer c.cleanup()
 	defer close(c.readDone)
 	defer c.recoverPanic("read loop")
-	c.rd = bufio.NewReaderSize(c.conn, readBufferSize)
+	c.in.init(c.conn)
 	c.conn.SetReadDeadline(time.Now().Add(connectTimeout))
+	c.runWork() // CONNECT, the first busy period; it sets writerStarted once CONNACK is written
+	if !c.writerStarted {
+		return
+	}
+	c.enableWriter() // whatever was queued while the CONNACK was written
+	for !c.closed.Load() {
+		c.moveDeadline()
+		if !c.in.canWait() {
+			c.readPackets()
+			continue
+		}
+		// The idle point: parked in the poller, holding no read buffer, on a small stack.
+		if err := c.in.wait(); err != nil {
+			c.fail(err)
+			return
+		}
+		c.runWork()
+	}
+}
+
+// runWork runs one busy period (readWork) on a goroutine of its own and waits for it to end.
+func (c *client) runWork() {
+	c.work.Add(1)
+	go c.workFn()
+	c.work.Wait()
+}
+
+// readWork is one busy period of the read loop: CONNECT at first, then packets until a read
+// finds nothing more. It closes the connection itself when it fails.
+func (c *client) readWork() {
+	defer c.work.Done()
+	defer c.recoverPanic("read loop")
+	if c.writerStarted {
+		c.readPackets()
+		return
+	}
 	if err := c.readConnect(); err != nil {
 		c.close(err, 0)
 		return
@@ -238,13 +276,23 @@ func (c *client) readLoop() {
 		return
 	}
 	c.writerStarted = true
-	go c.writeLoop()
-	c.wakeWriter() // whatever was queued while the CONNACK was written
+}
+
+// readPackets reads and handles packets until the connection closes or, on a socket, a read
+// finds nothing more to read.
+func (c *client) readPackets() {
 	for !c.closed.Load() {
 		if err := c.readPacket(); err != nil {
 			c.fail(err)
 			return
 		}
+		if more, err := c.in.more(); err != nil {
+			c.fail(err)
+			return
+		} else if !more {
+			return
+		}
+		c.moveDeadline()
 	}
 }
 
@@ -388,8 +436,11 @@ func (c *client) cleanup() {
 }
 
 // readBody reads the Remaining Length bytes of a packet, after checking the size against
-// max_packet_size before anything is allocated (3.2.2.3.6, [MQTT-3.2.2-15]; STYLE practice 4). A PUBLISH
-// gets a buffer of its own (it becomes the message's shared payload); other packets reuse one.
+// max_packet_size before anything is allocated (3.2.2.3.6, [MQTT-3.2.2-15]; STYLE practice 4). A
+// PUBLISH gets a buffer of its own (it becomes the message's shared payload), and so do CONNECT
+// and AUTH, whose Authentication Data the codec does not copy. Other packets are decoded in the
+// read buffer itself when they fit in it: their decoded form copies what it keeps, and the bytes
+// stay in place until the read loop reads again, after the packet was handled.
 func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
 	if total := h.Size() + h.Remaining; total > c.srv.limits.MaxPacket {
 		return nil, &packet.Error{Code: packet.PacketTooLarge, Field: h.Type.String(),
@@ -397,12 +448,12 @@ func (c *client) readBody(h packet.FixedHeader) ([]byte, error) {
 	}
 	var body []byte
 	var err error
-	if h.Type == packet.PUBLISH || h.Type == packet.CONNECT {
-		body, err = readGrowing(c.rd, nil, h.Remaining)
-	} else {
-		body, err = readGrowing(c.rd, c.scratch[:0], h.Remaining)
-		if err == nil && cap(body) <= maxSpareBuffer {
-			c.scratch = body[:0]
+	switch {
+	case h.Type == packet.PUBLISH || h.Type == packet.CONNECT || h.Type == packet.AUTH || h.Remaining > readBufferSize:
+		body, err = readGrowing(&c.in, nil, h.Remaining)
+	default:
+		if body, err = c.in.Peek(h.Remaining); err == nil {
+			c.in.Discard(h.Remaining)
 		}
 	}
 	if err != nil {
@@ -445,25 +496,27 @@ func readGrowing(r io.Reader, buf []byte, n int) ([]byte, error) {
 	return buf, nil
 }
 
-// readPacket reads and handles one packet after CONNECT.
-func (c *client) readPacket() error {
+// moveDeadline moves the read deadline before the read loop reads a packet.
+func (c *client) moveDeadline() {
 	if c.keepAlive > 0 && !c.takingOver.Load() {
 		// The deadline is 1.5 times Keep Alive [MQTT-3.1.2-24]; it is moved at most every
 		// quarter period so busy connections do not reset a timer per packet.
-		if now := time.Now(); now.Sub(c.deadlineSet) > c.keepAlive/4 {
-			c.deadlineSet = now
+		if now := time.Now(); now.UnixNano()-c.deadlineSet > int64(c.keepAlive/4) {
+			c.deadlineSet = now.UnixNano()
 			c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2))
 			if c.takingOver.Load() { // a takeover began meanwhile: its deadline stands
 				c.conn.SetReadDeadline(time.Unix(0, c.drainUntil.Load()))
 			}
+			if c.closed.Load() { // so did a close, whose wake-up this deadline may have undone
+				c.conn.SetReadDeadline(now)
+			}
 		}
 	}
-	if c.packetsRead < busyPackets {
-		if c.packetsRead++; c.packetsRead == busyPackets {
-			c.growReadBuffer()
-		}
-	}
-	h, err := packet.ReadFixedHeader(c.rd)
+}
+
+// readPacket reads and handles one packet after CONNECT.
+func (c *client) readPacket() error {
+	h, err := packet.ReadFixedHeader(&c.in)
 	if err != nil {
 		return err
 	}
@@ -473,10 +526,11 @@ func (c *client) readPacket() error {
 	}
 	switch h.Type {
 	case packet.PUBLISH:
-		if err := packet.DecodePublish(h, body, c.version, &c.pub); err != nil {
+		var pub packet.Publish // on the stack: a busy period's goroutine holds it, not the client
+		if err := packet.DecodePublish(h, body, c.version, &pub); err != nil {
 			return err
 		}
-		return c.handlePublish(&c.pub)
+		return c.handlePublish(&pub)
 	case packet.CONNECT:
 		return &packet.Error{Code: packet.ProtocolError, Field: "CONNECT", Err: errors.New("second CONNECT")} // [MQTT-3.1.0-2]
 	}
@@ -507,17 +561,6 @@ func (c *client) readPacket() error {
 		return &packet.Error{Code: packet.ProtocolError, Field: h.Type.String(), Err: errors.New("packet type not sent by clients")}
 	}
 	return nil
-}
-
-// growReadBuffer replaces the small read buffer with a large one; bytes already buffered are
-// read first.
-func (c *client) growReadBuffer() {
-	var src io.Reader = c.conn
-	if n := c.rd.Buffered(); n > 0 {
-		pending, _ := c.rd.Peek(n)
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), c.conn)
-	}
-	c.rd = bufio.NewReaderSize(src, busyReadBufferSize)
 }
 
 // newClientID makes a client identifier for a client that sent none [MQTT-3.1.3-6], [MQTT-3.2.2-16].

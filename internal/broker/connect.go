@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"cmp"
 	"errors"
 	"log/slog"
@@ -17,7 +16,7 @@ import (
 
 // readConnect reads the first packet, which must be CONNECT [MQTT-3.1.0-1], and handles it.
 func (c *client) readConnect() error {
-	h, err := packet.ReadFixedHeader(c.rd)
+	h, err := packet.ReadFixedHeader(&c.in)
 	if err != nil {
 		return err
 	}
@@ -28,14 +27,14 @@ func (c *client) readConnect() error {
 	// refused before its body is read, and every CONNECT in progress counts against one budget
 	// for the whole server.
 	if m := c.srv.limits.MaxConnect; m > 0 && h.Size()+h.Remaining > m {
-		c.version = peekVersion(c.rd)
+		c.version = peekVersion(&c.in)
 		if c.version == packet.V5 {
 			c.sendConnack(&packet.Connack{ReasonCode: packet.PacketTooLarge}) // 3.2.2.2
 		}
 		return &packet.Error{Code: packet.PacketTooLarge, Field: "CONNECT", Err: errors.New("larger than max_connect_size")}
 	}
 	if !c.srv.preauth.reserve(h.Remaining) {
-		c.version = peekVersion(c.rd)
+		c.version = peekVersion(&c.in)
 		return c.refuse(packet.ServerBusy, "the memory for connections not yet authenticated is in use")
 	}
 	body, err := c.readBody(h)
@@ -67,7 +66,7 @@ func (c *client) readConnect() error {
 
 // peekVersion reads the protocol level of a CONNECT whose fixed header was read, without
 // consuming it: "MQTT" level 5 is v5; anything else answers as 3.1.1 would be answered.
-func peekVersion(r *bufio.Reader) packet.Version {
+func peekVersion(r *inReader) packet.Version {
 	if b, err := r.Peek(7); err == nil && b[0] == 0 && b[1] == 4 && string(b[2:6]) == "MQTT" && b[6] == byte(packet.V5) {
 		return packet.V5
 	}
@@ -240,8 +239,9 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 	c.keepAlive = time.Duration(ka) * time.Second
 	c.vhost = v
 	if c.keepAlive > 0 {
-		c.deadlineSet = time.Now()
-		c.conn.SetReadDeadline(c.deadlineSet.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
+		now := time.Now()
+		c.deadlineSet = now.UnixNano()
+		c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
 	} else {
 		c.conn.SetReadDeadline(time.Time{})
 	}

@@ -186,9 +186,10 @@ func BenchmarkFaninQoS0(b *testing.B) {
 	})
 }
 
-// TestReadBufferGrowsWithoutLoss sends well over busyPackets PUBLISH packets in one write, so
-// bytes are buffered when the read buffer is replaced: every message still arrives, in order.
-func TestReadBufferGrowsWithoutLoss(t *testing.T) {
+// TestReadBufferRefilledWithoutLoss sends PUBLISH packets worth several read buffers in one
+// write, so packets straddle the end of the buffer and the buffer is given back and borrowed
+// again between them: every message still arrives, in order.
+func TestReadBufferRefilledWithoutLoss(t *testing.T) {
 	srv := newTestServer(t)
 	sub, subSide := net.Pipe()
 	go srv.ServeConn(subSide, pipeListener)
@@ -219,7 +220,7 @@ func TestReadBufferGrowsWithoutLoss(t *testing.T) {
 	t.Cleanup(func() { pub.Close() })
 	go io.Copy(io.Discard, pub)
 	burst := (&packet.Connect{ClientID: "burst", CleanStart: true}).Append(nil, packet.V311)
-	const n = 3 * busyPackets
+	const n = 6 * readBufferSize / 16 // each PUBLISH is 15 bytes
 	for i := range n {
 		burst = (&packet.Publish{Topic: "grow/x", Payload: fmt.Appendf(nil, "%05d", i)}).Append(burst, packet.V311)
 	}

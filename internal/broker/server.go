@@ -43,6 +43,7 @@ type Server struct {
 	shuttingDown atomic.Bool
 	stop         chan struct{}
 	bg           sync.WaitGroup // background goroutines ($SYS)
+	linger       lingerClock    // lets idle write loops end (writer.go)
 }
 
 // New builds a server: its vhosts, and the state recovered from the store. It starts nothing
@@ -95,6 +96,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.bg.Add(1)
 	go s.housekeeping()
+	s.bg.Add(1)
+	go s.linger.run(s.stop, &s.bg)
 	return s, nil
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -17,18 +18,49 @@ const (
 	closeGrace = 2 * time.Second
 	// maxSpareBuffer caps the write buffer kept between flushes, so one burst does not pin memory.
 	maxSpareBuffer = 256 << 10
+	// outBufSize is the size of the pooled write buffers (outBufs).
+	outBufSize = 4 << 10
 )
+
+type outBuf [outBufSize]byte
+
+// outBufs holds write buffers while their connections have nothing to send. A connection takes
+// one when it queues a packet into an empty queue and gives its buffers back when its write
+// loop has flushed everything and ends (issue 12): an idle connection holds no write buffer.
+// A buffer that grew past outBufSize during a burst is left to the garbage collector instead.
+var outBufs = sync.Pool{New: func() any { return new(outBuf) }}
+
+// takeOutBuf returns an empty pooled write buffer.
+func takeOutBuf() []byte { return outBufs.Get().(*outBuf)[:0] }
+
+// putOutBuf gives b back to outBufs when it is one of theirs.
+func putOutBuf(b []byte) {
+	if cap(b) == outBufSize {
+		outBufs.Put((*outBuf)(b[:outBufSize]))
+	}
+}
 
 // outQueue is a connection's outbound byte queue. Producers (this connection's read loop, and
 // publishers' read loops delivering to it) encode packets straight into buf under mu; the write
 // loop swaps buf for spare and writes the whole batch in one syscall, so writes are coalesced and
 // steady-state delivery allocates nothing.
+//
+// The write loop runs only while there is something to write: the producer that queues into an
+// empty queue with no write loop running starts one (poke), and the write loop ends, giving its
+// buffers back to outBufs, once the queue has stayed empty for writerLinger. An idle connection holds
+// neither a write goroutine nor a write buffer (issue 12). Both decisions are taken under mu, so
+// a packet is never left in the queue with no write loop to send it.
 type outQueue struct {
 	mu      sync.Mutex
 	buf     []byte // encoded packets waiting for the write loop
-	spare   []byte // the previous batch's buffer, reused
+	spare   []byte // the previous batch's buffer, reused while the write loop runs
 	limit   int    // bytes beyond which QoS 0 publishes are dropped and QoS 1/2 wait in the session
 	closing bool   // no more packets are accepted; the write loop closes the socket once drained
+	// writerOn is set by the read loop once CONNECT is answered: from then on producers start
+	// the write loop. writing is set while a write loop runs (or is being started); parked
+	// while it waits on wake with nothing to write, lingering before it ends (writeLoop).
+	writerOn, writing, parked bool
+	wake                      chan struct{} // wakes a parked write loop; capacity 1
 	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
 	connacked      bool
@@ -41,8 +73,60 @@ type outQueue struct {
 	aliases   map[string]uint16
 	nextAlias uint16
 
-	ids  []uint32 // scratch for Subscription Identifiers
-	wake chan struct{}
+	ids []uint32 // scratch for Subscription Identifiers
+}
+
+// grow makes sure buf has a buffer to append to, taking a pooled one into an empty queue. mu held.
+func (o *outQueue) grow() {
+	if o.buf == nil {
+		o.buf = takeOutBuf()
+	}
+}
+
+// writerAction is what a producer must do once it has unlocked mu (poke).
+type writerAction uint8
+
+const (
+	writerBusy  writerAction = iota // nothing: a write loop is running, or none may run yet
+	writerStart                     // start a write loop
+	writerWake                      // wake the parked write loop
+)
+
+// poke says what the caller must do, once it has unlocked mu, now that it has queued something
+// or asked to close: start a write loop if none runs, wake it if it is parked. Nothing before
+// the read loop has enabled the write loop (enableWriter). mu held.
+func (o *outQueue) poke() writerAction {
+	switch {
+	case !o.writerOn || (len(o.buf) == 0 && !o.closing):
+		return writerBusy
+	case !o.writing:
+		o.writing = true
+		return writerStart
+	case o.parked:
+		o.parked = false
+		return writerWake
+	}
+	return writerBusy
+}
+
+// act carries out what poke decided. Called without out.mu.
+func (c *client) act(a writerAction) {
+	switch a {
+	case writerStart:
+		go c.writeLoopFn()
+	case writerWake:
+		select {
+		case c.out.wake <- struct{}{}:
+		default: // a wake is already pending
+		}
+	}
+}
+
+// releaseLocked gives the write buffers back; the queue is empty. mu held.
+func (o *outQueue) releaseLocked() {
+	putOutBuf(o.buf)
+	putOutBuf(o.spare)
+	o.buf, o.spare = nil, nil
 }
 
 // writeResult says what became of one PUBLISH offered to the out queue.
@@ -64,12 +148,11 @@ func (c *client) send(p packet.Packet) bool {
 		o.mu.Unlock()
 		return false
 	}
-	wasEmpty := len(o.buf) == 0
+	o.grow()
 	o.buf = packet.Append(o.buf, p, c.version)
+	a := o.poke()
 	o.mu.Unlock()
-	if wasEmpty {
-		c.wakeWriter()
-	}
+	c.act(a)
 	return true
 }
 
@@ -82,7 +165,7 @@ func (c *client) sendAck(t packet.Type, pid uint16, code packet.ReasonCode) {
 		o.mu.Unlock()
 		return
 	}
-	wasEmpty := len(o.buf) == 0
+	o.grow()
 	switch t {
 	case packet.PUBACK:
 		p := packet.Puback{PacketID: pid, ReasonCode: code}
@@ -97,21 +180,20 @@ func (c *client) sendAck(t packet.Type, pid uint16, code packet.ReasonCode) {
 		p := packet.Pubcomp{PacketID: pid, ReasonCode: code}
 		o.buf = p.Append(o.buf, c.version)
 	}
+	a := o.poke()
 	o.mu.Unlock()
-	if wasEmpty {
-		c.wakeWriter()
-	}
+	c.act(a)
 }
 
 // sendConnack queues the CONNACK and marks the connection as connected in one step, so no
-// PUBLISH can be queued in front of it.
+// PUBLISH can be queued in front of it. The read loop writes it itself (flushSync).
 func (c *client) sendConnack(p *packet.Connack) {
 	o := &c.out
 	o.mu.Lock()
+	o.grow()
 	o.buf = packet.Append(o.buf, p, c.version)
 	o.connacked = p.ReasonCode == packet.Success
 	o.mu.Unlock()
-	c.wakeWriter()
 }
 
 // writePublish encodes one delivery into the out queue. pid is 0 for QoS 0. The caller holds the
@@ -161,13 +243,12 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 			p.Props.TopicAlias, p.Props.HasTopicAlias = o.nextAlias, true
 		}
 	}
-	wasEmpty := len(o.buf) == 0
+	o.grow()
 	o.buf = p.Append(o.buf, c.version)
 	o.msgsOut++
+	a := o.poke()
 	o.mu.Unlock()
-	if wasEmpty {
-		c.wakeWriter()
-	}
+	c.act(a)
 	return written
 }
 
@@ -180,58 +261,99 @@ func (c *client) dropped(r dropReason) {
 	c.vhost.stats.drop(r)
 }
 
-func (c *client) wakeWriter() {
-	select {
-	case c.out.wake <- struct{}{}:
-	default:
-	}
+// enableWriter lets producers start the write loop, once CONNECT is answered, and starts it if
+// something was queued (or a close asked for) meanwhile. Called by the read loop.
+func (c *client) enableWriter() {
+	o := &c.out
+	o.mu.Lock()
+	o.writerOn = true
+	a := o.poke()
+	o.mu.Unlock()
+	c.act(a)
 }
 
-// writeLoop is the connection's only writer. It drains the out queue in batches: whatever
-// accumulated while the previous write was in the kernel goes out in the next single write.
+// kickWriter starts or wakes the write loop if a close needs it. Safe from any goroutine.
+func (c *client) kickWriter() {
+	o := &c.out
+	o.mu.Lock()
+	a := o.poke()
+	o.mu.Unlock()
+	c.act(a)
+}
+
+// writeLoop is the connection's only writer, running while the connection is busy. It drains
+// the out queue in batches: whatever accumulated while the previous write was in the kernel goes
+// out in the next single write. When it finds the queue empty it parks (outQueue.parked) until a
+// producer wakes it; once it has been idle for a whole writerLinger period it gives the buffers
+// back and ends, and the next packet queued starts another (outQueue.poke). Starting a goroutine
+// per batch would cost a busy connection more than the wake-up does. Once the connection is
+// closing it flushes, closes the socket and closes writerDone.
 func (c *client) writeLoop() {
-	defer close(c.writerDone)
+	ended := true // writing is over for good: closed, failed or panicked
+	defer func() {
+		if ended {
+			close(c.writerDone)
+		}
+	}()
 	defer c.recoverPanic("write loop")
 	o := &c.out
-	for range o.wake {
-		for {
-			o.mu.Lock()
-			buf, closing := o.buf, o.closing
-			if len(buf) == 0 {
-				sent := o.sentDisconnect
-				o.mu.Unlock()
-				if closing {
-					c.finish(sent)
-					return
-				}
-				break
-			}
-			o.buf, o.spare = o.spare[:0], nil
-			o.mu.Unlock()
-
-			deadline := writeTimeout
+	idleTicks := 0
+	for {
+		o.mu.Lock()
+		o.parked = false
+		buf, closing := o.buf, o.closing
+		if len(buf) == 0 {
 			if closing {
-				deadline = closeGrace
-			}
-			c.conn.SetWriteDeadline(time.Now().Add(deadline))
-			n, err := c.conn.Write(buf)
-			c.bytesOut.Add(uint64(n))
-			if err != nil {
-				c.close(errWrite{err}, 0)
-				c.conn.Close()
+				sent := o.sentDisconnect
+				o.releaseLocked()
+				o.mu.Unlock()
+				c.finish(sent)
 				return
 			}
-			o.mu.Lock()
-			if cap(buf) <= maxSpareBuffer {
-				o.spare = buf[:0]
+			// Two ticks of the linger clock: idle for at least one whole period.
+			tick := c.srv.linger.tick()
+			if tick == nil || idleTicks >= 2 {
+				o.writing = false
+				o.releaseLocked()
+				o.mu.Unlock()
+				ended = false
+				return
 			}
+			o.parked = true
 			o.mu.Unlock()
-			if s := c.session(); s != nil {
-				s.drain(c) // the batch left room: move waiting QoS 1/2 messages into the window
+			select {
+			case <-o.wake:
+				idleTicks = 0
+			case <-tick:
+				idleTicks++
 			}
+			continue
+		}
+		idleTicks = 0
+		o.buf, o.spare = o.spare[:0], nil
+		o.mu.Unlock()
+
+		deadline := writeTimeout
+		if closing {
+			deadline = closeGrace
+		}
+		c.conn.SetWriteDeadline(time.Now().Add(deadline))
+		n, err := c.conn.Write(buf)
+		c.bytesOut.Add(uint64(n))
+		if err != nil {
+			c.close(errWrite{err}, 0)
+			c.conn.Close()
+			return
+		}
+		o.mu.Lock()
+		if cap(buf) <= maxSpareBuffer {
+			o.spare = buf[:0]
+		}
+		o.mu.Unlock()
+		if s := c.session(); s != nil {
+			s.drain(c) // the batch left room: move waiting QoS 1/2 messages into the window
 		}
 	}
-	c.conn.Close()
 }
 
 // finish closes the socket once everything queued was written. After a DISCONNECT with a reason
@@ -252,3 +374,43 @@ type errWrite struct{ err error }
 
 func (e errWrite) Error() string { return "write: " + e.err.Error() }
 func (e errWrite) Unwrap() error { return e.err }
+
+// writerLinger is how long a write loop with nothing to write stays parked before it ends: at
+// least one period of the linger clock, at most two.
+const writerLinger = 25 * time.Millisecond
+
+// lingerClock ticks every writerLinger for every parked write loop at once: each tick closes a
+// channel and replaces it, so a parked write loop needs no timer of its own.
+type lingerClock struct {
+	ch atomic.Pointer[chan struct{}] // nil until run starts, and after it stops
+}
+
+// tick returns the channel the next tick closes, nil when the clock does not run (the write
+// loop then ends as soon as it is idle).
+func (l *lingerClock) tick() <-chan struct{} {
+	if p := l.ch.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// run ticks until stop is closed, then wakes every parked write loop a last time.
+func (l *lingerClock) run(stop <-chan struct{}, done *sync.WaitGroup) {
+	defer done.Done()
+	t := time.NewTicker(writerLinger)
+	defer t.Stop()
+	ch := make(chan struct{})
+	l.ch.Store(&ch)
+	for {
+		select {
+		case <-stop:
+			old := l.ch.Swap(nil)
+			close(*old)
+			return
+		case <-t.C:
+			next := make(chan struct{})
+			old := l.ch.Swap(&next)
+			close(*old)
+		}
+	}
+}

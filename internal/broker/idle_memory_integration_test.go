@@ -1,0 +1,174 @@
+package broker_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/turnstilemq/turnstile/internal/packet"
+)
+
+// idleConns is how many idle connections the idle memory tests hold: enough for the per
+// connection figure to drown the broker's fixed costs, few enough to take about a second.
+const idleConns = 2000
+
+// TestIdleConnectionMemory bounds what a connection that only connected costs the broker's
+// process while it is idle (issue 12; bench/compare's "memory per idle connection" row): heap in
+// use plus goroutine stacks, after GC, per connection, including this test's own end of each TCP
+// connection (about 0.3 KiB). Before read and write buffers were released when idle it measured
+// about 18 KiB (main at 5372ed8): a 2 KiB read buffer, a write loop parked with its own stack,
+// and a read loop parked on a stack grown by CONNECT. Each connection has answered a PINGREQ
+// after CONNECT [MQTT-3.12.4-1], so its write loop has run and ended (after writerLinger) and its
+// read buffer has been borrowed and given back. Half are MQTT 5.0, half 3.1.1.
+func TestIdleConnectionMemory(t *testing.T) {
+	idleMemory(t, 8<<10, func(c net.Conn, v packet.Version, id string) error {
+		return exchange(c, v, []step{
+			{rawConnect(v, id, true, 60, nil), []packet.Type{packet.CONNACK}},
+			{[]byte{0xC0, 0}, []packet.Type{packet.PINGRESP}},
+		})
+	})
+}
+
+// TestIdleDeviceMemory bounds what an idle connection costs after it behaved like a device:
+// it subscribed to its own topic, published a QoS 1 message there, received it, acknowledged it
+// and pinged. On top of TestIdleConnectionMemory's figure come its subscription (in the session
+// and in the vhost's index, about 1.5 KiB) and the in-flight table of its session. Its read loop
+// has routed a message and still parks on a small stack (readLoop); before, it measured about
+// 19 KiB.
+func TestIdleDeviceMemory(t *testing.T) {
+	idleMemory(t, 10<<10, func(c net.Conn, v packet.Version, id string) error {
+		topic := "devices/" + id
+		return exchange(c, v, []step{
+			{rawConnect(v, id, true, 60, nil), []packet.Type{packet.CONNACK}},
+			{rawSubscribe(v, 1, nil, rawSub{topic, 1}), []packet.Type{packet.SUBACK}},
+			{rawPublish(v, 1, false, false, topic, 2, nil, []byte("21.5")), []packet.Type{packet.PUBACK, packet.PUBLISH}},
+			{nil, nil}, // the PUBACK of the delivery, built once its packet id is known
+			{[]byte{0xC0, 0}, []packet.Type{packet.PINGRESP}},
+		})
+	})
+}
+
+// idleMemory opens idleConns connections to a fresh broker, runs act on each, and fails if the
+// broker's process then holds more than bound bytes of heap and stacks per connection.
+func idleMemory(t *testing.T, bound int, act func(c net.Conn, v packet.Version, id string) error) {
+	if raceEnabled {
+		t.Skip("memory figures mean nothing under the race detector")
+	}
+	addr, srv := startBroker(t, nil)
+	before := settledMem()
+	goroutines := runtime.NumGoroutine()
+
+	conns := make([]net.Conn, 0, idleConns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range idleConns {
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if errors.Is(err, syscall.EMFILE) {
+			t.Skipf("only %d connections open before running out of file descriptors", i)
+		}
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		v := packet.V311
+		if i%2 == 1 {
+			v = packet.V5
+		}
+		if err := act(c, v, fmt.Sprintf("idle-%d", i)); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+	}
+	waitConnected(t, srv, idleConns)
+	// A write loop lingers a moment after its last packet (writerLinger): wait until only the
+	// read loops are left, one per connection.
+	for end := time.Now().Add(waitTimeout); runtime.NumGoroutine() > goroutines+idleConns; {
+		if time.Now().After(end) {
+			t.Fatalf("%d goroutines for %d idle connections (%d before)", runtime.NumGoroutine(), idleConns, goroutines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := settledMem()
+
+	heap := float64(after.HeapInuse-before.HeapInuse) / idleConns
+	stack := float64(after.StackInuse-before.StackInuse) / idleConns
+	t.Logf("per idle connection: heap in use %.0f B, goroutine stacks %.0f B, together %.2f KiB (bound %.1f KiB)",
+		heap, stack, (heap+stack)/1024, float64(bound)/1024)
+	if heap+stack > float64(bound) {
+		t.Fatalf("an idle connection costs %.0f bytes (heap %.0f, stacks %.0f), more than %d", heap+stack, heap, stack, bound)
+	}
+}
+
+// step is one packet a test client sends and the packets it waits for in answer (in any order).
+type step struct {
+	send []byte
+	want []packet.Type
+}
+
+// exchange runs steps on c, each step's answers read before the next step is sent. A step
+// without bytes sends the PUBACK of the last PUBLISH received.
+func exchange(c net.Conn, v packet.Version, steps []step) error {
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	defer c.SetDeadline(time.Time{})
+	rd := bufio.NewReaderSize(c, 256) // garbage once this returns: the test's side holds no buffer
+	var deliveryID uint16
+	for _, st := range steps {
+		if st.send == nil {
+			st.send = rawAck(packet.PUBACK, deliveryID)
+		}
+		if _, err := c.Write(st.send); err != nil {
+			return err
+		}
+		for len(st.want) > 0 {
+			h, err := packet.ReadFixedHeader(rd)
+			if err != nil {
+				return fmt.Errorf("waiting for %v: %w", st.want, err)
+			}
+			body := make([]byte, h.Remaining)
+			if _, err := io.ReadFull(rd, body); err != nil {
+				return err
+			}
+			i := slices.Index(st.want, h.Type)
+			if i < 0 {
+				return fmt.Errorf("got %s, want %v", h.Type, st.want)
+			}
+			st.want = slices.Delete(st.want, i, i+1)
+			p, err := packet.Decode(h, body, v)
+			if err != nil {
+				return err
+			}
+			switch p := p.(type) {
+			case *packet.Connack:
+				if p.ReasonCode != packet.Success {
+					return fmt.Errorf("CONNACK %v", p.ReasonCode)
+				}
+			case *packet.Publish:
+				deliveryID = p.PacketID
+			}
+		}
+	}
+	if rd.Buffered() != 0 {
+		return fmt.Errorf("%d unexpected bytes", rd.Buffered())
+	}
+	return nil
+}
+
+// settledMem returns the memory statistics after two collections (the second lets parked
+// goroutines' stacks shrink once more and frees what the first found unreachable).
+func settledMem() runtime.MemStats {
+	var ms runtime.MemStats
+	for range 2 {
+		runtime.GC()
+	}
+	runtime.ReadMemStats(&ms)
+	return ms
+}
