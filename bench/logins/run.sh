@@ -158,21 +158,31 @@ fi
 "$WORK/logins" jwt --count "$LOGINS" --jwks "$WORK/jwks.json" --out "$WORK/jwt.tsv"
 
 STEP=0
-# conn RUN CASE BROKER ARGS...: one conn run against 127.0.0.1:$PORT, recorded in RESULTS.
+TICK=$(getconf CLK_TCK)
+# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# conn RUN CASE BROKER ARGS...: one conn run against 127.0.0.1:$PORT, recorded in RESULTS with
+# the broker's CPU time per login (µs), which does not depend on what the load generator leaves
+# of the machine.
 conn() {
-	local run=$1 case=$2 broker=$3 j
+	local run=$1 case=$2 broker=$3 j c0 c1 n
 	shift 3
 	STEP=$((STEP + 1))
 	sleep 1 # let the previous run's connections close
+	c0=$(cpu_ticks "$BPID")
 	if ! j=$("$WORK/turnstile" bench --host 127.0.0.1 --port "$PORT" --topic "lg/$STEP" --scenario conn \
 		--concurrency "$DIALERS" --duration 100ms --json "$@" 2>>"$WORK/bench.log"); then
 		j='{"connect_failures":-1,"first_error":"bench failed, see bench.log"}'
 	fi
+	sleep 0.5 # the teardown of the connections counts too
+	c1=$(cpu_ticks "$BPID")
 	printf '%s\t%s\t%s\t%s\n' "$run" "$case" "$broker" "$j" >>"$WORK/results.jsonl"
-	local rate fails
-	rate=$(jget "$j" connect_per_s) fails=$(jget "$j" connect_failures)
+	local rate fails us
+	rate=$(jget "$j" connect_per_s) fails=$(jget "$j" connect_failures) n=$(jget "$j" connects)
+	us=$(awk -v t="$((c1 - c0))" -v hz="$TICK" -v n="${n:-0}" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n }')
 	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$case" "$broker" "${rate:-0}" "${fails:-0}" "$(jget "$j" p99_ms)" >>"$RESULTS"
-	log "[run $run] $case, $broker: ${rate:-0} conn/s, ${fails:-0} failed, CONNACK p99 $(jget "$j" p99_ms) ms$([ -z "$(jget "$j" first_error)" ] || echo ", first error: $(jget "$j" first_error)")"
+	[ -z "$us" ] || printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "cpu-$case" "$broker" "$us" 0 "" >>"$RESULTS"
+	log "[run $run] $case, $broker: ${rate:-0} conn/s, ${fails:-0} failed, CONNACK p99 $(jget "$j" p99_ms) ms, broker CPU ${us:-?} µs a login$([ -z "$(jget "$j" first_error)" ] || echo ", first error: $(jget "$j" first_error)")"
 }
 
 for run in $(seq "$RUNS"); do
@@ -248,7 +258,7 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b >
 	echo
 	echo "| case | Turnstile | Mosquitto | Mochi | Turnstile / Mosquitto | Turnstile / Mochi | failed logins (T/Mq/Mc) |"
 	echo "|---|---:|---:|---:|---:|---:|---|"
-	for c in one-user users imported jwt tokens apply; do
+	for c in one-user users imported jwt tokens apply cpu-one-user cpu-users cpu-jwt cpu-tokens; do
 		t=$(median $c turnstile) m=$(median $c mosquitto) o=$(median $c mochi)
 		case $c in
 		one-user) label="$LOGINS logins of one user, conn/s" ;;
@@ -257,6 +267,10 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b >
 		jwt) label="$LOGINS logins with distinct ES256 JWTs, conn/s" ;;
 		tokens) label="$LOGINS logins with token-service tokens, conn/s" ;;
 		apply) label="ApplyToken requests/s (64 AccessKeys)" ;;
+		cpu-one-user) label="broker CPU per login, one user, µs (lower is better)" ;;
+		cpu-users) label="broker CPU per login, distinct users, µs (lower is better)" ;;
+		cpu-jwt) label="broker CPU per login, ES256 JWT, µs" ;;
+		cpu-tokens) label="broker CPU per login, token-service token, µs" ;;
 		esac
 		[ -n "$t$m$o" ] || continue
 		echo "| $label | ${t:+$(printf '%.0f' "$t") ($(runs $c turnstile))} | ${m:+$(printf '%.0f' "$m") ($(runs $c mosquitto))} | ${o:+$(printf '%.0f' "$o") ($(runs $c mochi))} | $(ratio "$t" "$m") | $(ratio "$t" "$o") | $(fails $c turnstile)/$(fails $c mosquitto)/$(fails $c mochi) |"
