@@ -53,10 +53,17 @@ type Config struct {
 	Inflight int           // unacknowledged QoS 1/2 PUBLISH packets per publisher
 	Drain    time.Duration // how long to wait for deliveries after publishing stops
 
-	Host        string
-	Port        int
-	Username    string
-	Password    string
+	Host     string
+	Port     int
+	Username string
+	Password string
+	// Users, when above 0, makes connection i log in as user i mod Users: "{i}" in Username and
+	// Password is replaced by that number, and a Username without "{i}" gets it appended
+	// (--users 10000 --username u --password 'p{i}': u0/p0 … u9999/p9999).
+	Users int
+	// Credentials names a file of "user name<TAB>password" lines (# comments); connection i logs
+	// in with line i mod their number: tokens, JWTs, any mix of logins.
+	Credentials string
 	TLS         bool
 	CAFile      string // PEM roots for TLS; the system roots when empty
 	Insecure    bool   // skip TLS certificate verification
@@ -134,6 +141,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		bad("concurrency %d: at least 1", c.Concurrency)
+	}
+	if c.Users < 0 {
+		bad("users %d: 0 (one login for every connection) or more", c.Users)
+	}
+	if c.Users > 0 && c.Credentials != "" {
+		bad("users and credentials: give one of them")
 	}
 	if !c.TLS && (c.CAFile != "" || c.Insecure) {
 		bad("cafile and insecure need --tls")

@@ -125,7 +125,7 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 		h := <-idx
 		defer func() { idx <- h }()
 		t0 := time.Now()
-		c, err := d.connect(ctx, d.clientID("c", i), idleReadBuffer)
+		c, err := d.connect(ctx, i, d.clientID("c", i), idleReadBuffer)
 		if err != nil {
 			mu.Lock()
 			failed.add(fmt.Errorf("connection %d: %w", i, err))
@@ -207,7 +207,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	offline := cfg.Scenario == Offline
 	persistent := cfg.Persistent || offline
 	err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
-		c, err := d.connectSession(ctx, d.clientID("s", i), subReadBuffer, persistent)
+		c, err := d.connectSession(ctx, i, d.clientID("s", i), subReadBuffer, persistent)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
 		}
@@ -223,7 +223,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	})
 	if err == nil {
 		err = parallel(ctx, npub, cfg.Concurrency, true, func(i int) error {
-			c, err := d.connect(ctx, d.clientID("p", i), pubReadBuffer)
+			c, err := d.connect(ctx, i, d.clientID("p", i), pubReadBuffer)
 			if err != nil {
 				return fmt.Errorf("publisher %d: %w", i, err)
 			}
@@ -310,7 +310,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		fmt.Fprintf(progress, "reconnecting %d subscribers to drain their queues\n", nsub)
 		drainStart := time.Now()
 		err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
-			c, err := d.connectSession(ctx, d.clientID("s", i), subReadBuffer, true)
+			c, err := d.connectSession(ctx, i, d.clientID("s", i), subReadBuffer, true)
 			if err != nil {
 				return fmt.Errorf("subscriber %d reconnecting: %w", i, err)
 			}

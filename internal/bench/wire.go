@@ -53,16 +53,21 @@ func (c *clock) now() int64 { return c.epoch + int64(time.Since(c.start)) }
 
 // dialer opens bench connections: TCP or TLS, then CONNECT and CONNACK.
 type dialer struct {
-	cfg   *Config
-	clk   *clock
-	addr  string
-	tls   *tls.Config
-	keep  uint16 // Keep Alive sent in CONNECT, seconds
-	runID string
+	cfg    *Config
+	logins *logins
+	clk    *clock
+	addr   string
+	tls    *tls.Config
+	keep   uint16 // Keep Alive sent in CONNECT, seconds
+	runID  string
 }
 
 func newDialer(cfg *Config, clk *clock, runID string) (*dialer, error) {
 	d := &dialer{cfg: cfg, clk: clk, addr: net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), runID: runID}
+	var err error
+	if d.logins, err = newLogins(cfg); err != nil {
+		return nil, err
+	}
 	// Long enough that no connection needs a PINGREQ during the run and its drain; brokers that
 	// cap keep alive (mosquitto's max_keepalive) refuse 0 for 3.1.1 clients.
 	d.keep = uint16(min(2*(cfg.Duration+cfg.Drain)/time.Second+60, 65535))
@@ -100,14 +105,15 @@ type conn struct {
 	wmu sync.Mutex
 }
 
-// connect dials and completes CONNECT/CONNACK for clientID, with a clean session.
-func (d *dialer) connect(ctx context.Context, clientID string, readBuf int) (*conn, error) {
-	return d.connectSession(ctx, clientID, readBuf, false)
+// connect dials and completes CONNECT/CONNACK for clientID, with a clean session, logging in
+// as connection i (see Config.Users and Config.Credentials).
+func (d *dialer) connect(ctx context.Context, i int, clientID string, readBuf int) (*conn, error) {
+	return d.connectSession(ctx, i, clientID, readBuf, false)
 }
 
 // connectSession is connect with a choice of a persistent session (clean session 0, and for 5.0
 // a Session Expiry Interval of an hour).
-func (d *dialer) connectSession(ctx context.Context, clientID string, readBuf int, persistent bool) (*conn, error) {
+func (d *dialer) connectSession(ctx context.Context, i int, clientID string, readBuf int, persistent bool) (*conn, error) {
 	cfg := d.cfg
 	nd := net.Dialer{Timeout: handshakeTimeout}
 	nc, err := nd.DialContext(ctx, "tcp", d.addr)
@@ -127,13 +133,14 @@ func (d *dialer) connectSession(ctx context.Context, clientID string, readBuf in
 	}
 	c := &conn{nc: nc, tr: stampReader{r: nc, clk: d.clk}, v: packet.Version(cfg.Version), id: clientID}
 	c.rd = bufio.NewReaderSize(&c.tr, readBuf)
+	user, pw := d.logins.at(i)
 	cp := &packet.Connect{
 		Version:    c.v,
 		CleanStart: !persistent,
 		KeepAlive:  d.keep,
 		ClientID:   clientID,
-		Username:   cfg.Username,
-		Password:   []byte(cfg.Password),
+		Username:   user,
+		Password:   []byte(pw),
 	}
 	if c.v == packet.V5 {
 		// Let the broker keep as many QoS 1/2 messages in flight to us as it likes.

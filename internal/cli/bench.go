@@ -46,7 +46,8 @@ Scenarios (topics are <topic>/<i>):
 unacknowledged messages per publisher).`,
 		Example: `  turnstile bench --scenario fanin --clients 8 --qos 0 --size 64 --duration 10s
   turnstile bench --scenario pairs --clients 8 --qos 1 --rate 5000 --json
-  turnstile bench --scenario conn --clients 5000 --duration 30s`,
+  turnstile bench --scenario conn --clients 5000 --duration 30s
+  turnstile bench --scenario conn --clients 10000 --users 10000 --username u --password 'p{i}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Scenario = bench.Scenario(scenario)
@@ -96,6 +97,8 @@ unacknowledged messages per publisher).`,
 	f.IntVar(&cfg.Port, "port", cfg.Port, "broker port (8883 with --tls unless given)")
 	f.StringVar(&cfg.Username, "username", "", "user name sent in CONNECT")
 	f.StringVar(&cfg.Password, "password", "", "password sent in CONNECT")
+	f.IntVar(&cfg.Users, "users", 0, "log connection i in as user i mod N: {i} in --username and --password becomes that number (appended to the user name without one)")
+	f.StringVar(&cfg.Credentials, "credentials", "", "`file` of \"user<TAB>password\" lines; connection i logs in with line i mod their number")
 	f.BoolVar(&cfg.TLS, "tls", false, "connect with TLS")
 	f.StringVar(&cfg.CAFile, "cafile", "", "PEM `file` of CA certificates to verify the broker (system roots when empty)")
 	f.BoolVar(&cfg.Insecure, "insecure", false, "do not verify the broker's TLS certificate")
