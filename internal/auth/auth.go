@@ -203,6 +203,18 @@ type Provider interface {
 	Authenticate(ctx context.Context, c *Credentials) (Decision, *Identity, error)
 }
 
+// BearerProvider is a Provider whose credentials are bearer tokens: values issued or signed
+// under a key (a JWT, a token of the token service, an AccessKey signature) that cannot be
+// guessed. The chain's rate limiter counts such an attempt only when it fails, so that many
+// devices behind one address presenting distinct tokens at once are not taken for a guessing
+// attack, while a flood of bad tokens is slowed like any other failures ([RateLimiter]).
+type BearerProvider interface {
+	Provider
+	// Bearer reports whether c is a credential of this provider's bearer kind. It looks at the
+	// credential's shape only and verifies nothing.
+	Bearer(c *Credentials) bool
+}
+
 // Failures the connection layer maps to CONNACK codes.
 var (
 	// ErrBadCredentials: no provider allowed the credentials (v5 0x86, 3.1.1 return code 4).

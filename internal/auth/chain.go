@@ -117,6 +117,9 @@ func (ch *Chain) Providers() []string {
 // lock and ends early, with an error wrapping ErrRateLimited and ctx's error, when ctx is done.
 // Errors never contain a secret.
 //
+// A bearer token (BearerProvider) is counted by the limiter only if it fails: it cannot be
+// guessed, so attempts in parallel gain an attacker nothing.
+//
 // Identical attempts in progress at the same time (the same credentials from the same source,
 // listener and vhost: a connection pool, a fleet behind one address) are checked and counted
 // once and share the answer (flight.go); guesses, being different passwords, are not coalesced.
@@ -133,7 +136,7 @@ func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, e
 	if rl == nil {
 		return ch.run(ctx, c)
 	}
-	wait, at, err := rl.reserve(c.Remote, c.Username)
+	wait, at, err := rl.reserve(c.Remote, c.Username, ch.bearer(c))
 	if err != nil {
 		ch.notify(c, 0, true)
 		return nil, err
@@ -152,6 +155,16 @@ func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, e
 	id, err := ch.run(ctx, c)
 	rl.finish(at, err == nil, false)
 	return id, err
+}
+
+// bearer reports whether a provider of the chain takes c for one of its bearer tokens.
+func (ch *Chain) bearer(c *Credentials) bool {
+	for _, p := range ch.providers {
+		if b, ok := p.(BearerProvider); ok && b.Bearer(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ch *Chain) notify(c *Credentials, d time.Duration, refused bool) {

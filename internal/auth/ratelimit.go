@@ -51,6 +51,11 @@ var DefaultRateLimitPolicy = RateLimitPolicy{
 //     SourceThreshold on its own). A successful login takes its attempt back: the pair is
 //     forgotten and the source's count returned. An attempt abandoned before any provider was
 //     asked (the client went away while delayed) is returned too.
+//   - Bearer tokens. An attempt with a credential that cannot be guessed (a JWT, a token of the
+//     token service, an AccessKey signature: BearerProvider) is delayed or refused like any
+//     other, but counted only when it fails, as it fails: parallel attempts with distinct
+//     tokens (a fleet behind one NAT address, all its devices sharing one token user name)
+//     gain an attacker nothing, and a flood of bad tokens is slowed by its failures.
 //   - Decay. f loses 1 per DecayInterval since it last changed (linear leak), down to 0.
 //   - Delay. When an attempt starts, each of its keys at or above its threshold t asks for the
 //     delay d = min(BaseDelay × 2^(f−t), MaxDelay): with the defaults 100 ms at 5 attempts of a
@@ -173,16 +178,19 @@ func (r *RateLimiter) Delay(addr netip.Addr, user string) time.Duration {
 type attempt struct {
 	pair       pairKey
 	src        netip.Prefix
+	hasSrc     bool
+	bearer     bool // counted only if it fails
 	countedSrc bool
 }
 
-// reserve counts an attempt from addr as user and claims its answer slots. It returns how long
+// reserve counts an attempt from addr as user (a bearer token's only later, if it fails: see
+// finish) and claims its answer slots. It returns how long
 // the attempt must wait, or an error wrapping ErrRateLimited when it is refused (then nothing is
 // counted).
-func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, attempt, error) {
+func (r *RateLimiter) reserve(addr netip.Addr, user string, bearer bool) (time.Duration, attempt, error) {
 	now := r.now()
 	src, hasSrc := SourceKey(addr)
-	a := attempt{pair: pairKey{user, src}, src: src}
+	a := attempt{pair: pairKey{user, src}, src: src, hasSrc: hasSrc, bearer: bearer}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pair := r.pairs.peek(a.pair, now, r.p.DecayInterval)
@@ -223,18 +231,35 @@ func (r *RateLimiter) reserve(addr netip.Addr, user string) (time.Duration, atte
 			keys[i].e.slot = keys[i].until
 		}
 	}
-	below := pair.countOrZero() < r.p.Threshold
-	r.pairs.add(a.pair, now, r.p.DecayInterval, 1)
-	if hasSrc && below {
-		r.sources.add(src, now, r.p.DecayInterval, 1)
-		a.countedSrc = true
+	if !bearer {
+		r.countLocked(&a, now)
 	}
 	return wait, a, nil
+}
+
+// countLocked puts attempt a on record: its pair, and its source while the pair is below
+// Threshold. mu held.
+func (r *RateLimiter) countLocked(a *attempt, now time.Time) {
+	below := r.pairs.count(a.pair, now, r.p.DecayInterval) < r.p.Threshold
+	r.pairs.add(a.pair, now, r.p.DecayInterval, 1)
+	if a.hasSrc && below {
+		r.sources.add(a.src, now, r.p.DecayInterval, 1)
+		a.countedSrc = true
+	}
 }
 
 // finish settles a counted attempt: a successful login forgets its pair and returns its count
 // on the source; an abandoned one (no provider was asked) returns both; a failure keeps them.
 func (r *RateLimiter) finish(a attempt, success, abandoned bool) {
+	if a.bearer { // counted only as it fails
+		if !success && !abandoned {
+			now := r.now()
+			r.mu.Lock()
+			r.countLocked(&a, now)
+			r.mu.Unlock()
+		}
+		return
+	}
 	if !success && !abandoned {
 		return
 	}

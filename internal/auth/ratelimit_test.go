@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -155,7 +156,7 @@ func TestRateLimitCountsAttemptsWhenTheyStart(t *testing.T) {
 	var waits []time.Duration
 	refused := 0
 	for i := range 40 {
-		w, _, err := rl.reserve(a, "alice")
+		w, _, err := rl.reserve(a, "alice", false)
 		switch {
 		case err == nil:
 			waits = append(waits, w)
@@ -171,11 +172,11 @@ func TestRateLimitCountsAttemptsWhenTheyStart(t *testing.T) {
 	}
 	// A refusal reserved nothing: once the queue has drained, the next attempt gets a slot.
 	clk.Advance(3100 * ms)
-	if w, _, err := rl.reserve(a, "alice"); err != nil || w != 3200*ms {
+	if w, _, err := rl.reserve(a, "alice", false); err != nil || w != 3200*ms {
 		t.Fatalf("after the queue: %v %v", w, err)
 	}
 	// A fresh pair from the same address is free (the pair stopped feeding the source at 5).
-	if w, _, err := rl.reserve(a, "bob"); w != 0 || err != nil {
+	if w, _, err := rl.reserve(a, "bob", false); w != 0 || err != nil {
 		t.Fatal(w, err)
 	}
 }
@@ -186,7 +187,7 @@ func TestRateLimitSuccessAndAbandon(t *testing.T) {
 	for range 6 {
 		rl.Failure(a, "alice")
 	}
-	_, at, err := rl.reserve(a, "alice")
+	_, at, err := rl.reserve(a, "alice", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestRateLimitSuccessAndAbandon(t *testing.T) {
 		t.Fatalf("source count %d, want 5", got)
 	}
 	// An abandoned attempt is taken back whole.
-	_, at, _ = rl.reserve(a, "carol")
+	_, at, _ = rl.reserve(a, "carol", false)
 	rl.finish(at, false, true)
 	if got := rl.sources.count(netip.MustParsePrefix("192.0.2.1/32"), rl.now(), time.Hour); got != 5 {
 		t.Fatalf("source count after an abandoned attempt %d, want 5", got)
@@ -367,5 +368,82 @@ func TestChainRateLimitDelayRespectsContext(t *testing.T) {
 	// The abandoned attempt was taken back: the pair still has 5 on record.
 	if got := rl.pairs.count(pairKey{"u", netip.MustParsePrefix("192.0.2.1/32")}, time.Now(), time.Hour); got != 5 {
 		t.Fatalf("pair count %d after an abandoned attempt, want 5", got)
+	}
+}
+
+// TestRateLimitBearerCountedOnFailure: 64 bearer-token attempts in flight at once from one
+// address under one user name (a fleet of token devices behind a NAT) are neither delayed nor
+// refused; their failures are counted as they fail, so a flood of bad tokens is slowed and then
+// refused like password guesses, and a bearer attempt from a source already over its threshold
+// waits like any other.
+func TestRateLimitBearerCountedOnFailure(t *testing.T) {
+	rl, _ := newTestLimiter(RateLimitPolicy{})
+	a := addr("192.0.2.7")
+	user := "Token|AK|instance"
+	var inFlight []attempt
+	for i := range 64 {
+		w, at, err := rl.reserve(a, user, true)
+		if err != nil || w != 0 {
+			t.Fatalf("bearer attempt %d in parallel: wait %v, %v", i, w, err)
+		}
+		inFlight = append(inFlight, at)
+	}
+	for _, at := range inFlight {
+		rl.finish(at, true, false)
+	}
+	if s, p := rl.Len(); s != 0 || p != 0 {
+		t.Fatalf("successful bearer attempts left %d sources, %d pairs on record", s, p)
+	}
+	// Bad tokens: each failure is on record, and the sixth attempt is delayed.
+	for range 5 {
+		_, at, err := rl.reserve(a, user, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl.finish(at, false, false)
+	}
+	if w, _, err := rl.reserve(a, user, true); err != nil || w != 100*ms {
+		t.Fatalf("after 5 bad tokens: wait %v, %v; want 100ms", w, err)
+	}
+	// An abandoned bearer attempt was never counted and takes nothing back.
+	_, at, _ := rl.reserve(addr("192.0.2.8"), user, true)
+	rl.finish(at, false, true)
+	if got := rl.pairs.count(pairKey{user, netip.MustParsePrefix("192.0.2.8/32")}, rl.now(), time.Hour); got != 0 {
+		t.Fatalf("abandoned bearer attempt counted %d", got)
+	}
+}
+
+// bearerStub is a stub provider whose credentials are all bearer tokens.
+type bearerStub struct{ stub }
+
+func (*bearerStub) Bearer(*Credentials) bool { return true }
+
+// TestChainBearerFleet: 40 distinct bearer tokens of one user name from one address, all in
+// flight at once (held in the provider until all have started), are neither delayed nor
+// refused; the same 40 as passwords would be (TestChainParallelGuesses: 30 refused).
+func TestChainBearerFleet(t *testing.T) {
+	p := &bearerStub{stub{name: "tokens", d: Allow, id: &Identity{User: "Token|AK|i"}, wait: make(chan struct{})}}
+	rl, _ := newTestLimiter(RateLimitPolicy{})
+	var delayed atomic.Int32
+	rl.sleep = func(ctx context.Context, _ time.Duration) error { delayed.Add(1); return ctx.Err() }
+	ch := NewChain(p).WithRateLimiter(rl)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 40 {
+		wg.Go(func() {
+			_, err := ch.Authenticate(context.Background(), &Credentials{Username: "Token|AK|i", Remote: addr("192.0.2.1"),
+				Password: fmt.Appendf(nil, "RW|token-%d", i)})
+			if err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	for p.calls.Load()+failed.Load() < 40 {
+		time.Sleep(time.Millisecond)
+	}
+	close(p.wait)
+	wg.Wait()
+	if failed.Load() != 0 || delayed.Load() != 0 || p.calls.Load() != 40 {
+		t.Fatalf("%d failed, %d delayed, %d checked; want 0, 0, 40", failed.Load(), delayed.Load(), p.calls.Load())
 	}
 }

@@ -5,6 +5,7 @@ package broker_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +391,73 @@ func TestUploadNarrowsSubscriptions(t *testing.T) {
 	}
 	if !strings.HasPrefix(e.user(), "Token|") {
 		t.Fatal("user name form")
+	}
+}
+
+// TestTokenFleetBehindOneAddress: 40 devices behind one address (one NAT) log in at once, each
+// with its own token and so all under the one user name "Token|<AccessKeyId>|<instance>". A
+// token cannot be guessed, so the login limiter counts such attempts only when they fail: every
+// device is let in (before, the limiter took them for guesses of one user name: delayed, then
+// refused with 0x9F). Bad tokens from that address are still counted and then refused with
+// 0x9F, never answered as a wrong password.
+func TestTokenFleetBehindOneAddress(t *testing.T) {
+	t.Parallel()
+	e := startTokens(t)
+	const devices = 40
+	pws := make([]string, devices)
+	for i := range pws {
+		pws[i] = "RW|" + e.apply("RW", time.Hour, "fleet/#").Token
+	}
+	type result struct {
+		code byte
+		err  error
+	}
+	results := make(chan result, devices)
+	for i := range devices {
+		go func() {
+			c, err := e.v5(fmt.Sprintf("fleet-%d", i), pws[i], "")
+			r := result{err: err}
+			if c != nil && c.ack != nil {
+				r.code = c.ack.ReasonCode
+			}
+			results <- r
+		}()
+	}
+	for range devices {
+		if r := <-results; r.err != nil || r.code != 0 {
+			t.Errorf("a device of the fleet: CONNACK 0x%02X, %v; want 0x00", r.code, r.err)
+		}
+	}
+
+	// Bad tokens are failures like any other: counted as they fail. A burst of them is checked
+	// (each is answered 0x86: a token cannot be guessed, so checking them in parallel teaches an
+	// attacker nothing), and the next burst from that address is slowed and refused with 0x9F.
+	forged := 0
+	burst := func(n int) map[byte]int {
+		codes := make(chan byte, n)
+		for range n {
+			forged++
+			pw := fmt.Sprintf("RW|forged-%d", forged) // distinct: identical attempts in flight are one (flight.go)
+			go func() {
+				c, _ := e.v5("forger-"+pw[3:], pw, "")
+				if c == nil || c.ack == nil {
+					codes <- 0xFF
+					return
+				}
+				codes <- c.ack.ReasonCode
+			}()
+		}
+		got := map[byte]int{}
+		for range n {
+			got[<-codes]++
+		}
+		return got
+	}
+	if got := burst(12); got[byte(packet.BadUserNameOrPassword)] != 12 {
+		t.Fatalf("a first burst of 12 bad tokens: %v; want 12 × 0x86", got)
+	}
+	// (One of the second burst is delayed by 5 s, past the test client's patience: 0xFF here.)
+	if got := burst(6); got[byte(packet.ConnectionRateExceeded)] < 4 || got[0] != 0 {
+		t.Fatalf("a second burst of 6 bad tokens after 12 failures: %v; want 0x9F for at least 4", got)
 	}
 }

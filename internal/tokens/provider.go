@@ -39,13 +39,20 @@ const (
 // invalid the whole login fails.
 type Provider struct{ s *Service }
 
-var _ auth.Provider = (*Provider)(nil)
+var _ auth.BearerProvider = (*Provider)(nil)
 
 // Provider returns the service's auth provider.
 func (s *Service) Provider() *Provider { return &Provider{s: s} }
 
 // Name is "token".
 func (p *Provider) Name() string { return ProviderName }
+
+// Bearer reports whether c is a token or signature login (auth.BearerProvider): its password is
+// a token issued under the service's key or an HMAC under an AccessKey secret, never guessable.
+func (p *Provider) Bearer(c *auth.Credentials) bool {
+	_, _, _, ok := splitUser(c.Username)
+	return ok
+}
 
 func denied(reason string) (auth.Decision, *auth.Identity, error) {
 	return auth.Deny, nil, &auth.Denial{Provider: ProviderName, Reason: reason, Err: auth.ErrBadCredentials}

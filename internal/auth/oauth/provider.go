@@ -25,7 +25,7 @@ type Provider struct {
 	keys *keySet
 }
 
-var _ auth.Provider = (*Provider)(nil)
+var _ auth.BearerProvider = (*Provider)(nil)
 
 // New validates o, applies its defaults and returns a provider. It does no I/O: Start fetches
 // the keys and runs the refresh loop; without Start, the first token fetches them on demand
@@ -89,6 +89,12 @@ func (e *TokenError) Error() string {
 }
 
 func (e *TokenError) Unwrap() []error { return []error{auth.ErrBadCredentials, e.Err} }
+
+// Bearer reports whether c carries a JWT: the Authentication Method jwt, or a JWT-shaped
+// password (auth.BearerProvider).
+func (p *Provider) Bearer(c *auth.Credentials) bool {
+	return c.AuthMethod == MethodJWT || (c.AuthMethod == "" && auth.LooksLikeJWT(c.Password))
+}
 
 // Authenticate implements auth.Provider. It abstains unless the client uses the method "jwt"
 // (the token is AuthData) or, without an authentication method, the password looks like a JWT
