@@ -272,3 +272,27 @@ func TestManyRetainedPacedNotDropped(t *testing.T) {
 		t.Fatalf("%d messages dropped: %+v", d, stats(srv).DroppedBy)
 	}
 }
+
+// TestPropertiesNotCarriedOver_MQTT_3_3_2: each PUBLISH a v5 subscriber receives carries the
+// properties of its own message and no other's: a message with a Message Expiry Interval,
+// user properties, a content type and a correlation datum, then one without any, to the same
+// subscriber (the connection encodes both in one reused packet, writer.go).
+func TestPropertiesNotCarriedOver_MQTT_3_3_2(t *testing.T) {
+	t.Parallel()
+	addr, _ := startBroker(t, nil)
+	sub := connectV5(t, addr, v5Connect("props-sub", true, 0))
+	sub.subscribe(paho.SubscribeOptions{Topic: "props/#", QoS: 0})
+	pub := connectV5(t, addr, v5Connect("props-pub", true, 0))
+	pub.publish(&paho.Publish{Topic: "props/a", QoS: 1, Payload: []byte("with"), Properties: &paho.PublishProperties{
+		MessageExpiry: u32p(60), ContentType: "text/plain", CorrelationData: []byte("c1"), ResponseTopic: "props/reply",
+		User: paho.UserProperties{{Key: "k", Value: "v"}}}})
+	pub.publish(&paho.Publish{Topic: "props/b", QoS: 1, Payload: []byte("without")})
+	first, second := sub.expectMsg(), sub.expectMsg()
+	if p := first.Properties; p == nil || p.MessageExpiry == nil || p.ContentType != "text/plain" || len(p.User) != 1 {
+		t.Fatalf("[MQTT-3.3.2-6] the first message lost its properties: %+v", p)
+	}
+	if p := second.Properties; p != nil && (p.MessageExpiry != nil || p.ContentType != "" || p.CorrelationData != nil ||
+		p.ResponseTopic != "" || len(p.User) != 0) {
+		t.Fatalf("the second message carries the first one's properties: %+v", p)
+	}
+}
