@@ -15,7 +15,7 @@
 #
 # The users are provisioned once per work directory (USERS bcrypt runs: minutes on 2 cores) and
 # Turnstile starts every run from a copy of that store and its key files. Run it under the CPU
-# lock where other work shares the machine: flock /work/cpu.lock bench/logins/run.sh
+# lock where other work shares the machine: flock /tmp/bench.lock bench/logins/run.sh
 #
 # Usage: bench/logins/run.sh [--runs N] [--users N] [--logins N] [--dialers N] [--imported N]
 #                            [--brokers LIST] [--work DIR] [--out FILE]
