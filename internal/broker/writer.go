@@ -73,8 +73,7 @@ type outQueue struct {
 	aliases   map[string]uint16
 	nextAlias uint16
 
-	ids []uint32       // scratch for Subscription Identifiers
-	pub packet.Publish // the PUBLISH being encoded (writePublish); mu held
+	ids []uint32 // scratch for Subscription Identifiers
 }
 
 // grow makes sure buf has a buffer to append to, taking a pooled one into an empty queue. mu held.
@@ -216,26 +215,32 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		return full
 	}
 	m := d.msg
-	// The packet is built in the queue's own Publish, field by field: a fresh one would zero its
-	// 344 bytes at every delivery, a cost the profile of fan-out showed. Its references are
-	// dropped once encoded, so an idle connection keeps no message alive.
-	p := &o.pub
-	p.Dup, p.QoS, p.Retain, p.Topic, p.PacketID, p.Payload = dup, d.qos, d.retain, m.Topic, pid, m.Payload
-	if c.version == packet.V5 {
-		if m.Props != nil {
-			p.Props = *m.Props
+	if c.version != packet.V5 || (m.Props == nil && m.Expiry == 0 && d.subID == 0 && o.aliasMax == 0) {
+		// No properties to send, what most deliveries are: a PublishHead, not a Publish's 344
+		// bytes to fill in for every subscriber (the profile of fan-out showed it).
+		h := packet.PublishHead{Topic: m.Topic, Payload: m.Payload, PacketID: pid, QoS: d.qos, Dup: dup, Retain: d.retain}
+		if c.maxPacketOut != 0 && h.Size(c.version) > int(c.maxPacketOut) {
+			o.mu.Unlock()
+			c.dropped(dropTooLarge)
+			return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
 		}
-		if m.Expiry != 0 {
-			p.Props.MessageExpiry, p.Props.HasMessageExpiry = m.remainingExpiry(now), true // [MQTT-3.3.2-6]
-		}
-		if d.subID != 0 { // [MQTT-3.3.4-3]
-			o.ids = append(append(o.ids[:0], d.subID), d.subIDs...)
-			p.Props.SubscriptionIDs = o.ids
-		}
+		o.grow()
+		o.buf = h.Append(o.buf, c.version)
+		return o.queued(c)
+	}
+	p := packet.Publish{Dup: dup, QoS: d.qos, Retain: d.retain, Topic: m.Topic, PacketID: pid, Payload: m.Payload}
+	if m.Props != nil {
+		p.Props = *m.Props
+	}
+	if m.Expiry != 0 {
+		p.Props.MessageExpiry, p.Props.HasMessageExpiry = m.remainingExpiry(now), true // [MQTT-3.3.2-6]
+	}
+	if d.subID != 0 { // [MQTT-3.3.4-3]
+		o.ids = append(append(o.ids[:0], d.subID), d.subIDs...)
+		p.Props.SubscriptionIDs = o.ids
 	}
 	size := p.Size(c.version)
 	if c.maxPacketOut != 0 && size > int(c.maxPacketOut) {
-		o.clearPub(c.version)
 		o.mu.Unlock()
 		c.dropped(dropTooLarge)
 		return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
@@ -251,21 +256,17 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 	}
 	o.grow()
 	o.buf = p.Append(o.buf, c.version)
-	o.clearPub(c.version)
+	return o.queued(c)
+}
+
+// queued ends writePublish once the packet is in buf: counted, the write loop poked, mu
+// released.
+func (o *outQueue) queued(c *client) writeResult {
 	o.msgsOut++
 	a := o.poke()
 	o.mu.Unlock()
 	c.act(a)
 	return written
-}
-
-// clearPub drops the references of the queue's Publish once it is encoded (v5: its properties
-// too, which the next packet must not inherit). mu held.
-func (o *outQueue) clearPub(v packet.Version) {
-	o.pub.Topic, o.pub.Payload = "", nil
-	if v == packet.V5 {
-		o.pub.Props = packet.Properties{}
-	}
 }
 
 // dropped counts a message not delivered to the connection's session.

@@ -276,6 +276,46 @@ func (p *Publish) Append(dst []byte, v Version) []byte {
 	return append(dst, p.Payload...)
 }
 
+// PublishHead is a PUBLISH without properties, what most deliveries are: it encodes exactly as a
+// Publish with the same fields and zero Props, without a Publish's 344 bytes to fill in for each
+// delivery (the broker's fan-out encodes one per subscriber).
+type PublishHead struct {
+	Topic    string
+	Payload  []byte
+	PacketID uint16 // only for QoS > 0
+	QoS      byte
+	Dup      bool
+	Retain   bool
+}
+
+func (p *PublishHead) remaining(v Version) int {
+	n := strSize(p.Topic) + len(p.Payload)
+	if p.QoS > 0 {
+		n += 2
+	}
+	if v == V5 {
+		n++ // Property Length 0 (3.3.2.3.1)
+	}
+	return n
+}
+
+// Size returns the encoded size of p for version v.
+func (p *PublishHead) Size(v Version) int { return total(p.remaining(v)) }
+
+// Append appends p encoded for version v; it allocates nothing when dst has room for p.Size(v)
+// bytes. The packet identifier is written only for QoS 1 and 2.
+func (p *PublishHead) Append(dst []byte, v Version) []byte {
+	dst = appendFixedHeader(dst, PUBLISH, (p.QoS&0x03)<<1|b2i(p.Dup)<<3|b2i(p.Retain), p.remaining(v))
+	dst = appendString(dst, p.Topic)
+	if p.QoS > 0 {
+		dst = appendU16(dst, p.PacketID)
+	}
+	if v == V5 {
+		dst = append(dst, 0)
+	}
+	return append(dst, p.Payload...)
+}
+
 // --- PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 to 3.7)
 
 func (a *ack) remaining(v Version, t Type) (n, props int) {
