@@ -289,3 +289,25 @@ func TestWalkthroughParser(t *testing.T) {
 		t.Error("matchOutput")
 	}
 }
+
+// TestReadmeShowsTheTwoCommands: the README's opening shows the two commands that set everything
+// up on a fresh machine, each at the start of a line of a shell block, so no edit drops one. (The
+// walk-through test above runs the broker the same way from a built binary.)
+func TestReadmeShowsTheTwoCommands(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"go run ./cmd/turnstile serve", "go test ./..."} {
+		found := false
+		for _, line := range strings.Split(string(readme), "\n") {
+			if strings.HasPrefix(line, cmd) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("README.md has no line starting with %q", cmd)
+		}
+	}
+}
