@@ -134,8 +134,12 @@ func (x *index) existing(as Kind, who string) *Ban {
 	return nil
 }
 
-// List is the banned list. It is safe for concurrent use.
+// List is the banned list. It is safe for concurrent use. Its embedded Entries list the bans
+// (oldest first), get, count, lift (Delete: connections a ban closed stay closed; the clients it
+// matched may connect again) and prune them; the list also prunes by itself when the earliest
+// Until passes, and Match ignores expired bans either way.
 type List struct {
+	expiring.Entries[Ban, *index]
 	clk clock.Clock
 	set *expiring.Set[Ban, *index]
 }
@@ -162,7 +166,7 @@ func New(o Options) (*List, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ban: %w", err)
 	}
-	return &List{clk: clock.Or(o.Clock), set: set}, nil
+	return &List{Entries: set.Entries(), clk: clock.Or(o.Clock), set: set}, nil
 }
 
 // checkStored accepts a stored ban only in the canonical form Add writes.
@@ -319,23 +323,3 @@ func (l *List) Revoked(id *auth.Identity, at time.Time) (reason string, revoked 
 	}
 	return "", false
 }
-
-// List returns the bans, oldest first.
-func (l *List) List() []Ban { return l.set.List() }
-
-// Get returns the ban with id.
-func (l *List) Get(id string) (Ban, bool) { return l.set.Get(id) }
-
-// Len returns the number of bans held.
-func (l *List) Len() int { return l.set.Len() }
-
-// Delete lifts the ban with id and reports whether there was one. Connections it closed stay
-// closed; the clients it matched may connect again.
-func (l *List) Delete(id string) bool { return l.set.Delete(id) }
-
-// Prune removes the bans whose Until has come and returns how many. The list also prunes by
-// itself, on its clock, when the earliest Until passes; Match ignores expired bans either way.
-func (l *List) Prune(now time.Time) int { return l.set.Prune(now) }
-
-// Close stops the prune timer. The list still answers afterwards.
-func (l *List) Close() { l.set.Close() }

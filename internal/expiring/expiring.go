@@ -357,6 +357,31 @@ func (s *Set[E, X]) Close() {
 	s.mu.Unlock()
 }
 
+// Entries is the reading and removing half of a Set: List, Get, Len, Delete, Prune and Close. A
+// typed wrapper (ban.List, revoke.Set) embeds it and keeps Add behind its own validation.
+type Entries[E any, X Index[E, X]] struct{ s *Set[E, X] }
+
+// Entries returns the set's Entries.
+func (s *Set[E, X]) Entries() Entries[E, X] { return Entries[E, X]{s} }
+
+// List returns the entries held, in Options.Compare order.
+func (e Entries[E, X]) List() []E { return e.s.List() }
+
+// Get returns the entry with id.
+func (e Entries[E, X]) Get(id string) (E, bool) { return e.s.Get(id) }
+
+// Len returns the number of entries held (ended ones too, until they are pruned).
+func (e Entries[E, X]) Len() int { return e.s.Len() }
+
+// Delete removes the entry with id, from the store too, and reports whether there was one.
+func (e Entries[E, X]) Delete(id string) bool { return e.s.Delete(id) }
+
+// Prune removes the entries ended at now and returns how many.
+func (e Entries[E, X]) Prune(now time.Time) int { return e.s.Prune(now) }
+
+// Close stops the prune timer; the set still answers afterwards.
+func (e Entries[E, X]) Close() { e.s.Close() }
+
 // newID returns 12 random bytes in hex.
 func newID() string {
 	var b [12]byte

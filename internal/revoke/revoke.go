@@ -77,8 +77,12 @@ type index struct {
 
 var _ expiring.Index[Revocation, *index] = (*index)(nil)
 
-// Set is the revocation set. It is safe for concurrent use.
+// Set is the revocation set. It is safe for concurrent use. Its embedded Entries list the
+// revocations (oldest first), get, count, lift (Delete: connections a revocation closed stay
+// closed; the credentials it covered are accepted again) and prune them; the set also prunes by
+// itself when the earliest Until passes.
 type Set struct {
+	expiring.Entries[Revocation, *index]
 	o   Options
 	clk clock.Clock
 	set *expiring.Set[Revocation, *index]
@@ -112,7 +116,7 @@ func New(o Options) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("revoke: %w", err)
 	}
-	return &Set{o: o, clk: clock.Or(o.Clock), set: set}, nil
+	return &Set{Entries: set.Entries(), o: o, clk: clock.Or(o.Clock), set: set}, nil
 }
 
 func newIndex() *index {
@@ -273,26 +277,6 @@ func (s *Set) Revoked(id *auth.Identity, at time.Time) (Revocation, bool) {
 	}
 	return Revocation{}, false
 }
-
-// List returns the revocations in force, oldest first.
-func (s *Set) List() []Revocation { return s.set.List() }
-
-// Get returns the revocation with id.
-func (s *Set) Get(id string) (Revocation, bool) { return s.set.Get(id) }
-
-// Len returns the number of revocations held.
-func (s *Set) Len() int { return s.set.Len() }
-
-// Delete lifts the revocation with id and reports whether there was one. Connections it
-// closed stay closed; the credentials it covered are accepted again.
-func (s *Set) Delete(id string) bool { return s.set.Delete(id) }
-
-// Prune removes the revocations whose Until is before now and returns how many. The set also
-// prunes by itself, on its clock, when the earliest Until passes.
-func (s *Set) Prune(now time.Time) int { return s.set.Prune(now) }
-
-// Close stops the prune timer. The set still answers afterwards.
-func (s *Set) Close() { s.set.Close() }
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
