@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,48 +30,17 @@ func startBrokerClock(t *testing.T, clk clock.Clock, dir string, mod func(*confi
 	return startBrokerWith(t, app.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: clk}, dir, mod)
 }
 
-// startBrokerWith is startBroker with the given options (Ephemeral and Version are set here).
+// startBrokerWith is startBrokerOpts with the data directory dir ("" for a fresh one).
 func startBrokerWith(t *testing.T, o app.Options, dir string, mod func(*config.Config)) (string, *testBroker) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.MQTT.SysInterval = 0
-	cfg.MQTT.AllowAnonymous = true
-	cfg.MQTT.WSPort = 0
-	cfg.Mgmt.Port = 0
-	cfg.Main.DataDir = dir
-	if dir == "" {
-		cfg.Main.DataDir = t.TempDir()
-	}
-	if mod != nil {
-		mod(cfg)
-	}
-	o.Ephemeral, o.Version = true, "test"
-	a, err := app.New(cfg, o)
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	var once sync.Once
-	var stopErr error
-	stop := func(wait context.Context) error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-wait.Done():
-				stopErr = wait.Err()
-			}
-		})
-		return stopErr
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		stop(ctx)
-	})
-	return a.Addr("tcp").String(), &testBroker{Server: a.Broker(), app: a, stop: stop}
+	return startBrokerOpts(t, func(cfg *config.Config) {
+		if dir != "" {
+			cfg.Main.DataDir = dir
+		}
+		if mod != nil {
+			mod(cfg)
+		}
+	}, o)
 }
 
 func mustBan(t *testing.T, b *testBroker, as ban.Kind, who string, until time.Time) ban.Ban {

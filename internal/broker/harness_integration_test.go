@@ -111,7 +111,7 @@ func startBroker(t *testing.T, mod func(*config.Config)) (string, *testBroker) {
 	return startBrokerOpts(t, mod, app.Options{})
 }
 
-// startBrokerOpts is startBroker with program options (a fake clock, say).
+// startBrokerOpts is startBroker with program options (a fake clock, a logger, say).
 func startBrokerOpts(t *testing.T, mod func(*config.Config), o app.Options) (string, *testBroker) {
 	t.Helper()
 	cfg := config.Default()
@@ -130,7 +130,10 @@ func startBrokerOpts(t *testing.T, mod func(*config.Config), o app.Options) (str
 		log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	rec := &eventRecorder{}
-	o.Logger, o.Ephemeral, o.Version = log, true, "test"
+	if o.Logger == nil {
+		o.Logger = log
+	}
+	o.Ephemeral, o.Version = true, "test"
 	o.Observers = append(o.Observers, rec)
 	a, err := app.New(cfg, o)
 	if err != nil {
