@@ -219,10 +219,10 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		// No properties to send, what most deliveries are: a PublishHead, not a Publish's 344
 		// bytes to fill in for every subscriber (the profile of fan-out showed it).
 		h := packet.PublishHead{Topic: m.Topic, Payload: m.Payload, PacketID: pid, QoS: d.qos, Dup: dup, Retain: d.retain}
-		if c.maxPacketOut != 0 && h.Size(c.version) > int(c.maxPacketOut) {
+		if c.tooLarge(h.Size(c.version)) {
 			o.mu.Unlock()
 			c.dropped(dropTooLarge)
-			return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
+			return tooLarge
 		}
 		o.grow()
 		o.buf = h.Append(o.buf, c.version)
@@ -239,11 +239,10 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 		o.ids = append(append(o.ids[:0], d.subID), d.subIDs...)
 		p.Props.SubscriptionIDs = o.ids
 	}
-	size := p.Size(c.version)
-	if c.maxPacketOut != 0 && size > int(c.maxPacketOut) {
+	if c.tooLarge(p.Size(c.version)) {
 		o.mu.Unlock()
 		c.dropped(dropTooLarge)
-		return tooLarge // [MQTT-3.1.2-24], [MQTT-3.1.2-25]
+		return tooLarge
 	}
 	if o.aliasMax > 0 { // [MQTT-3.3.2-10]: aliases are ours to choose, up to the client's maximum
 		if a, ok := o.aliases[m.Topic]; ok {
@@ -258,6 +257,10 @@ func (c *client) writePublish(d *delivery, pid uint16, dup bool, now int64) writ
 	o.buf = p.Append(o.buf, c.version)
 	return o.queued(c)
 }
+
+// tooLarge reports whether a packet of size bytes exceeds the client's Maximum Packet Size: it
+// is discarded as if sent [MQTT-3.1.2-24], [MQTT-3.1.2-25].
+func (c *client) tooLarge(size int) bool { return c.maxPacketOut != 0 && size > int(c.maxPacketOut) }
 
 // queued ends writePublish once the packet is in buf: counted, the write loop poked, mu
 // released.
