@@ -132,11 +132,12 @@ func (ch *Chain) Authenticate(ctx context.Context, c *Credentials) (*Identity, e
 
 // authenticate is Authenticate for one attempt: the rate limiter, then the providers.
 func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, error) {
+	bearer := ch.bearer(c)
 	rl := ch.limiter
 	if rl == nil {
-		return ch.run(ctx, c)
+		return ch.run(ctx, c, bearer)
 	}
-	wait, at, err := rl.reserve(c.Remote, c.Username, ch.bearer(c))
+	wait, at, err := rl.reserve(c.Remote, c.Username, bearer)
 	if err != nil {
 		ch.notify(c, 0, true)
 		return nil, err
@@ -152,7 +153,7 @@ func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, e
 		rl.finish(at, false, true)
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	id, err := ch.run(ctx, c)
+	id, err := ch.run(ctx, c, bearer)
 	rl.finish(at, err == nil, false)
 	return id, err
 }
@@ -160,11 +161,17 @@ func (ch *Chain) authenticate(ctx context.Context, c *Credentials) (*Identity, e
 // bearer reports whether a provider of the chain takes c for one of its bearer tokens.
 func (ch *Chain) bearer(c *Credentials) bool {
 	for _, p := range ch.providers {
-		if b, ok := p.(BearerProvider); ok && b.Bearer(c) {
+		if takesBearer(p, c) {
 			return true
 		}
 	}
 	return false
+}
+
+// takesBearer reports whether p takes c for one of its bearer tokens.
+func takesBearer(p Provider, c *Credentials) bool {
+	b, ok := p.(BearerProvider)
+	return ok && b.Bearer(c)
 }
 
 func (ch *Chain) notify(c *Credentials, d time.Duration, refused bool) {
@@ -173,10 +180,16 @@ func (ch *Chain) notify(c *Credentials, d time.Duration, refused bool) {
 	}
 }
 
-func (ch *Chain) run(ctx context.Context, c *Credentials) (*Identity, error) {
+// run asks the providers in order. A bearer credential is asked only of the providers that take
+// it for theirs: the limiter counts it only when it fails, which must never let a guessable
+// password through uncounted (a local user named like a token's user name, say).
+func (ch *Chain) run(ctx context.Context, c *Credentials, bearer bool) (*Identity, error) {
 	for _, p := range ch.providers {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
+		}
+		if bearer && !takesBearer(p, c) {
+			continue
 		}
 		d, id, err := p.Authenticate(ctx, c)
 		if err != nil {

@@ -447,3 +447,18 @@ func TestChainBearerFleet(t *testing.T) {
 		t.Fatalf("%d failed, %d delayed, %d checked; want 0, 0, 40", failed.Load(), delayed.Load(), p.calls.Load())
 	}
 }
+
+// TestChainBearerShapeIsNoEscape: a credential a bearer provider takes for its own is asked of
+// that provider only. A password provider that would accept the same credential (a local user
+// named like a token's user name) is never asked, so parallel password guesses dressed as a
+// bearer token are never checked uncounted.
+func TestChainBearerShapeIsNoEscape(t *testing.T) {
+	tokens := &bearerStub{stub{name: "tokens", d: Deny, err: ErrBadCredentials}}
+	password := &stub{name: "local", d: Allow, id: &Identity{User: "Token|AK|i"}}
+	ch := NewChain(password, tokens).WithRateLimiter(nil)
+	_, err := ch.Authenticate(context.Background(), &Credentials{Username: "Token|AK|i", Password: []byte("guess")})
+	if !errors.Is(err, ErrBadCredentials) || password.calls.Load() != 0 || tokens.calls.Load() != 1 {
+		t.Fatalf("err %v; password provider asked %d times, bearer provider %d; want a refusal by the bearer provider alone",
+			err, password.calls.Load(), tokens.calls.Load())
+	}
+}

@@ -91,7 +91,9 @@ func (e *TokenError) Error() string {
 func (e *TokenError) Unwrap() []error { return []error{auth.ErrBadCredentials, e.Err} }
 
 // Bearer reports whether c carries a JWT: the Authentication Method jwt, or a JWT-shaped
-// password (auth.BearerProvider).
+// password (auth.BearerProvider). The shape cannot be used to guess a local password without
+// being counted at once: the local provider abstains on a JWT-shaped password, so such an
+// attempt is only ever checked as a JWT.
 func (p *Provider) Bearer(c *auth.Credentials) bool {
 	return c.AuthMethod == MethodJWT || (c.AuthMethod == "" && auth.LooksLikeJWT(c.Password))
 }
