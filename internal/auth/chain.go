@@ -97,6 +97,15 @@ func (ch *Chain) OnLimit(fn func(LimitNotice)) *Chain {
 // RateLimiter returns the chain's rate limiter, nil when there is none.
 func (ch *Chain) RateLimiter() *RateLimiter { return ch.limiter }
 
+// Coalesced returns how many login attempts were answered by an identical attempt's check in
+// progress at the same time (flight.go) instead of running their own.
+func (ch *Chain) Coalesced() uint64 {
+	if ch.flights == nil {
+		return 0
+	}
+	return ch.flights.shared.Load()
+}
+
 // Providers returns the names of the providers, in order.
 func (ch *Chain) Providers() []string {
 	names := make([]string, len(ch.providers))

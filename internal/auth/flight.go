@@ -27,7 +27,8 @@ type flights struct {
 	key     []byte
 	mu      sync.Mutex
 	m       map[[sha256.Size]byte]*flight
-	waiting atomic.Int32 // attempts waiting for another's answer now (tests)
+	waiting atomic.Int32  // attempts waiting for another's answer now (tests)
+	shared  atomic.Uint64 // attempts answered by another's check, ever
 }
 
 type flight struct {
@@ -95,6 +96,7 @@ func (f *flights) do(ctx context.Context, c *Credentials, check func() (*Identit
 		if fl.err != nil && (errors.Is(fl.err, context.Canceled) || errors.Is(fl.err, context.DeadlineExceeded)) && ctx.Err() == nil {
 			return check() // the leader's client left; this one is still here
 		}
+		f.shared.Add(1)
 		if fl.err != nil {
 			return nil, fl.err
 		}

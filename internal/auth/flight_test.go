@@ -64,8 +64,8 @@ func TestChainCoalescesIdenticalAttempts(t *testing.T) {
 			t.Fatalf("login %d: identity %+v", i, ids[i])
 		}
 	}
-	if c := g.calls.Load(); c != 1 {
-		t.Fatalf("the provider checked %d times, want 1", c)
+	if c, shared := g.calls.Load(), ch.Coalesced(); c != 1 || shared != n-1 {
+		t.Fatalf("the provider checked %d times and %d logins were coalesced, want 1 and %d", c, shared, n-1)
 	}
 
 	// Guesses: distinct passwords in parallel, each counted: the limiter refuses some unchecked.
