@@ -5,3 +5,6 @@ import "github.com/turnstilemq/turnstile/internal/store"
 // StoreWALBytesForTest returns how many bytes the server's store has written to its
 // write-ahead log since it was opened.
 func StoreWALBytesForTest(s *Server) uint64 { return s.persist.st.(*store.DB).WALBytesWritten() }
+
+// BuffersMadeForTest returns how many pooled read and write buffers were ever allocated.
+func BuffersMadeForTest() (read, write uint64) { return readBufsMade.Load(), outBufsMade.Load() }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -19,7 +20,11 @@ type readBuf [readBufferSize]byte
 // readBufs holds the read buffers of connections that have nothing buffered. sync.Pool keeps
 // what the last two garbage collections found unused, so it holds about as many buffers as
 // connections were reading at once, and frees them when traffic stops.
-var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
+var readBufs = sync.Pool{New: func() any { readBufsMade.Add(1); return new(readBuf) }}
+
+// readBufsMade counts the read buffers ever allocated (tests: a connection that ends gives its
+// buffer back, so a stream of connections reuses a few).
+var readBufsMade atomic.Uint64
 
 // errBufferFull reports a Peek larger than the read buffer (a caller's mistake).
 var errBufferFull = errors.New("broker: peek larger than the read buffer")

@@ -28,7 +28,10 @@ type outBuf [outBufSize]byte
 // one when it queues a packet into an empty queue and gives its buffers back when its write
 // loop has flushed everything and ends (issue 12): an idle connection holds no write buffer.
 // A buffer that grew past outBufSize during a burst is left to the garbage collector instead.
-var outBufs = sync.Pool{New: func() any { return new(outBuf) }}
+var outBufs = sync.Pool{New: func() any { outBufsMade.Add(1); return new(outBuf) }}
+
+// outBufsMade counts the write buffers ever allocated (tests, as readBufsMade).
+var outBufsMade atomic.Uint64
 
 // takeOutBuf returns an empty pooled write buffer.
 func takeOutBuf() []byte { return outBufs.Get().(*outBuf)[:0] }
@@ -363,6 +366,11 @@ func (c *client) writeLoop() {
 		if err != nil {
 			c.close(errWrite{err}, 0)
 			c.conn.Close()
+			// Closing accepts nothing more (closeWith): the buffers go back to the pool.
+			putOutBuf(buf)
+			o.mu.Lock()
+			o.releaseLocked()
+			o.mu.Unlock()
 			return
 		}
 		o.mu.Lock()
