@@ -244,6 +244,7 @@ func (c *client) handleConnect(cp *packet.Connect) error {
 		c.conn.SetReadDeadline(now.Add(c.keepAlive * 3 / 2)) // [MQTT-3.1.2-24]
 	} else {
 		c.conn.SetReadDeadline(time.Time{})
+		tcpKeepAlive(c.conn)
 	}
 	if err := v.connect(c, cp.CleanStart, expiry, w, ack); err != nil {
 		c.vhost = nil // never attached: cleanup has nothing to detach

@@ -129,7 +129,7 @@ func TLS(addr string, cfg *tls.Config) (net.Listener, error) {
 	if err := checkServerConfig(cfg); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listenTCP(addr) // no TCP keep-alive, as TCP
 	if err != nil {
 		return nil, fmt.Errorf("listener: tls %s: %w", addr, err)
 	}
