@@ -2,12 +2,10 @@ package auth
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"hash"
 	"sync"
 	"sync/atomic"
 )
@@ -24,7 +22,7 @@ import (
 //
 // The key is an HMAC under a key drawn per process, so the map never holds a password.
 type flights struct {
-	key     []byte
+	macs    *macPool // HMAC-SHA256 under a key drawn per process
 	mu      sync.Mutex
 	m       map[[sha256.Size]byte]*flight
 	waiting atomic.Int32  // attempts waiting for another's answer now (tests)
@@ -42,39 +40,43 @@ func newFlights() *flights {
 	if _, err := rand.Read(k); err != nil {
 		panic("auth: no randomness for the login coalescing key: " + err.Error())
 	}
-	return &flights{key: k, m: make(map[[sha256.Size]byte]*flight)}
+	return &flights{macs: newMACPool(k), m: make(map[[sha256.Size]byte]*flight)}
 }
 
 // keyOf is the coalescing key of c: everything a provider's decision depends on, and the
 // limiter's source, but not the client id or the exact remote port, which are the caller's own.
+// Each field is length-prefixed, so the encoding is injective.
 func (f *flights) keyOf(c *Credentials) [sha256.Size]byte {
-	h := hmac.New(sha256.New, f.key)
-	src, _ := SourceKey(c.Remote)
-	field := func(h hash.Hash, b []byte) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+	m := f.macs.get()
+	field := func(b []byte, s string) []byte {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		return append(b, s...)
 	}
-	field(h, []byte(src.String()))
-	field(h, []byte(c.Username))
-	field(h, []byte(c.Vhost))
-	field(h, c.Password)
-	field(h, []byte(c.Listener))
-	field(h, []byte(c.PeerCN))
-	field(h, []byte(c.AuthMethod))
-	field(h, c.AuthData)
-	flags := []byte{0, 0}
+	bytesField := func(b, s []byte) []byte {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		return append(b, s...)
+	}
+	src, _ := SourceKey(c.Remote)
+	b := m.buf
+	n := len(b)
+	b = src.AppendTo(binary.BigEndian.AppendUint32(b, 0)) // its length is set below
+	binary.BigEndian.PutUint32(b[n:], uint32(len(b)-n-4))
+	b = field(b, c.Username)
+	b = field(b, c.Vhost)
+	b = bytesField(b, c.Password)
+	b = field(b, c.Listener)
+	b = field(b, c.PeerCN)
+	b = field(b, c.AuthMethod)
+	b = bytesField(b, c.AuthData)
+	var flags [2]byte
 	if c.FromBrowser {
 		flags[0] = 1
 	}
 	if c.Loopback() {
 		flags[1] = 1
 	}
-	field(h, flags)
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
+	m.buf = bytesField(b, flags[:])
+	return f.macs.sum(m)
 }
 
 // do runs check for c unless an identical attempt is in progress, whose answer it then shares:

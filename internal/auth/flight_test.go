@@ -92,3 +92,59 @@ func TestChainCoalescesIdenticalAttempts(t *testing.T) {
 		t.Fatalf("40 parallel guesses: %d checked, %d refused by the limiter; want some refused", g2.calls.Load(), refused)
 	}
 }
+
+// The coalescing key covers everything a decision depends on and nothing the caller owns: it
+// changes with each field, stays with the client id and another address of the same source
+// (a /32 for IPv4, a /64 for IPv6), keeps fields apart (no "ab"+"c" = "a"+"bc"), and costs no
+// allocation.
+func TestFlightKeyFields(t *testing.T) {
+	f := newFlights()
+	base := Credentials{Username: "u", Password: []byte("pw"), Vhost: "/", Listener: "tcp", Remote: addr("10.0.0.1"),
+		ClientID: "c1", PeerCN: "cn", AuthMethod: "m", AuthData: []byte("d")}
+	k := f.keyOf(&base)
+	same := []func(c *Credentials){
+		func(c *Credentials) { c.ClientID = "c2" },
+		func(c *Credentials) { c.Remote = addr("::ffff:10.0.0.1") },
+	}
+	for i, mod := range same {
+		c := base
+		mod(&c)
+		if f.keyOf(&c) != k {
+			t.Errorf("same %d: the key changed", i)
+		}
+	}
+	v6 := base
+	v6.Remote = addr("2001:db8::1")
+	v6b := v6
+	v6b.Remote = addr("2001:db8::2")
+	if f.keyOf(&v6) != f.keyOf(&v6b) {
+		t.Error("two addresses of one IPv6 /64: different keys")
+	}
+	other := []func(c *Credentials){
+		func(c *Credentials) { c.Username = "v" },
+		func(c *Credentials) { c.Password = []byte("pW") },
+		func(c *Credentials) { c.Vhost = "t" },
+		func(c *Credentials) { c.Listener = "ws" },
+		func(c *Credentials) { c.PeerCN = "" },
+		func(c *Credentials) { c.AuthMethod = "" },
+		func(c *Credentials) { c.AuthData = nil },
+		func(c *Credentials) { c.FromBrowser = true },
+		func(c *Credentials) { c.Remote = addr("10.0.0.2") },
+		func(c *Credentials) { c.Remote = addr("127.0.0.1") },
+		func(c *Credentials) { c.Username, c.Vhost = "u/", "" }, // the boundary between two fields moved
+		func(c *Credentials) { c.Username, c.Password = "upw", nil },
+	}
+	seen := map[[32]byte]int{k: -1}
+	for i, mod := range other {
+		c := base
+		mod(&c)
+		kk := f.keyOf(&c)
+		if j, dup := seen[kk]; dup {
+			t.Errorf("change %d gives the key of %d", i, j)
+		}
+		seen[kk] = i
+	}
+	if n := testing.AllocsPerRun(100, func() { f.keyOf(&base) }); n != 0 {
+		t.Errorf("keyOf allocates %v times", n)
+	}
+}

@@ -28,8 +28,9 @@ const PasswordKeySize = 32
 // verifier, so that verifiers made with another key (after the key file was replaced) are known
 // for what they are and ignored: such users log in by their hash and get a new verifier.
 type PasswordKey struct {
-	mac [32]byte // HKDF(K, "turnstile password verifier v1")
-	id  [8]byte  // HKDF(K, "turnstile password key id v1")
+	mac  [32]byte // HKDF(K, "turnstile password verifier v1")
+	id   [8]byte  // HKDF(K, "turnstile password key id v1")
+	macs *macPool // HMAC states keyed with mac
 }
 
 // NewPasswordKey derives a PasswordKey from the 32-byte server key k.
@@ -48,6 +49,7 @@ func NewPasswordKey(k []byte) (*PasswordKey, error) {
 	pk := &PasswordKey{}
 	copy(pk.mac[:], mac)
 	copy(pk.id[:], id)
+	pk.macs = newMACPool(pk.mac[:])
 	return pk, nil
 }
 
@@ -81,13 +83,10 @@ func (k *PasswordKey) Made(v *Verifier) bool { return v.keyID == k.id }
 
 // sum is HMAC-SHA256(verifier key, userID ‖ 0x00 ‖ pw). A user ID is hex and holds no NUL, so
 // the encoding is injective.
-func (k *PasswordKey) sum(userID string, pw []byte) (out [sha256.Size]byte) {
-	m := hmac.New(sha256.New, k.mac[:])
-	m.Write([]byte(userID))
-	m.Write([]byte{0})
-	m.Write(pw)
-	m.Sum(out[:0])
-	return out
+func (k *PasswordKey) sum(userID string, pw []byte) [sha256.Size]byte {
+	m := k.macs.get()
+	m.buf = append(append(append(m.buf, userID...), 0), pw...)
+	return k.macs.sum(m)
 }
 
 // matches reports, in constant time, whether pw is the password v was made for: one HMAC.
