@@ -67,7 +67,7 @@ type client struct {
 	// Owned by the read loop (readLoop and its busy periods, readWork).
 	in          inReader          // holds a buffer only while bytes are arriving (readbuf.go)
 	work        sync.WaitGroup    // the busy period in progress (readWork)
-	workFn      func()            // c.readWork, bound once so a busy period does not allocate
+	workerFn    func()            // starts a worker with c's busy period, bound once (workers.go)
 	aliasIn     map[uint16]string // inbound Topic Alias → topic [MQTT-3.3.2-12]
 	rs          routeScratch
 	deadlineSet int64 // when the read deadline was last moved, unix nanoseconds
@@ -125,7 +125,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 	c.flushAcksFn = c.flushAcks
 	c.writeLoopFn = c.writeLoop
 	c.out.wake = make(chan struct{}, 1)
-	c.workFn = c.readWork
+	c.workerFn = func() { srv.worker(c) }
 	c.out.limit = srv.limits.MaxQueuedBytes
 	return c
 }
@@ -255,10 +255,15 @@ func (c *client) readLoop() {
 	}
 }
 
-// runWork runs one busy period (readWork) on a goroutine of its own and waits for it to end.
+// runWork runs one busy period (readWork) on a worker, a goroutine other than the read loop's
+// (workers.go), and waits for it to end.
 func (c *client) runWork() {
 	c.work.Add(1)
-	go c.workFn()
+	select {
+	case c.srv.workQ <- c: // a worker was waiting for one
+	default:
+		go c.workerFn()
+	}
 	c.work.Wait()
 }
 

@@ -8,3 +8,6 @@ func StoreWALBytesForTest(s *Server) uint64 { return s.persist.st.(*store.DB).WA
 
 // BuffersMadeForTest returns how many pooled read and write buffers were ever allocated.
 func BuffersMadeForTest() (read, write uint64) { return readBufsMade.Load(), outBufsMade.Load() }
+
+// WorkersStartedForTest returns how many busy-period workers were ever started (workers.go).
+func WorkersStartedForTest() uint64 { return workersStarted.Load() }

@@ -176,7 +176,7 @@ func settledMem() runtime.MemStats {
 }
 
 // TestConnectionsReuseBuffers: a connection that ends gives its read and write buffers back to
-// the pools, however it ends (a DISCONNECT [MQTT-3.14.4-1], the client closing the socket, a
+// the pools, and its busy periods' worker to the next connection, however it ends (a DISCONNECT [MQTT-3.14.4-1], the client closing the socket, a
 // malformed packet [MQTT-4.8.0-1]), so a stream of connections reuses a handful of buffers.
 // Before, each one that ended while reading left its 8 KiB read buffer to the garbage collector:
 // a reconnect storm paid a garbage collection per few hundred connections for it.
@@ -235,10 +235,17 @@ func TestConnectionsReuseBuffers(t *testing.T) {
 	}
 	run(6)
 	r0, w0 := broker.BuffersMadeForTest()
+	g0 := broker.WorkersStartedForTest()
 	const n = 150
 	run(n)
 	r1, w1 := broker.BuffersMadeForTest()
 	if r1-r0 > 4 || w1-w0 > 4 {
 		t.Fatalf("%d connections, one after the other, made %d read and %d write buffers; want a few at most", n, r1-r0, w1-w0)
+	}
+	// Their 450 busy periods (CONNECT, PINGREQ, the end) ran on a few workers (workers.go),
+	// not on a new goroutine each. Other tests may run at the same time: a bound, not an exact
+	// count.
+	if g := broker.WorkersStartedForTest() - g0; g > n/3 {
+		t.Fatalf("%d connections' busy periods started %d workers; want them reused", n, g)
 	}
 }

@@ -43,7 +43,8 @@ type Server struct {
 	shuttingDown atomic.Bool
 	stop         chan struct{}
 	bg           sync.WaitGroup // background goroutines ($SYS)
-	linger       lingerClock    // lets idle write loops end (writer.go)
+	linger       lingerClock    // lets idle write loops and workers end (writer.go, workers.go)
+	workQ        chan *client   // hands a busy period to a waiting worker; unbuffered (workers.go)
 }
 
 // New builds a server: its vhosts, and the state recovered from the store. It starts nothing
@@ -73,6 +74,7 @@ func New(opts Options) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		clients:   make(map[*client]struct{}),
 		stop:      make(chan struct{}),
+		workQ:     make(chan *client),
 	}
 	s.started = s.clock.Now()
 	s.preauth.max = opts.Limits.MaxPreauthBytes
