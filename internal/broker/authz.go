@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -210,8 +209,8 @@ func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identi
 	creds := &auth.Credentials{Username: user, Vhost: vname, Password: cp.Password, ClientID: clientID,
 		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: c.meta.PeerCN, FromBrowser: c.meta.BrowserOrigin != "",
 		AuthMethod: cp.Props.AuthMethod, AuthData: cp.Props.AuthData}
-	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-	defer cancel()
+	ctx := newDeadlineCtx(connectTimeout)
+	defer ctx.stop()
 	id, err := c.srv.opts.Authenticator.Authenticate(ctx, creds)
 	if err != nil {
 		code := packet.BadUserNameOrPassword

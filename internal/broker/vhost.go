@@ -301,8 +301,8 @@ var errBusy = errors.New("the connection holding the client id did not end in ti
 // session looked up again: a session that ended by its rules is never resumed. No vhost-wide
 // lock is held while waiting for the old connection.
 func (v *Vhost) connect(c *client, clean bool, expiry uint32, w *will, ack *packet.Connack) error {
-	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-	defer cancel()
+	ctx := newDeadlineCtx(connectTimeout)
+	defer ctx.stop()
 	if !v.claimID(ctx, c.clientID) {
 		return errBusy
 	}
