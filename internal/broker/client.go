@@ -235,6 +235,14 @@ func (c *client) readLoop() {
 	defer c.recoverPanic("read loop")
 	c.in.init(c.conn)
 	c.conn.SetReadDeadline(time.Now().Add(connectTimeout))
+	// On a socket the first busy period starts once CONNECT's first byte has come: a connection
+	// that sends nothing holds no worker, only its read loop (workers.go).
+	if c.in.canWait() {
+		if err := c.in.wait(); err != nil {
+			c.close(err, 0)
+			return
+		}
+	}
 	c.runWork() // CONNECT, the first busy period; it sets writerStarted once CONNACK is written
 	if !c.writerStarted {
 		return

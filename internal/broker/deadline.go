@@ -26,7 +26,7 @@ func newDeadlineCtx(d time.Duration) *deadlineCtx {
 }
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-func (c *deadlineCtx) Value(any) any                { return nil }
+func (c *deadlineCtx) Value(any) any               { return nil }
 
 func (c *deadlineCtx) Done() <-chan struct{} {
 	c.once.Do(func() {

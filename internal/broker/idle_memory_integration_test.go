@@ -249,3 +249,44 @@ func TestConnectionsReuseBuffers(t *testing.T) {
 		t.Fatalf("%d connections' busy periods started %d workers; want them reused", n, g)
 	}
 }
+
+// TestSilentConnectionsHoldNoWorker: a connection that has sent nothing yet is waited for by
+// its read loop alone, parked in the poller; no worker (workers.go) and no read buffer is
+// taken until CONNECT's first byte arrives. A crowd of silent connections costs what idle
+// ones cost, until connectTimeout ends them.
+func TestSilentConnectionsHoldNoWorker(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops a share of what it is given")
+	}
+	addr, _ := startBroker(t, nil)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	time.Sleep(100 * time.Millisecond) // the workers of earlier tests have ended
+	g0 := broker.WorkersStartedForTest()
+	r0, _ := broker.BuffersMadeForTest()
+	const n = 40
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	time.Sleep(200 * time.Millisecond)
+	if g := broker.WorkersStartedForTest() - g0; g != 0 {
+		t.Fatalf("%d silent connections started %d workers", n, g)
+	}
+	if r, _ := broker.BuffersMadeForTest(); r-r0 > 2 {
+		t.Fatalf("%d silent connections made %d read buffers", n, r-r0)
+	}
+	// Once they speak, they are served.
+	for i, c := range conns {
+		if err := exchange(c, packet.V311, []step{{rawConnect(packet.V311, fmt.Sprintf("silent-%d", i), true, 60, nil), []packet.Type{packet.CONNACK}}}); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+	}
+	if broker.WorkersStartedForTest() == g0 {
+		t.Fatal("no worker ran the CONNECTs")
+	}
+}
