@@ -190,6 +190,17 @@ func (c *client) closeWith(reason error, code packet.ReasonCode, text string) {
 func (c *client) serve() {
 	c.readLoop()
 	if c.writerStarted {
+		o := &c.out
+		o.mu.Lock()
+		closes := o.readerCloses // set once for good: closing accepts nothing more
+		if closes {
+			o.releaseLocked()
+		}
+		o.mu.Unlock()
+		if closes {
+			c.finish(false)
+			close(c.writerDone)
+		}
 		<-c.writerDone
 		return
 	}

@@ -11,3 +11,6 @@ func BuffersMadeForTest() (read, write uint64) { return readBufsMade.Load(), out
 
 // WorkersStartedForTest returns how many busy-period workers were ever started (workers.go).
 func WorkersStartedForTest() uint64 { return workersStarted.Load() }
+
+// WriteLoopsStartedForTest returns how many write loops were ever started (writer.go).
+func WriteLoopsStartedForTest() uint64 { return writeLoopsStarted.Load() }

@@ -290,3 +290,56 @@ func TestSilentConnectionsHoldNoWorker(t *testing.T) {
 		t.Fatal("no worker ran the CONNECTs")
 	}
 }
+
+// TestCloseWithoutWriteLoop: a connection that ends with nothing left to send (its client's
+// DISCONNECT [MQTT-3.14.4-1], or its client closing) is closed by its read loop; no write loop
+// is started for it. One that must send a DISCONNECT with a reason code first (a v5 protocol
+// error, [MQTT-4.13.2-1]) gets a write loop, and the client reads the DISCONNECT.
+func TestCloseWithoutWriteLoop(t *testing.T) {
+	addr, _ := startBroker(t, nil)
+	connect := func(v packet.Version, id string) net.Conn {
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exchange(c, v, []step{{rawConnect(v, id, true, 60, nil), []packet.Type{packet.CONNACK}}}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	waitClosed := func(c net.Conn) []byte {
+		c.SetReadDeadline(time.Now().Add(waitTimeout))
+		b, err := io.ReadAll(c)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("waiting for the broker to close: %v", err)
+		}
+		c.Close()
+		return b
+	}
+	w0 := broker.WriteLoopsStartedForTest()
+	for i := range 10 {
+		v := []packet.Version{packet.V311, packet.V5}[i%2]
+		c := connect(v, fmt.Sprintf("quiet-%d", i))
+		if i%3 == 2 {
+			c.(*net.TCPConn).CloseWrite()
+		} else if _, err := c.Write((&packet.Disconnect{}).Append(nil, v)); err != nil {
+			t.Fatal(err)
+		}
+		if b := waitClosed(c); len(b) != 0 {
+			t.Fatalf("connection %d: %x after its end", i, b)
+		}
+	}
+	// Other tests may run at the same time (t.Parallel): a bound, not an exact count.
+	if n := broker.WriteLoopsStartedForTest() - w0; n > 5 {
+		t.Fatalf("10 connections that ended with nothing to send started %d write loops", n)
+	}
+
+	c := connect(packet.V5, "loud")
+	if _, err := c.Write([]byte{0x30, 0x02, 0x00, 0x05}); err != nil { // a topic length beyond the packet
+		t.Fatal(err)
+	}
+	b := waitClosed(c)
+	if len(b) < 3 || b[0] != 0xE0 || b[2] != byte(packet.MalformedPacket) {
+		t.Fatalf("after a malformed packet the v5 client read %x, want DISCONNECT 0x81", b)
+	}
+}

@@ -33,6 +33,9 @@ var outBufs = sync.Pool{New: func() any { outBufsMade.Add(1); return new(outBuf)
 // outBufsMade counts the write buffers ever allocated (tests, as readBufsMade).
 var outBufsMade atomic.Uint64
 
+// writeLoopsStarted counts the write loops ever started (tests).
+var writeLoopsStarted atomic.Uint64
+
 // takeOutBuf returns an empty pooled write buffer.
 func takeOutBuf() []byte { return outBufs.Get().(*outBuf)[:0] }
 
@@ -63,7 +66,10 @@ type outQueue struct {
 	// the write loop. writing is set while a write loop runs (or is being started); parked
 	// while it waits on wake with nothing to write, lingering before it ends (writeLoop).
 	writerOn, writing, parked bool
-	wake                      chan struct{} // wakes a parked write loop; capacity 1
+	// readerCloses is set when the connection closed with nothing to write and no write loop
+	// running: the read loop closes the socket and writerDone once it has ended (serve).
+	readerCloses bool
+	wake         chan struct{} // wakes a parked write loop; capacity 1
 	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
 	connacked      bool
@@ -102,6 +108,12 @@ func (o *outQueue) poke() writerAction {
 	switch {
 	case !o.writerOn || (len(o.buf) == 0 && !o.closing):
 		return writerBusy
+	case !o.writing && o.closing && len(o.buf) == 0:
+		// Closing with nothing to write and no write loop running (a DISCONNECT from the
+		// client, most often): the read loop closes the socket when it ends (serve), rather
+		// than a write loop started only for that.
+		o.writing, o.readerCloses = true, true
+		return writerBusy
 	case !o.writing:
 		o.writing = true
 		return writerStart
@@ -116,6 +128,7 @@ func (o *outQueue) poke() writerAction {
 func (c *client) act(a writerAction) {
 	switch a {
 	case writerStart:
+		writeLoopsStarted.Add(1)
 		go c.writeLoopFn()
 	case writerWake:
 		select {
