@@ -239,8 +239,9 @@ func TestConnectionsReuseBuffers(t *testing.T) {
 	const n = 150
 	run(n)
 	r1, w1 := broker.BuffersMadeForTest()
-	if r1-r0 > 4 || w1-w0 > 4 {
-		t.Fatalf("%d connections, one after the other, made %d read and %d write buffers; want a few at most", n, r1-r0, w1-w0)
+	// A few: each P's pool keeps one buffer where another P cannot take it.
+	if few := uint64(2*runtime.GOMAXPROCS(0) + 2); r1-r0 > few || w1-w0 > few {
+		t.Fatalf("%d connections, one after the other, made %d read and %d write buffers; want %d at most", n, r1-r0, w1-w0, few)
 	}
 	// Their 450 busy periods (CONNECT, PINGREQ, the end) ran on a few workers (workers.go),
 	// not on a new goroutine each. Other tests may run at the same time: a bound, not an exact
