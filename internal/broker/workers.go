@@ -8,8 +8,8 @@ import "sync/atomic"
 // what an idle connection keeps, waits on a small stack (readLoop). A new goroutine for every
 // busy period started on the smallest stack and grew it two or three times on the way through
 // a CONNECT and its login, or routing a PUBLISH, copying every frame each time: about 5% of the
-// broker's CPU per login in a reconnect storm, and as much again for every message of a quiet
-// device. So a goroutine that ends a busy period waits a while for the next one, of any
+// broker's CPU per login in a reconnect storm (docs/benchmarks.md), and the same growth on every
+// wake-up of a quiet device. So a goroutine that ends a busy period waits a while for the next one, of any
 // connection, on the stack it grew: under load busy periods follow each other and a worker's
 // stack grows once, not once per period.
 //
