@@ -228,12 +228,13 @@ func (c *client) flushSync() error {
 // readLoop reads and handles the connection's packets until it closes, and then cleans up.
 //
 // An idle connection costs its read loop's goroutine, parked in the poller, and little else
-// (issue 12). That goroutine's stack must stay at its starting size, and a goroutine's stack
-// never shrinks back to it once a deep call has grown it (CONNECT's login, routing a PUBLISH,
-// a SUBSCRIBE). So on sockets the read loop only waits: each busy period, from the first byte
-// that arrives until a read finds nothing more, runs on a goroutine of its own (readWork) whose
-// stack goes away with it, and the read loop waits for it to end. On a busy connection a busy
-// period lasts as long as bytes keep coming; a quiet one pays one goroutine start per wake-up.
+// (issue 12). That goroutine's stack must stay at its starting size, and on an idle broker a
+// goroutine's stack does not shrink back to it once a deep call has grown it (CONNECT's login,
+// routing a PUBLISH, a SUBSCRIBE). So on sockets the read loop only waits: each busy period,
+// from the first byte that arrives until a read finds nothing more, runs on a worker
+// (readWork, workers.go), and the read loop waits for it to end. On a busy connection a busy
+// period lasts as long as bytes keep coming; a quiet one pays a hand-over to a worker per
+// wake-up.
 // Connections that are not sockets (TLS, WebSocket) have no wait without a read: their packets
 // are read on the read loop itself, which waits for the first byte of each in a one-byte read.
 func (c *client) readLoop() {
