@@ -276,7 +276,8 @@ func TestManyRetainedPacedNotDropped(t *testing.T) {
 // TestPropertiesNotCarriedOver_MQTT_3_3_2: each PUBLISH a v5 subscriber receives carries the
 // properties of its own message and no other's: a message with a Message Expiry Interval,
 // user properties, a content type and a correlation datum, then one without any, to the same
-// subscriber (the connection encodes both in one reused packet, writer.go).
+// subscriber (the first is encoded from a Publish with its properties, the second from a
+// PublishHead, writer.go: nothing of the first may reach the second).
 func TestPropertiesNotCarriedOver_MQTT_3_3_2(t *testing.T) {
 	t.Parallel()
 	addr, _ := startBroker(t, nil)

@@ -242,11 +242,29 @@ func (c *Connack) Append(dst []byte, v Version) []byte {
 
 // --- PUBLISH (3.3)
 
-func (p *Publish) remaining(v Version) (n, props int) {
-	n = strSize(p.Topic) + len(p.Payload)
-	if p.QoS > 0 {
+// publishBase is the Remaining Length of a PUBLISH before its properties: the topic, the
+// packet identifier (QoS 1 and 2) and the payload.
+func publishBase(topic string, qos byte, payload []byte) int {
+	n := strSize(topic) + len(payload)
+	if qos > 0 {
 		n += 2
 	}
+	return n
+}
+
+// appendPublishStart appends a PUBLISH's fixed header, topic and packet identifier (written
+// only for QoS 1 and 2); the properties (5.0) and the payload follow.
+func appendPublishStart(dst []byte, topic string, pid uint16, qos byte, dup, retain bool, remaining int) []byte {
+	dst = appendFixedHeader(dst, PUBLISH, (qos&0x03)<<1|b2i(dup)<<3|b2i(retain), remaining)
+	dst = appendString(dst, topic)
+	if qos > 0 {
+		dst = appendU16(dst, pid)
+	}
+	return dst
+}
+
+func (p *Publish) remaining(v Version) (n, props int) {
+	n = publishBase(p.Topic, p.QoS, p.Payload)
 	if v == V5 {
 		props = propsSize(&p.Props, PUBLISH)
 		n += withProps(props)
@@ -264,12 +282,7 @@ func (p *Publish) Size(v Version) int {
 // The packet identifier is written only for QoS 1 and 2.
 func (p *Publish) Append(dst []byte, v Version) []byte {
 	n, props := p.remaining(v)
-	flags := (p.QoS&0x03)<<1 | b2i(p.Dup)<<3 | b2i(p.Retain)
-	dst = appendFixedHeader(dst, PUBLISH, flags, n)
-	dst = appendString(dst, p.Topic)
-	if p.QoS > 0 {
-		dst = appendU16(dst, p.PacketID)
-	}
+	dst = appendPublishStart(dst, p.Topic, p.PacketID, p.QoS, p.Dup, p.Retain, n)
 	if v == V5 {
 		dst = appendProps(dst, &p.Props, PUBLISH, props)
 	}
@@ -289,10 +302,7 @@ type PublishHead struct {
 }
 
 func (p *PublishHead) remaining(v Version) int {
-	n := strSize(p.Topic) + len(p.Payload)
-	if p.QoS > 0 {
-		n += 2
-	}
+	n := publishBase(p.Topic, p.QoS, p.Payload)
 	if v == V5 {
 		n++ // Property Length 0 (3.3.2.3.1)
 	}
@@ -305,13 +315,9 @@ func (p *PublishHead) Size(v Version) int { return total(p.remaining(v)) }
 // Append appends p encoded for version v; it allocates nothing when dst has room for p.Size(v)
 // bytes. The packet identifier is written only for QoS 1 and 2.
 func (p *PublishHead) Append(dst []byte, v Version) []byte {
-	dst = appendFixedHeader(dst, PUBLISH, (p.QoS&0x03)<<1|b2i(p.Dup)<<3|b2i(p.Retain), p.remaining(v))
-	dst = appendString(dst, p.Topic)
-	if p.QoS > 0 {
-		dst = appendU16(dst, p.PacketID)
-	}
+	dst = appendPublishStart(dst, p.Topic, p.PacketID, p.QoS, p.Dup, p.Retain, p.remaining(v))
 	if v == V5 {
-		dst = append(dst, 0)
+		dst = append(dst, 0) // Property Length 0
 	}
 	return append(dst, p.Payload...)
 }
