@@ -51,9 +51,8 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 RESULTS=$WORK/results.tsv # run, case, broker, connects/s (or requests/s), failures, p99 ms
 : >"$RESULTS"
-log() { printf '%s\n' "$*" >&2; }
-has() { case ",$1," in *",$2,"*) return 0 ;; esac; return 1; }
-jget() { printf '%s' "$1" | { grep -o "\"$2\":[^,}]*" || true; } | head -1 | cut -d: -f2- | tr -d '"'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh" # log, has, jget, cpu_ticks, free_port
 
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 MOSQUITTO_PASSWD=$(command -v mosquitto_passwd || echo /usr/bin/mosquitto_passwd)
@@ -68,18 +67,6 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want_fds" ]; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n "$want_fds" 2>/dev/null || true
 
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 12768)) # below the ephemeral range, as in bench/compare
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	log "logins: no free port found"
-	exit 1
-}
 wait_port() { # wait_port PID PORT NAME
 	for _ in $(seq 600); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
@@ -159,8 +146,6 @@ fi
 
 STEP=0
 TICK=$(getconf CLK_TCK)
-# cpu_ticks PID: the user and system CPU time PID has used, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # conn RUN CASE BROKER ARGS...: one conn run against 127.0.0.1:$PORT, recorded in RESULTS with
 # the broker's CPU time per login (µs), which does not depend on what the load generator leaves
 # of the machine.
