@@ -8,6 +8,7 @@ package broker_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -132,4 +133,44 @@ func TestPreauthClaimsNeverArrive(t *testing.T) {
 		c.Close()
 	}
 	eventually(t, "the claims released", func() bool { return srv.PreauthBytes() == 0 })
+}
+
+// TestStalledConnectsHoldLittleStack: a CONNECT that stops half way holds the worker that reads
+// it (workers.go) until connectTimeout. Workers are reused with the stacks earlier busy periods
+// grew, so a crowd of stalled CONNECTs on a busy broker is the case to bound: after a
+// collection (which shrinks the stacks of parked goroutines to what they use), each costs its
+// read loop's and its worker's stacks, a few KiB, not the grown stacks of the workers it took.
+func TestStalledConnectsHoldLittleStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("stack sizes mean nothing under the race detector")
+	}
+	addr, _ := startBroker(t, nil)
+	// A busy broker first: workers whose stacks routed messages and ran logins.
+	for i := range 32 {
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := exchange(c, packet.V5, []step{
+			{rawConnect(packet.V5, fmt.Sprintf("busy-%d", i), true, 60, nil), []packet.Type{packet.CONNACK}},
+			{rawSubscribe(packet.V5, 1, nil, rawSub{"busy/#", 1}), []packet.Type{packet.SUBACK}},
+			{rawPublish(packet.V5, 1, false, false, "busy/x", 2, nil, []byte("x")), []packet.Type{packet.PUBACK, packet.PUBLISH}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	var ms runtime.MemStats
+	stacks := func() uint64 { runtime.GC(); runtime.GC(); runtime.ReadMemStats(&ms); return ms.StackInuse }
+	before := stacks()
+	const n = 200
+	for range n {
+		claimConnect(t, addr, 1<<10, packet.V5) // 1 KiB claimed, 7 bytes sent
+	}
+	time.Sleep(200 * time.Millisecond) // every CONNECT's first bytes read
+	per := (float64(stacks()) - float64(before)) / n
+	t.Logf("stacks per stalled CONNECT: %.0f B", per)
+	if per > 16<<10 {
+		t.Fatalf("each stalled CONNECT holds %.0f bytes of goroutine stacks; want at most 16 KiB", per)
+	}
 }
