@@ -36,6 +36,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/turnstilemq/turnstile/internal/bench"
 	"github.com/turnstilemq/turnstile/pkg/tokenclient"
 )
 
@@ -65,31 +66,6 @@ func main() {
 
 // name replaces {i} in s by i.
 func name(s string, i int) string { return strings.ReplaceAll(s, "{i}", strconv.Itoa(i)) }
-
-// parallel calls f(0..n-1) from workers goroutines and returns the first error.
-func parallel(n, workers int, f func(i int) error) error {
-	var next atomic.Int64
-	var once sync.Once
-	var first error
-	var wg sync.WaitGroup
-	for range min(n, workers) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					once.Do(func() { first = err })
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
 
 // api sends one management API request and checks its status.
 func api(hc *http.Client, method, base, path, admin, body string, want ...int) ([]byte, error) {
@@ -130,7 +106,7 @@ func users(args []string) error {
 	hc := &http.Client{Timeout: time.Minute}
 	start := time.Now()
 	var done atomic.Int64
-	err := parallel(*count, *workers, func(i int) error {
+	err := bench.Parallel(context.Background(), *count, *workers, true, func(i int) error {
 		u := *prefix + strconv.Itoa(i)
 		pw, _ := json.Marshal(name(*password, i))
 		if _, err := api(hc, "PUT", *base, "/api/users/"+url.PathEscape(u), *admin, `{"password": `+string(pw)+`, "tags": ""}`, 201, 204); err != nil {
@@ -285,7 +261,7 @@ func tokens(args []string) error {
 		Secret string `json:"access_key_secret"`
 	}
 	ks := make([]key, *keys)
-	if err := parallel(*keys, 4, func(i int) error {
+	if err := bench.Parallel(context.Background(), *keys, 4, true, func(i int) error {
 		b, err := api(hc, "POST", *base, "/api/access-keys", *admin, `{"user": "`+*owner+`", "vhost": "/"}`, 201)
 		if err == nil {
 			err = json.Unmarshal(b, &ks[i])

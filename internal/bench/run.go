@@ -44,9 +44,9 @@ func (d *dialer) clientID(role string, i int) string {
 	return fmt.Sprintf("tsb-%s-%s%d", d.runID, role, i)
 }
 
-// parallel calls f(0..n-1) from at most workers goroutines. With abort, the first error stops
+// Parallel calls f(0..n-1) from at most workers goroutines. With abort, the first error stops
 // the calls not yet started and is returned.
-func parallel(ctx context.Context, n, workers int, abort bool, f func(i int) error) error {
+func Parallel(ctx context.Context, n, workers int, abort bool, f func(i int) error) error {
 	var (
 		next  atomic.Int64
 		once  sync.Once
@@ -106,7 +106,7 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 		failed errs
 	)
 	defer func() {
-		parallel(context.Background(), len(conns), 256, false, func(i int) error {
+		Parallel(context.Background(), len(conns), 256, false, func(i int) error {
 			if conns[i] != nil {
 				conns[i].close()
 			}
@@ -121,7 +121,7 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 		hists[i] = new(Histogram)
 		idx <- i
 	}
-	parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
+	Parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
 		h := <-idx
 		defer func() { idx <- h }()
 		t0 := time.Now()
@@ -156,7 +156,7 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 	}
 	r.Seconds = time.Since(start.Add(elapsed)).Seconds()
 	var alive atomic.Int64
-	parallel(context.Background(), len(conns), cfg.Concurrency, false, func(i int) error {
+	Parallel(context.Background(), len(conns), cfg.Concurrency, false, func(i int) error {
 		if conns[i] == nil {
 			return nil
 		}
@@ -185,7 +185,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	)
 	closeAll := func() {
 		closing.Store(true)
-		parallel(context.Background(), nsub+npub, 64, false, func(i int) error {
+		Parallel(context.Background(), nsub+npub, 64, false, func(i int) error {
 			if i < nsub {
 				if subs[i] != nil {
 					subs[i].c.close()
@@ -206,7 +206,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 	fmt.Fprintf(progress, "connecting %d subscribers and %d publishers\n", nsub, npub)
 	offline := cfg.Scenario == Offline
 	persistent := cfg.Persistent || offline
-	err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
+	err := Parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
 		c, err := d.connectSession(ctx, i, d.clientID("s", i), subReadBuffer, persistent)
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
@@ -222,7 +222,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		return nil
 	})
 	if err == nil {
-		err = parallel(ctx, npub, cfg.Concurrency, true, func(i int) error {
+		err = Parallel(ctx, npub, cfg.Concurrency, true, func(i int) error {
 			c, err := d.connect(ctx, i, d.clientID("p", i), pubReadBuffer)
 			if err != nil {
 				return fmt.Errorf("publisher %d: %w", i, err)
@@ -309,7 +309,7 @@ func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer,
 		<-written
 		fmt.Fprintf(progress, "reconnecting %d subscribers to drain their queues\n", nsub)
 		drainStart := time.Now()
-		err := parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
+		err := Parallel(ctx, nsub, cfg.Concurrency, true, func(i int) error {
 			c, err := d.connectSession(ctx, i, d.clientID("s", i), subReadBuffer, true)
 			if err != nil {
 				return fmt.Errorf("subscriber %d reconnecting: %w", i, err)
