@@ -189,8 +189,13 @@ func TestDiskFullDegradesAndRecovers(t *testing.T) {
 
 			full.on.Store(false)
 			waitHealthy(t, s)
-			if !strings.Contains(lb.String(), "store can write again") {
-				t.Fatalf("recovery not logged:\n%s", lb.String())
+			// The recovery is logged once the store is healthy again (health.go logs after
+			// releasing its lock): wait for the line rather than expect it at once.
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(lb.String(), "store can write again"); {
+				if time.Now().After(deadline) {
+					t.Fatalf("recovery not logged:\n%s", lb.String())
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
 			after := s.PutMessage(9999, &MessageRecord{Topic: "t", Payload: []byte("after"), QoS: 1})
 			if err := resolved(t, s, after); err != nil {
