@@ -121,22 +121,37 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 		hists[i] = new(Histogram)
 		idx <- i
 	}
-	Parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
-		h := <-idx
-		defer func() { idx <- h }()
-		t0 := time.Now()
-		c, err := d.connect(ctx, i, d.clientID("c", i), idleReadBuffer)
-		if err != nil {
+	fail := func(i int, err error) {
+		mu.Lock()
+		failed.add(fmt.Errorf("connection %d: %w", i, err))
+		mu.Unlock()
+	}
+	var fds []int
+	if d.rawDialing() {
+		fds = d.rawDial(ctx, cfg.Clients, cfg.Concurrency, func(_ int, took time.Duration) {
 			mu.Lock()
-			failed.add(fmt.Errorf("connection %d: %w", i, err))
+			hists[0].Record(took)
 			mu.Unlock()
+		}, fail)
+	} else {
+		Parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
+			h := <-idx
+			defer func() { idx <- h }()
+			t0 := time.Now()
+			c, err := d.connect(ctx, i, d.clientID("c", i), idleReadBuffer)
+			if err != nil {
+				fail(i, err)
+				return nil
+			}
+			hists[h].Record(time.Since(t0))
+			conns[i] = c
 			return nil
-		}
-		hists[h].Record(time.Since(t0))
-		conns[i] = c
-		return nil
-	})
+		})
+	}
 	elapsed := time.Since(start)
+	if fds != nil {
+		conns = d.adopt(fds, fail)
+	}
 	total := new(Histogram)
 	for _, h := range hists {
 		total.Merge(h)

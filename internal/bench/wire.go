@@ -114,7 +114,6 @@ func (d *dialer) connect(ctx context.Context, i int, clientID string, readBuf in
 // connectSession is connect with a choice of a persistent session (clean session 0, and for 5.0
 // a Session Expiry Interval of an hour).
 func (d *dialer) connectSession(ctx context.Context, i int, clientID string, readBuf int, persistent bool) (*conn, error) {
-	cfg := d.cfg
 	// No TCP keep-alive: the MQTT keep alive covers the connection, and Go's default (on, 15 s)
 	// costs four setsockopt calls per connection, CPU that the load generator takes from the
 	// broker it measures when both share the machine.
@@ -134,26 +133,9 @@ func (d *dialer) connectSession(ctx context.Context, i int, clientID string, rea
 		}
 		nc = tc
 	}
-	c := &conn{nc: nc, tr: stampReader{r: nc, clk: d.clk}, v: packet.Version(cfg.Version), id: clientID}
-	c.rd = bufio.NewReaderSize(&c.tr, readBuf)
-	user, pw := d.logins.at(i)
-	cp := &packet.Connect{
-		Version:    c.v,
-		CleanStart: !persistent,
-		KeepAlive:  d.keep,
-		ClientID:   clientID,
-		Username:   user,
-		Password:   []byte(pw),
-	}
-	if c.v == packet.V5 {
-		// Let the broker keep as many QoS 1/2 messages in flight to us as it likes.
-		cp.Props.ReceiveMaximum, cp.Props.HasReceiveMaximum = 65535, true
-		if persistent {
-			cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 3600, true
-		}
-	}
+	c := d.newConn(nc, clientID, readBuf)
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := c.write(cp.Append(nil, c.v)); err != nil {
+	if err := c.write(d.connectPacket(i, clientID, persistent)); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("CONNECT: %w", err)
 	}
@@ -162,25 +144,61 @@ func (d *dialer) connectSession(ctx context.Context, i int, clientID string, rea
 		nc.Close()
 		return nil, fmt.Errorf("waiting for CONNACK: %w", err)
 	}
-	p, err := packet.Decode(h, body, c.v)
-	if err != nil {
+	if c.receiveMax, err = d.checkConnack(h, body); err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("CONNACK: %w", err)
-	}
-	ack, ok := p.(*packet.Connack)
-	if !ok {
-		nc.Close()
-		return nil, fmt.Errorf("got %s instead of CONNACK", h.Type)
-	}
-	if ack.ReasonCode != packet.Success {
-		nc.Close()
-		return nil, fmt.Errorf("CONNACK refused: %v", ack.ReasonCode)
-	}
-	if ack.Props.HasReceiveMaximum {
-		c.receiveMax = int(ack.Props.ReceiveMaximum)
+		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// newConn wraps an open socket.
+func (d *dialer) newConn(nc net.Conn, clientID string, readBuf int) *conn {
+	c := &conn{nc: nc, tr: stampReader{r: nc, clk: d.clk}, v: packet.Version(d.cfg.Version), id: clientID}
+	c.rd = bufio.NewReaderSize(&c.tr, readBuf)
+	return c
+}
+
+// connectPacket encodes the CONNECT of connection i.
+func (d *dialer) connectPacket(i int, clientID string, persistent bool) []byte {
+	v := packet.Version(d.cfg.Version)
+	user, pw := d.logins.at(i)
+	cp := &packet.Connect{
+		Version:    v,
+		CleanStart: !persistent,
+		KeepAlive:  d.keep,
+		ClientID:   clientID,
+		Username:   user,
+		Password:   []byte(pw),
+	}
+	if v == packet.V5 {
+		// Let the broker keep as many QoS 1/2 messages in flight to us as it likes.
+		cp.Props.ReceiveMaximum, cp.Props.HasReceiveMaximum = 65535, true
+		if persistent {
+			cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 3600, true
+		}
+	}
+	return cp.Append(nil, v)
+}
+
+// checkConnack checks that the broker's first packet is a CONNACK that accepts the connection,
+// and returns the server's Receive Maximum (v5), 0 when it sent none.
+func (d *dialer) checkConnack(h packet.FixedHeader, body []byte) (receiveMax int, err error) {
+	p, err := packet.Decode(h, body, packet.Version(d.cfg.Version))
+	if err != nil {
+		return 0, fmt.Errorf("CONNACK: %w", err)
+	}
+	ack, ok := p.(*packet.Connack)
+	if !ok {
+		return 0, fmt.Errorf("got %s instead of CONNACK", h.Type)
+	}
+	if ack.ReasonCode != packet.Success {
+		return 0, fmt.Errorf("CONNACK refused: %v", ack.ReasonCode)
+	}
+	if ack.Props.HasReceiveMaximum {
+		receiveMax = int(ack.Props.ReceiveMaximum)
+	}
+	return receiveMax, nil
 }
 
 // stampReader notes when each read from the socket returned: every packet in those bytes
