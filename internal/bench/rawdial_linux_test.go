@@ -110,7 +110,8 @@ func rawRun(t *testing.T, ctx context.Context, port, n int) (ok int, errs []stri
 }
 
 // A CONNACK that arrives a byte at a time is read whole; one that refuses, a packet that is not a
-// CONNACK, a close before any answer and a closed port are each counted as a failure naming it.
+// CONNACK, a close before any answer, bytes after the CONNACK (they would be lost in the hand-over
+// to Go's poller) and a closed port are each counted as a failure naming it.
 func TestRawDialAnswers(t *testing.T) {
 	t.Parallel()
 	connack := func(rc packet.ReasonCode) []byte {
@@ -141,6 +142,9 @@ func TestRawDialAnswers(t *testing.T) {
 		{"refused", fakeBroker(t, func(c net.Conn) { c.Write(connack(packet.NotAuthorized)) }), "CONNACK refused"},
 		{"not a CONNACK", fakeBroker(t, func(c net.Conn) { c.Write((&packet.Pingresp{}).Append(nil, packet.V311)) }), "instead of CONNACK"},
 		{"closed at once", fakeBroker(t, func(net.Conn) {}), "unexpected EOF"},
+		{"more after CONNACK", fakeBroker(t, func(c net.Conn) {
+			c.Write((&packet.Pingresp{}).Append(connack(packet.Success), packet.V311))
+		}), "more after CONNACK"},
 		{"closed port", closed, "connection refused"},
 	} {
 		ok, errs := rawRun(t, context.Background(), tc.port, 5)
