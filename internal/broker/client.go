@@ -581,7 +581,7 @@ func (c *client) readPacket() error {
 	case *packet.Unsubscribe:
 		c.handleUnsubscribe(p)
 	case *packet.Pingreq:
-		c.send(&packet.Pingresp{}) // [MQTT-3.12.4-1]
+		c.pong() // [MQTT-3.12.4-1]
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
 	case *packet.Auth:

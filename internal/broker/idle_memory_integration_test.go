@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/turnstilemq/turnstile/internal/broker"
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -342,5 +345,101 @@ func TestCloseWithoutWriteLoop(t *testing.T) {
 	b := waitClosed(c)
 	if len(b) < 3 || b[0] != 0xE0 || b[2] != byte(packet.MalformedPacket) {
 		t.Fatalf("after a malformed packet the v5 client read %x, want DISCONNECT 0x81", b)
+	}
+}
+
+// A quiet device's keep-alive is answered by its read path: PINGRESP goes out in one write
+// without a write loop started for it (writer.go, pong), for 3.1.1 and 5.0, and a real client
+// with a one-second keep alive stays connected on those answers [MQTT-3.12.4-1].
+func TestPingWithoutWriteLoop(t *testing.T) {
+	addr, _ := startBroker(t, nil)
+	w0 := broker.WriteLoopsStartedForTest()
+	for i := range 10 {
+		v := []packet.Version{packet.V311, packet.V5}[i%2]
+		c, err := net.DialTimeout("tcp", addr, waitTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		steps := []step{{rawConnect(v, fmt.Sprintf("pinger-%d", i), true, 60, nil), []packet.Type{packet.CONNACK}}}
+		for range 3 {
+			steps = append(steps, step{(&packet.Pingreq{}).Append(nil, v), []packet.Type{packet.PINGRESP}})
+		}
+		if err := exchange(c, v, steps); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i%3 == 0 {
+			time.Sleep(80 * time.Millisecond) // past a write loop's linger, had one started
+			if err := exchange(c, v, []step{{(&packet.Pingreq{}).Append(nil, v), []packet.Type{packet.PINGRESP}}}); err != nil {
+				t.Fatalf("connection %d after a pause: %v", i, err)
+			}
+		}
+	}
+	// 34 PINGREQs on 10 connections; through write loops they started at least 10. Other tests
+	// may run at the same time (t.Parallel): a bound, not an exact count.
+	if n := broker.WriteLoopsStartedForTest() - w0; n > 5 {
+		t.Fatalf("34 keep-alives of quiet connections started %d write loops", n)
+	}
+
+	c := connectV3(t, addr, "paho-pinger", true, func(o *mqtt.ClientOptions) {
+		o.SetKeepAlive(time.Second).SetPingTimeout(time.Second)
+	})
+	time.Sleep(2500 * time.Millisecond) // two keep-alive periods: paho pings and waits for each answer
+	select {
+	case err := <-c.lost:
+		t.Fatalf("paho client with keep alive 1 s lost its connection: %v", err)
+	default:
+	}
+	if !c.c.IsConnectionOpen() {
+		t.Fatal("paho client with keep alive 1 s is no longer connected")
+	}
+}
+
+// Keep-alives racing deliveries: a subscriber that pings while a publisher floods it gets every
+// PINGRESP and a stream in which every packet decodes (rawClient.read fails on one that does
+// not), whether the PINGRESP left from its read path or joined a write loop's batch.
+func TestPingsRaceDeliveries(t *testing.T) {
+	addr, _ := startBroker(t, nil)
+	sub := dialRaw(t, addr, packet.V311)
+	sub.connect("ping-sub", true, 60, nil)
+	sub.subscribe(1, "race/#", 0, nil)
+	pub := dialRaw(t, addr, packet.V311)
+	pub.connect("ping-pub", true, 60, nil)
+
+	const pings, publishes = 300, 20000
+	go func() {
+		msg := rawPublish(packet.V311, 0, false, false, "race/x", 0, nil, make([]byte, 32))
+		batch := bytes.Repeat(msg, 100)
+		for range publishes / 100 {
+			if _, err := pub.conn.Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		for range pings {
+			if _, err := sub.conn.Write((&packet.Pingreq{}).Append(nil, packet.V311)); err != nil {
+				return
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+	var gotPings, gotPublishes int
+	for gotPings < pings {
+		p, err := sub.read(waitTimeout)
+		if err != nil {
+			t.Fatalf("after %d PINGRESPs and %d PUBLISHes: %v", gotPings, gotPublishes, err)
+		}
+		switch p.p.(type) {
+		case *packet.Pingresp:
+			gotPings++
+		case *packet.Publish:
+			gotPublishes++
+		default:
+			t.Fatalf("unexpected %s", p)
+		}
+	}
+	if gotPublishes == 0 {
+		t.Fatal("no PUBLISH arrived while the subscriber pinged")
 	}
 }

@@ -11,3 +11,5 @@ const rawReads = false
 const errAgain = syscall.EAGAIN
 
 func rawRead(uintptr, []byte) (int, syscall.Errno) { return 0, syscall.EINVAL }
+
+func rawWrite(uintptr, []byte) (int, syscall.Errno) { return 0, syscall.EINVAL }

@@ -11,9 +11,14 @@ const rawReads = true
 const errAgain = syscall.EAGAIN
 
 // rawRead is one non-blocking read(2) of fd, retried when a signal interrupts it.
-func rawRead(fd uintptr, p []byte) (int, syscall.Errno) {
+func rawRead(fd uintptr, p []byte) (int, syscall.Errno) { return rawIO(syscall.Read, fd, p) }
+
+// rawWrite is one non-blocking write(2) to fd (pong), retried when a signal interrupts it.
+func rawWrite(fd uintptr, p []byte) (int, syscall.Errno) { return rawIO(syscall.Write, fd, p) }
+
+func rawIO(op func(int, []byte) (int, error), fd uintptr, p []byte) (int, syscall.Errno) {
 	for {
-		n, err := syscall.Read(int(fd), p)
+		n, err := op(int(fd), p)
 		if err == nil {
 			return n, 0
 		}

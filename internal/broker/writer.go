@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/packet"
@@ -83,6 +86,13 @@ type outQueue struct {
 	nextAlias uint16
 
 	ids []uint32 // scratch for Subscription Identifiers
+
+	// The read path's one non-blocking write of a PINGRESP (pong): the function RawConn.Write
+	// calls, bound on the connection's first PINGREQ so that later ones allocate nothing, and
+	// what its write did.
+	pongFn    func(fd uintptr) bool
+	pongN     int32
+	pongErrno uint32
 }
 
 // grow makes sure buf has a buffer to append to, taking a pooled one into an empty queue. mu held.
@@ -169,6 +179,68 @@ func (c *client) send(p packet.Packet) bool {
 	a := o.poke()
 	o.mu.Unlock()
 	c.act(a)
+	return true
+}
+
+// pingresp is PINGRESP's encoding, the same in every protocol version (3.13).
+var pingresp = [2]byte{byte(packet.PINGRESP) << 4, 0}
+
+// pong answers a PINGREQ [MQTT-3.12.4-1]; it is called by the read path. When no write loop runs
+// and nothing is queued, which is a quiet device's keep-alive, the read path writes the PINGRESP
+// itself in one non-blocking write: starting a write loop for two bytes costs a goroutine, its
+// wake-ups while it lingers and its end, for every keep-alive of every idle device (issue 12).
+// What the socket does not take at once goes to a write loop as usual, ahead of anything queued
+// meanwhile; so do connections that are not sockets.
+func (c *client) pong() {
+	o := &c.out
+	o.mu.Lock()
+	if c.in.raw == nil || !o.writerOn || o.writing || o.closing || len(o.buf) > 0 {
+		o.mu.Unlock()
+		c.send(&packet.Pingresp{})
+		return
+	}
+	o.writing = true // this goroutine is the writer until it hands over below
+	if o.pongFn == nil {
+		o.pongFn = c.rawPong
+	}
+	o.mu.Unlock()
+	o.pongN, o.pongErrno = 0, 0
+	err := c.in.raw.Write(o.pongFn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A deadline an earlier writer set (the CONNACK's, a write loop's) has passed. This
+		// write never waits, so it needs none; every writer sets its own before it writes.
+		c.conn.SetWriteDeadline(time.Time{})
+		o.pongN, o.pongErrno = 0, 0
+		err = c.in.raw.Write(o.pongFn)
+	}
+	n := int(o.pongN)
+	if err == nil && o.pongErrno != 0 && syscall.Errno(o.pongErrno) != errAgain {
+		err = os.NewSyscallError("write", syscall.Errno(o.pongErrno))
+	}
+	c.bytesOut.Add(uint64(n))
+	if err != nil {
+		c.close(errWrite{err}, 0) // the read loop closes the socket once it ends (poke below)
+	}
+	o.mu.Lock()
+	o.writing = false
+	if n < len(pingresp) && !o.closing {
+		// The socket's buffer is full (a client that stopped reading): the rest of the
+		// PINGRESP goes first, then what producers queued while it was being written.
+		rest := append(takeOutBuf(), pingresp[n:]...)
+		rest = append(rest, o.buf...)
+		putOutBuf(o.buf)
+		o.buf = rest
+	}
+	a := o.poke()
+	o.mu.Unlock()
+	c.act(a)
+}
+
+// rawPong is pong's RawConn.Write function: one non-blocking write of what is left of PINGRESP,
+// never waiting for the socket to become writable.
+func (c *client) rawPong(fd uintptr) bool {
+	n, errno := rawWrite(fd, pingresp[:])
+	c.out.pongN, c.out.pongErrno = int32(n), uint32(errno)
 	return true
 }
 
