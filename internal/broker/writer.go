@@ -236,8 +236,8 @@ func (c *client) pong() {
 	c.act(a)
 }
 
-// rawPong is pong's RawConn.Write function: one non-blocking write of what is left of PINGRESP,
-// never waiting for the socket to become writable.
+// rawPong is pong's RawConn.Write function: one non-blocking write of PINGRESP, never waiting for
+// the socket to become writable; pong queues whatever part of it the socket did not take.
 func (c *client) rawPong(fd uintptr) bool {
 	n, errno := rawWrite(fd, pingresp[:])
 	c.out.pongN, c.out.pongErrno = int32(n), uint32(errno)
