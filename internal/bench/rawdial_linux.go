@@ -17,9 +17,17 @@ import (
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
 
-// rawDialing reports whether the conn scenario opens its connections with rawDial: plain TCP on
-// Linux. TLS goes through crypto/tls and net.Dialer.
-func (d *dialer) rawDialing() bool { return d.tls == nil }
+// rawConnect opens the conn scenario's connections with rawDial and hands them to Go's poller
+// (adopt): the connections, nil where one failed, and when the last CONNACK came, before the
+// hand-over. ok is false for TLS, which goes through crypto/tls and net.Dialer (dialAll).
+func (d *dialer) rawConnect(ctx context.Context, n, concurrency int, done func(took time.Duration), failed func(i int, err error)) (conns []*conn, connected time.Time, ok bool) {
+	if d.tls != nil {
+		return nil, time.Time{}, false
+	}
+	fds := d.rawDial(ctx, n, concurrency, done, failed)
+	connected = time.Now()
+	return d.adopt(fds, failed), connected, true
+}
 
 // rawDial opens n connections, concurrency at a time, and completes CONNECT/CONNACK on each, as
 // connect does, but on non-blocking sockets driven by epoll loops of its own (one per CPU)
@@ -33,10 +41,10 @@ func (d *dialer) rawDialing() bool { return d.tls == nil }
 // measured. Here a connection costs socket, connect, epoll_ctl, write and read, and one
 // epoll_wait serves many: 44 µs. The broker sees the same bytes.
 //
-// done(i, took) is called for each connection that got a CONNACK accepting it, failed(i, err)
-// for each that did not, from the loops' goroutines. It returns the sockets, -1 for those that
+// done(took) is called for each connection that got a CONNACK accepting it, failed(i, err) for
+// each that did not, from the loops' goroutines. It returns the sockets, -1 for those that
 // failed; adopt hands them to Go's poller for the rest of the scenario, outside the timing.
-func (d *dialer) rawDial(ctx context.Context, n, concurrency int, done func(i int, took time.Duration), failed func(i int, err error)) []int {
+func (d *dialer) rawDial(ctx context.Context, n, concurrency int, done func(took time.Duration), failed func(i int, err error)) []int {
 	fds := make([]int, n)
 	for i := range fds {
 		fds[i] = -1
@@ -128,7 +136,7 @@ type rawLoop struct {
 	family int
 	take   func() int
 	fds    []int
-	done   func(i int, took time.Duration)
+	done   func(took time.Duration)
 	failed func(i int, err error)
 
 	ep    int
@@ -282,7 +290,7 @@ func (lp *rawLoop) ready(s int, events uint32) {
 			lp.fail(s, errors.New("the broker sent more after CONNACK than the bench asked for"))
 			return
 		}
-		lp.done(sl.i, time.Since(sl.t0))
+		lp.done(time.Since(sl.t0))
 		lp.fds[sl.i] = sl.fd
 		lp.finish(s)
 		return

@@ -28,7 +28,7 @@ func TestRawDialVersions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !d.rawDialing() {
+		if _, _, ok := d.rawConnect(context.Background(), 0, 1, nil, nil); !ok {
 			t.Fatal("plain TCP on Linux does not use rawDial")
 		}
 		r := run(t, cfg)
@@ -78,7 +78,7 @@ func (b byteReader) ReadByte() (byte, error) {
 	return one[0], err
 }
 
-// rawRun runs rawDial alone and returns what it reported.
+// rawRun runs rawConnect alone and returns what it reported.
 func rawRun(t *testing.T, ctx context.Context, port, n int) (ok int, errs []string) {
 	t.Helper()
 	cfg := testConfig(port, Conn, n, 0)
@@ -87,7 +87,7 @@ func rawRun(t *testing.T, ctx context.Context, port, n int) (ok int, errs []stri
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	fds := d.rawDial(ctx, n, 4, func(int, time.Duration) {
+	conns, _, _ := d.rawConnect(ctx, n, 4, func(time.Duration) {
 		mu.Lock()
 		ok++
 		mu.Unlock()
@@ -97,13 +97,13 @@ func rawRun(t *testing.T, ctx context.Context, port, n int) (ok int, errs []stri
 		mu.Unlock()
 	})
 	open := 0
-	for _, c := range d.adopt(fds, func(_ int, err error) { t.Errorf("adopt: %v", err) }) {
+	for _, c := range conns {
 		if c != nil {
 			open++
 			c.nc.Close()
 		}
 	}
-	if open != ok || len(fds) != n || ok+len(errs) > n || ctx.Err() == nil && ok+len(errs) != n {
+	if open != ok || len(conns) != n || ok+len(errs) > n || ctx.Err() == nil && ok+len(errs) != n {
 		t.Errorf("%d of %d connected, %d adopted, %d errors", ok, n, open, len(errs))
 	}
 	return ok, errs

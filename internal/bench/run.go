@@ -99,9 +99,8 @@ func (e *errs) into(r *Result) {
 }
 
 func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r *Result) error {
-	conns := make([]*conn, cfg.Clients)
-	hists := make([]*Histogram, min(cfg.Clients, cfg.Concurrency))
 	var (
+		conns  []*conn
 		mu     sync.Mutex
 		failed errs
 	)
@@ -113,49 +112,24 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 			return nil
 		})
 	}()
-	fmt.Fprintf(progress, "connecting %d clients, %d at a time\n", cfg.Clients, cfg.Concurrency)
-	start := time.Now()
-	// A histogram per worker slot: the connection workers share nothing while connecting.
-	idx := make(chan int, len(hists))
-	for i := range hists {
-		hists[i] = new(Histogram)
-		idx <- i
-	}
 	fail := func(i int, err error) {
 		mu.Lock()
 		failed.add(fmt.Errorf("connection %d: %w", i, err))
 		mu.Unlock()
 	}
-	var fds []int
-	if d.rawDialing() {
-		fds = d.rawDial(ctx, cfg.Clients, cfg.Concurrency, func(_ int, took time.Duration) {
-			mu.Lock()
-			hists[0].Record(took)
-			mu.Unlock()
-		}, fail)
-	} else {
-		Parallel(ctx, cfg.Clients, cfg.Concurrency, false, func(i int) error {
-			h := <-idx
-			defer func() { idx <- h }()
-			t0 := time.Now()
-			c, err := d.connect(ctx, i, d.clientID("c", i), idleReadBuffer)
-			if err != nil {
-				fail(i, err)
-				return nil
-			}
-			hists[h].Record(time.Since(t0))
-			conns[i] = c
-			return nil
-		})
-	}
-	elapsed := time.Since(start)
-	if fds != nil {
-		conns = d.adopt(fds, fail)
-	}
+	fmt.Fprintf(progress, "connecting %d clients, %d at a time\n", cfg.Clients, cfg.Concurrency)
+	start := time.Now()
 	total := new(Histogram)
-	for _, h := range hists {
-		total.Merge(h)
+	conns, connected, raw := d.rawConnect(ctx, cfg.Clients, cfg.Concurrency, func(took time.Duration) {
+		mu.Lock()
+		total.Record(took)
+		mu.Unlock()
+	}, fail)
+	if !raw {
+		conns = d.dialAll(ctx, cfg.Clients, cfg.Concurrency, total, fail)
+		connected = time.Now()
 	}
+	elapsed := connected.Sub(start)
 	r.Connects = int(total.Count())
 	r.ConnectFailures = failed.n
 	r.ConnectRate = float64(r.Connects) / elapsed.Seconds()
@@ -187,6 +161,36 @@ func runConn(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r 
 	r.Alive = int(alive.Load())
 	failed.into(r)
 	return nil
+}
+
+// dialAll opens n connections with connect, concurrency at a time, and records each one's
+// CONNECT→CONNACK time into total; failed gets the connections that did not open.
+func (d *dialer) dialAll(ctx context.Context, n, concurrency int, total *Histogram, failed func(i int, err error)) []*conn {
+	conns := make([]*conn, n)
+	// A histogram per worker slot: the connection workers share nothing while connecting.
+	hists := make([]*Histogram, min(n, concurrency))
+	idx := make(chan int, len(hists))
+	for i := range hists {
+		hists[i] = new(Histogram)
+		idx <- i
+	}
+	Parallel(ctx, n, concurrency, false, func(i int) error {
+		h := <-idx
+		defer func() { idx <- h }()
+		t0 := time.Now()
+		c, err := d.connect(ctx, i, d.clientID("c", i), idleReadBuffer)
+		if err != nil {
+			failed(i, err)
+			return nil
+		}
+		hists[h].Record(time.Since(t0))
+		conns[i] = c
+		return nil
+	})
+	for _, h := range hists {
+		total.Merge(h)
+	}
+	return conns
 }
 
 func runTraffic(ctx context.Context, cfg *Config, d *dialer, progress io.Writer, r *Result) error {
