@@ -48,26 +48,18 @@ func newFlights() *flights {
 // Each field is length-prefixed, so the encoding is injective.
 func (f *flights) keyOf(c *Credentials) [sha256.Size]byte {
 	m := f.macs.get()
-	field := func(b []byte, s string) []byte {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		return append(b, s...)
-	}
-	bytesField := func(b, s []byte) []byte {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		return append(b, s...)
-	}
 	src, _ := SourceKey(c.Remote)
 	b := m.buf
 	n := len(b)
 	b = src.AppendTo(binary.BigEndian.AppendUint32(b, 0)) // its length is set below
 	binary.BigEndian.PutUint32(b[n:], uint32(len(b)-n-4))
-	b = field(b, c.Username)
-	b = field(b, c.Vhost)
-	b = bytesField(b, c.Password)
-	b = field(b, c.Listener)
-	b = field(b, c.PeerCN)
-	b = field(b, c.AuthMethod)
-	b = bytesField(b, c.AuthData)
+	b = appendField(b, c.Username)
+	b = appendField(b, c.Vhost)
+	b = appendField(b, c.Password)
+	b = appendField(b, c.Listener)
+	b = appendField(b, c.PeerCN)
+	b = appendField(b, c.AuthMethod)
+	b = appendField(b, c.AuthData)
 	var flags [2]byte
 	if c.FromBrowser {
 		flags[0] = 1
@@ -75,8 +67,14 @@ func (f *flights) keyOf(c *Credentials) [sha256.Size]byte {
 	if c.Loopback() {
 		flags[1] = 1
 	}
-	m.buf = bytesField(b, flags[:])
+	m.buf = appendField(b, flags[:])
 	return f.macs.sum(m)
+}
+
+// appendField appends s to b after its length, 4 bytes big-endian.
+func appendField[T string | []byte](b []byte, s T) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
 
 // do runs check for c unless an identical attempt is in progress, whose answer it then shares:
