@@ -18,7 +18,7 @@ import (
 // a write loop, and reaches the client once it reads again, after what was already on its way
 // [MQTT-3.12.4-1].
 func TestPongWhenTheSocketIsFull(t *testing.T) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
