@@ -301,51 +301,40 @@ func TestSilentConnectionsHoldNoWorker(t *testing.T) {
 // error, [MQTT-4.13.2-1]) gets a write loop, and the client reads the DISCONNECT.
 func TestCloseWithoutWriteLoop(t *testing.T) {
 	addr, _ := startBroker(t, nil)
-	connect := func(v packet.Version, id string) net.Conn {
-		c, err := net.DialTimeout("tcp", addr, waitTimeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := exchange(c, v, []step{{rawConnect(v, id, true, 60, nil), []packet.Type{packet.CONNACK}}}); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	waitClosed := func(c net.Conn) []byte {
-		c.SetReadDeadline(time.Now().Add(waitTimeout))
-		b, err := io.ReadAll(c)
-		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("waiting for the broker to close: %v", err)
-		}
-		c.Close()
-		return b
-	}
 	w0 := broker.WriteLoopsStartedForTest()
 	for i := range 10 {
 		v := []packet.Version{packet.V311, packet.V5}[i%2]
-		c := connect(v, fmt.Sprintf("quiet-%d", i))
+		r := dialRaw(t, addr, v)
+		r.connect(fmt.Sprintf("quiet-%d", i), true, 60, nil)
 		if i%3 == 2 {
-			c.(*net.TCPConn).CloseWrite()
-		} else if _, err := c.Write((&packet.Disconnect{}).Append(nil, v)); err != nil {
-			t.Fatal(err)
+			r.conn.(*net.TCPConn).CloseWrite()
+		} else {
+			r.send((&packet.Disconnect{}).Append(nil, v))
 		}
-		if b := waitClosed(c); len(b) != 0 {
-			t.Fatalf("connection %d: %x after its end", i, b)
-		}
+		r.expectClosedSilently()
 	}
 	// Other tests may run at the same time (t.Parallel): a bound, not an exact count.
 	if n := broker.WriteLoopsStartedForTest() - w0; n > 5 {
 		t.Fatalf("10 connections that ended with nothing to send started %d write loops", n)
 	}
 
-	c := connect(packet.V5, "loud")
-	if _, err := c.Write([]byte{0x30, 0x02, 0x00, 0x05}); err != nil { // a topic length beyond the packet
-		t.Fatal(err)
+	r := dialRaw(t, addr, packet.V5)
+	r.connect("loud", true, 60, nil)
+	r.send([]byte{0x30, 0x02, 0x00, 0x05}) // a topic length beyond the packet
+	got := r.expectClosed()
+	if d, ok := packetAt[*packet.Disconnect](got, 0); len(got) != 1 || !ok || d.ReasonCode != packet.MalformedPacket {
+		t.Fatalf("after a malformed packet the v5 client read %v, want DISCONNECT 0x81", got)
 	}
-	b := waitClosed(c)
-	if len(b) < 3 || b[0] != 0xE0 || b[2] != byte(packet.MalformedPacket) {
-		t.Fatalf("after a malformed packet the v5 client read %x, want DISCONNECT 0x81", b)
+}
+
+// packetAt returns got[i] as a T, if there is one.
+func packetAt[T packet.Packet](got []rawPacket, i int) (T, bool) {
+	var zero T
+	if i >= len(got) {
+		return zero, false
 	}
+	p, ok := got[i].p.(T)
+	return p, ok
 }
 
 // A quiet device's keep-alive is answered by its read path: PINGRESP goes out in one write
@@ -356,23 +345,18 @@ func TestPingWithoutWriteLoop(t *testing.T) {
 	w0 := broker.WriteLoopsStartedForTest()
 	for i := range 10 {
 		v := []packet.Version{packet.V311, packet.V5}[i%2]
-		c, err := net.DialTimeout("tcp", addr, waitTimeout)
-		if err != nil {
-			t.Fatal(err)
+		r := dialRaw(t, addr, v)
+		r.connect(fmt.Sprintf("pinger-%d", i), true, 60, nil)
+		ping := func() {
+			r.send((&packet.Pingreq{}).Append(nil, v))
+			expect[*packet.Pingresp](r)
 		}
-		defer c.Close()
-		steps := []step{{rawConnect(v, fmt.Sprintf("pinger-%d", i), true, 60, nil), []packet.Type{packet.CONNACK}}}
-		for range 3 {
-			steps = append(steps, step{(&packet.Pingreq{}).Append(nil, v), []packet.Type{packet.PINGRESP}})
-		}
-		if err := exchange(c, v, steps); err != nil {
-			t.Fatalf("connection %d: %v", i, err)
-		}
+		ping()
+		ping()
+		ping()
 		if i%3 == 0 {
 			time.Sleep(80 * time.Millisecond) // past a write loop's linger, had one started
-			if err := exchange(c, v, []step{{(&packet.Pingreq{}).Append(nil, v), []packet.Type{packet.PINGRESP}}}); err != nil {
-				t.Fatalf("connection %d after a pause: %v", i, err)
-			}
+			ping()
 		}
 	}
 	// 34 PINGREQs on 10 connections; through write loops they started at least 10. Other tests
