@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -104,12 +105,16 @@ func resolved(t *testing.T, s *DB, tk Ticket) error {
 
 func waitHealthy(t *testing.T, s *DB) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Healthy() != nil {
+	waitUntil(t, func() bool { return s.Healthy() == nil }, func() string { return fmt.Sprintf("store not healthy after 10s: %v", s.Healthy()) })
+}
+
+// waitUntil polls cond for up to 10 s and fails with why() if it never holds.
+func waitUntil(t *testing.T, cond func() bool, why func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("store not healthy after 10s: %v", s.Healthy())
+			t.Fatal(why())
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -191,12 +196,8 @@ func TestDiskFullDegradesAndRecovers(t *testing.T) {
 			waitHealthy(t, s)
 			// The recovery is logged once the store is healthy again (health.go logs after
 			// releasing its lock): wait for the line rather than expect it at once.
-			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(lb.String(), "store can write again"); {
-				if time.Now().After(deadline) {
-					t.Fatalf("recovery not logged:\n%s", lb.String())
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			waitUntil(t, func() bool { return strings.Contains(lb.String(), "store can write again") },
+				func() string { return "recovery not logged:\n" + lb.String() })
 			after := s.PutMessage(9999, &MessageRecord{Topic: "t", Payload: []byte("after"), QoS: 1})
 			if err := resolved(t, s, after); err != nil {
 				t.Fatalf("write after recovery: %v", err)
