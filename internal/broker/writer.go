@@ -492,38 +492,90 @@ func (e errWrite) Unwrap() error { return e.err }
 // least one period of the linger clock, at most two.
 const writerLinger = 25 * time.Millisecond
 
-// lingerClock ticks every writerLinger for every parked write loop at once: each tick closes a
-// channel and replaces it, so a parked write loop needs no timer of its own.
+// lingerClock ticks every writerLinger for every parked write loop and idle worker at once:
+// each tick closes a channel and replaces it, so a waiter needs no timer of its own.
+//
+// The clock sleeps while nothing waits on it: a tick after a whole period in which no waiter took
+// a channel stops the ticker, and the next waiter wakes it (kick). An idle broker then has no
+// 25 ms wake-up (issue 12). The hand-over is two flags, each written by one side and read by the
+// other after its own write (Go's atomics are sequentially consistent): tick sets wanted, then
+// reads asleep; run sets asleep, then reads wanted. So either run sees the waiter and stays
+// awake, or the waiter sees run asleep and kicks it; a kick run did not need costs one tick.
 type lingerClock struct {
-	ch atomic.Pointer[chan struct{}] // nil until run starts, and after it stops
+	ch     atomic.Pointer[chan struct{}] // nil until run starts, and after it stops
+	wanted atomic.Bool                   // a waiter took a channel since the last tick
+	asleep atomic.Bool                   // run waits for kick; its ticker is stopped
+	kick   chan struct{}                 // capacity 1; made by run before ch is published
+	ticks  atomic.Uint64                 // ticks so far (tests)
+	sleeps atomic.Uint64                 // times it went to sleep (tests)
 }
 
 // tick returns the channel the next tick closes, nil when the clock does not run (the write
-// loop then ends as soon as it is idle).
+// loop then ends as soon as it is idle). It wakes a sleeping clock.
 func (l *lingerClock) tick() <-chan struct{} {
-	if p := l.ch.Load(); p != nil {
-		return *p
+	p := l.ch.Load()
+	if p == nil {
+		return nil
 	}
-	return nil
+	if !l.wanted.Load() { // one shared write per period, not one per waiter
+		l.wanted.Store(true)
+	}
+	if l.asleep.Load() {
+		select {
+		case l.kick <- struct{}{}:
+		default: // a kick is already pending
+		}
+	}
+	return *p
 }
 
-// run ticks until stop is closed, then wakes every parked write loop a last time.
+// run ticks until stop is closed, sleeping while nothing waits, then wakes every waiter a last
+// time.
 func (l *lingerClock) run(stop <-chan struct{}, done *sync.WaitGroup) {
 	defer done.Done()
 	t := time.NewTicker(writerLinger)
 	defer t.Stop()
+	l.kick = make(chan struct{}, 1)
 	ch := make(chan struct{})
 	l.ch.Store(&ch)
+	stopped := func() { // every waiter wakes, and later ones get nil
+		old := l.ch.Swap(nil)
+		close(*old)
+	}
 	for {
 		select {
 		case <-stop:
-			old := l.ch.Swap(nil)
-			close(*old)
+			stopped()
 			return
 		case <-t.C:
-			next := make(chan struct{})
-			old := l.ch.Swap(&next)
-			close(*old)
 		}
+		next := make(chan struct{})
+		old := l.ch.Swap(&next)
+		close(*old)
+		l.ticks.Add(1)
+		if l.wanted.Swap(false) {
+			continue // someone waited during this period: they may wait for the next tick too
+		}
+		// A whole period without a waiter: everyone who waited has been woken. Sleep until
+		// the next waiter, unless one came between the Swap above and asleep's store.
+		select {
+		case <-l.kick: // left by a waiter that saw an earlier, aborted sleep
+		default:
+		}
+		l.asleep.Store(true)
+		if l.wanted.Load() {
+			l.asleep.Store(false)
+			continue
+		}
+		t.Stop()
+		l.sleeps.Add(1)
+		select {
+		case <-stop:
+			stopped()
+			return
+		case <-l.kick:
+		}
+		l.asleep.Store(false)
+		t.Reset(writerLinger) // the waiter's channel closes a whole period from now
 	}
 }
