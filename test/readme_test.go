@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -212,14 +211,14 @@ func TestReadmeWalkthrough(t *testing.T) {
 	cmd.Env = append(cleanEnv(), "HOME="+work, "XDG_DATA_HOME="+filepath.Join(work, "xdg"),
 		"TURNSTILE_URI=http://127.0.0.1:"+mgmtPort)
 	// Its own process group, so that whatever it started is stopped with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	ownGroup(cmd)
+	cmd.Cancel = func() error { return killGroup(cmd) }
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	t.Cleanup(func() { killGroup(cmd) })
 	runErr := cmd.Wait()
 
 	read := func(name string) string {

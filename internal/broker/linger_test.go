@@ -123,3 +123,24 @@ func TestLingerClockStopsAsleep(t *testing.T) {
 		t.Fatal("a stopped clock handed out a channel")
 	}
 }
+
+// BenchmarkLingerTick is what a write loop or a worker pays for the clock each time it parks:
+// the clock is awake under load, so tick is two atomic loads (and a store once per period).
+func BenchmarkLingerTick(b *testing.B) {
+	l := &lingerClock{}
+	stop := make(chan struct{})
+	var done sync.WaitGroup
+	done.Add(1)
+	go l.run(stop, &done)
+	defer func() { close(stop); done.Wait() }()
+	for l.ch.Load() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if l.tick() == nil {
+				b.Error("no channel")
+			}
+		}
+	})
+}
