@@ -7,18 +7,26 @@ import (
 	"time"
 )
 
-// startLinger runs a linger clock until the test ends.
-func startLinger(t *testing.T) *lingerClock {
-	t.Helper()
-	l := &lingerClock{}
-	stop := make(chan struct{})
+// runLinger starts a linger clock; stop stops it and waits until it has (once, however often
+// it is called).
+func runLinger(tb testing.TB) (l *lingerClock, stop func()) {
+	tb.Helper()
+	l = &lingerClock{}
+	stopCh := make(chan struct{})
 	var done sync.WaitGroup
 	done.Add(1)
-	go l.run(stop, &done)
-	t.Cleanup(func() { close(stop); done.Wait() })
+	go l.run(stopCh, &done)
 	for l.ch.Load() == nil {
 		time.Sleep(time.Millisecond)
 	}
+	return l, sync.OnceFunc(func() { close(stopCh); done.Wait() })
+}
+
+// startLinger runs a linger clock until the test ends.
+func startLinger(t *testing.T) *lingerClock {
+	t.Helper()
+	l, stop := runLinger(t)
+	t.Cleanup(stop)
 	return l
 }
 
@@ -102,18 +110,11 @@ func TestLingerClockWakesEveryWaiter(t *testing.T) {
 // Stopping the server wakes a waiter of a sleeping clock, and later waiters get no channel (they
 // end at once).
 func TestLingerClockStopsAsleep(t *testing.T) {
-	l := &lingerClock{}
-	stop := make(chan struct{})
-	var done sync.WaitGroup
-	done.Add(1)
-	go l.run(stop, &done)
-	for l.ch.Load() == nil {
-		time.Sleep(time.Millisecond)
-	}
+	l, stop := runLinger(t)
+	defer stop()
 	waitAsleep(t, l)
 	ch := l.tick() // wakes the clock; stop races its next tick
-	close(stop)
-	done.Wait()
+	stop()
 	select {
 	case <-ch:
 	default:
@@ -127,15 +128,8 @@ func TestLingerClockStopsAsleep(t *testing.T) {
 // BenchmarkLingerTick is what a write loop or a worker pays for the clock each time it parks:
 // the clock is awake under load, so tick is two atomic loads (and a store once per period).
 func BenchmarkLingerTick(b *testing.B) {
-	l := &lingerClock{}
-	stop := make(chan struct{})
-	var done sync.WaitGroup
-	done.Add(1)
-	go l.run(stop, &done)
-	defer func() { close(stop); done.Wait() }()
-	for l.ch.Load() == nil {
-		time.Sleep(time.Millisecond)
-	}
+	l, stop := runLinger(b)
+	defer stop()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if l.tick() == nil {
