@@ -22,11 +22,27 @@ free_port() {
 	local p
 	for _ in $(seq 100); do
 		p=$((20000 + RANDOM % 12768))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		if ! tcp_accepts "$p"; then
 			echo "$p"
 			return
 		fi
 	done
 	log "$(basename "$0"): no free port found"
 	exit 1
+}
+
+# tcp_accepts PORT: whether something accepts TCP connections on 127.0.0.1:PORT.
+tcp_accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# mqtt_answers PORT: whether the broker on 127.0.0.1:PORT answers an MQTT 3.1.1 CONNECT (client
+# id "probe", no credentials) with a CONNACK, accepting or refusing it, within 2 s. A port that
+# accepts TCP connections is not yet a broker that serves them: Turnstile binds its listeners
+# before the rest of its start (store recovery, the password hashing of a first start), and the
+# kernel completes handshakes on a listening socket before anything accepts them.
+mqtt_answers() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf '\x10\x11\x00\x04MQTT\x04\x02\x00\x3c\x00\x05probe' >&3
+		IFS= read -r -t 2 -N 1 b <&3 && [ "$b" = ' ' ] # CONNACK's first byte, 0x20
+	) 2>/dev/null
 }

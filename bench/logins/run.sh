@@ -52,7 +52,7 @@ WORK=$(cd "$WORK" && pwd)
 RESULTS=$WORK/results.tsv # run, case, broker, connects/s (or requests/s), failures, p99 ms
 : >"$RESULTS"
 # shellcheck source=bench/lib.sh
-. "$ROOT/bench/lib.sh" # log, has, jget, cpu_ticks, free_port
+. "$ROOT/bench/lib.sh" # log, has, jget, cpu_ticks, free_port, tcp_accepts, mqtt_answers
 
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 MOSQUITTO_PASSWD=$(command -v mosquitto_passwd || echo /usr/bin/mosquitto_passwd)
@@ -67,9 +67,13 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want_fds" ]; then
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n "$want_fds" 2>/dev/null || true
 
-wait_port() { # wait_port PID PORT NAME
+# wait_port PID PORT NAME [tcp]: waits until the broker answers an MQTT CONNECT on PORT
+# (mqtt_answers), or with tcp until PORT accepts connections (the HTTP ports).
+wait_port() {
+	local probe=mqtt_answers
+	[ "${4:-}" = tcp ] && probe=tcp_accepts
 	for _ in $(seq 600); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0
+		$probe "$2" && return 0
 		kill -0 "$1" 2>/dev/null || { log "logins: $3 exited at start, see $WORK/$3.log"; exit 1; }
 		sleep 0.1
 	done
@@ -121,8 +125,8 @@ EOF
 	"$WORK/turnstile" serve --config "$WORK/turnstile.ini" 2>>"$WORK/turnstile.log" &
 	BPID=$!
 	wait_port "$BPID" "$PORT" turnstile
-	wait_port "$BPID" "$MPORT" turnstile
-	wait_port "$BPID" "$TPORT" turnstile
+	wait_port "$BPID" "$MPORT" turnstile tcp
+	wait_port "$BPID" "$TPORT" turnstile tcp
 }
 
 SNAP=$WORK/snapshot
