@@ -18,8 +18,8 @@ type LocalOptions struct {
 	// DefaultUserOnlyLoopback names the user ([main] default_user) who may log in only from a
 	// loopback address or a unix socket; "" lifts the restriction.
 	DefaultUserOnlyLoopback string
-	// Hasher is how new passwords are hashed; the dummy hash checked for unknown users is made
-	// with it, so that they cost what a user created here costs.
+	// Hasher is how new passwords are hashed. Without a Key, the dummy hash checked for unknown
+	// users is made with it, so that they cost what a user created here costs.
 	Hasher Hasher
 	// CacheTTL is how long a successful verification is remembered: 0 means DefaultCacheTTL,
 	// a negative value disables the cache.
@@ -79,8 +79,8 @@ type Local struct {
 	// match checks a password against a verifier (one HMAC); tests wrap it to count calls.
 	match func(v *Verifier, pw []byte) bool
 
-	dummyAlg, dummyHash string   // a random password hashed with the Hasher
-	dummy               Verifier // a random password's verifier under key
+	dummyAlg, dummyHash string   // without key: a random password hashed with the Hasher
+	dummy               Verifier // with key: a random password's verifier
 
 	flightKey [32]byte // per-process HMAC key naming identical checks in flight
 	flightMu  sync.Mutex
@@ -108,24 +108,32 @@ type LocalStats struct {
 
 var _ Provider = (*Local)(nil)
 
-// NewLocal returns the local provider over users. It hashes the dummy password at once, so it
-// fails when o.Hasher is misconfigured, and costs one hash (about 50 ms at bcrypt cost 10).
+// NewLocal returns the local provider over users. It fails when o.Hasher is misconfigured.
+// Without a key it hashes the dummy password at once, which costs one hash (about 50 ms at
+// bcrypt cost 10); with one it hashes nothing.
 func NewLocal(users *Users, o LocalOptions) (*Local, error) {
-	pw := make([]byte, 24)
-	rand.Read(pw) // never fails on supported platforms
-	dummyAlg, dummyHash, err := o.Hasher.Hash(pw)
-	if err != nil {
-		return nil, fmt.Errorf("auth: local provider: %w", err)
-	}
-	l := &Local{dummyAlg: dummyAlg, dummyHash: dummyHash, users: users, restricted: o.DefaultUserOnlyLoopback, now: o.Now,
+	l := &Local{users: users, restricted: o.DefaultUserOnlyLoopback, now: o.Now,
 		verify: VerifyPassword, key: o.Key, flights: make(map[[sha256.Size]byte]*hashFlight)}
 	rand.Read(l.flightKey[:])
 	if l.now == nil {
 		l.now = time.Now
 	}
+	pw := make([]byte, 24)
+	rand.Read(pw) // never fails on supported platforms
 	if k := o.Key; k != nil {
+		// Unknown users are checked against a verifier: one HMAC of a random password under a
+		// random user ID. Matching reads only its MAC, so it needs no hash, and a start costs
+		// no password hashing (about 60 ms of a restart that clients wait for).
+		if err := o.Hasher.Validate(); err != nil {
+			return nil, fmt.Errorf("auth: local provider: %w", err)
+		}
 		l.match = k.matches
-		l.dummy = k.NewVerifier(User{ID: NewUserID(), HashAlgorithm: dummyAlg, PasswordHash: dummyHash}, pw)
+		l.dummy = k.NewVerifier(User{ID: NewUserID()}, pw)
+	} else {
+		var err error
+		if l.dummyAlg, l.dummyHash, err = o.Hasher.Hash(pw); err != nil {
+			return nil, fmt.Errorf("auth: local provider: %w", err)
+		}
 	}
 	if o.CacheTTL >= 0 {
 		ttl, size := o.CacheTTL, o.CacheSize

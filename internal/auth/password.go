@@ -84,48 +84,66 @@ func (h Hasher) Hash(pw []byte) (algorithm, hash string, err error) {
 	if len(pw) == 0 {
 		return "", "", errors.New("auth: empty password: store an empty password_hash for a user who cannot log in with one")
 	}
-	kind := kindBcrypt
-	if h.Algorithm != "" {
-		k, err := algKind(h.Algorithm)
-		if err != nil {
-			return "", "", err
-		}
-		kind = k
+	kind, cost, p, err := h.settings()
+	if err != nil {
+		return "", "", err
 	}
 	switch kind {
 	case kindBcrypt:
 		if len(pw) > 72 {
 			return "", "", errPasswordTooLong
 		}
-		cost := h.BcryptCost
-		if cost == 0 {
-			cost = DefaultBcryptCost
-		}
-		if cost < bcrypt.MinCost || cost > MaxBcryptCost {
-			return "", "", fmt.Errorf("auth: bcrypt cost %d outside %d..%d", cost, bcrypt.MinCost, MaxBcryptCost)
-		}
 		b, err := bcrypt.GenerateFromPassword(pw, cost)
 		if err != nil {
 			return "", "", fmt.Errorf("auth: bcrypt: %w", err)
 		}
 		return AlgBcrypt, string(b), nil
-	case kindArgon2id:
-		p := h.Argon2
-		if p == (Argon2Params{}) {
-			p = DefaultArgon2Params
-		}
-		if err := p.check(); err != nil {
-			return "", "", err
-		}
+	default: // kindArgon2id
 		salt := make([]byte, p.SaltLen)
 		if _, err := rand.Read(salt); err != nil {
 			return "", "", fmt.Errorf("auth: salt: %w", err)
 		}
 		key := argon2.IDKey(pw, salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
 		return AlgArgon2id, encodeArgon2id(p, salt, key), nil
-	default:
-		return "", "", fmt.Errorf("auth: hashing_algorithm %q is for imported users only; new passwords use bcrypt or argon2id", h.Algorithm)
 	}
+}
+
+// Validate reports what Hash would refuse about h itself, whatever the password: an unknown or
+// import-only algorithm, a bcrypt cost or argon2id parameters out of range. It hashes nothing.
+func (h Hasher) Validate() error {
+	_, _, _, err := h.settings()
+	return err
+}
+
+// settings resolves h's algorithm and the cost or parameters Hash uses, defaults filled in.
+func (h Hasher) settings() (kind hashKind, cost int, p Argon2Params, err error) {
+	kind = kindBcrypt
+	if h.Algorithm != "" {
+		if kind, err = algKind(h.Algorithm); err != nil {
+			return 0, 0, p, err
+		}
+	}
+	switch kind {
+	case kindBcrypt:
+		cost = h.BcryptCost
+		if cost == 0 {
+			cost = DefaultBcryptCost
+		}
+		if cost < bcrypt.MinCost || cost > MaxBcryptCost {
+			return 0, 0, p, fmt.Errorf("auth: bcrypt cost %d outside %d..%d", cost, bcrypt.MinCost, MaxBcryptCost)
+		}
+	case kindArgon2id:
+		p = h.Argon2
+		if p == (Argon2Params{}) {
+			p = DefaultArgon2Params
+		}
+		if err := p.check(); err != nil {
+			return 0, 0, p, err
+		}
+	default:
+		return 0, 0, p, fmt.Errorf("auth: hashing_algorithm %q is for imported users only; new passwords use bcrypt or argon2id", h.Algorithm)
+	}
+	return kind, cost, p, nil
 }
 
 func (p Argon2Params) check() error {

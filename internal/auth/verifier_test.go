@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -59,6 +60,37 @@ func TestVerifierLogin(t *testing.T) {
 	wantDenial(t, err, ErrBadCredentials, "wrong password")
 	if h, m := kl.costs(); h != 0 || m != 1 {
 		t.Fatalf("a wrong password against a verifier: %d hash checks, %d HMACs; want 0 and 1", h, m)
+	}
+}
+
+// With a key, the provider hashes nothing when it is made: unknown users are checked against a
+// verifier, which needs no hash, so a restart does not make clients wait for a bcrypt run. A
+// Hasher that could not hash is still refused, as without a key.
+func TestKeyedLocalStartsWithoutHashing(t *testing.T) {
+	key := RandomPasswordKey()
+	start := time.Now()
+	// bcrypt at cost 16 takes seconds: made, it would show.
+	l, err := NewLocal(NewUsers(), LocalOptions{Key: key, Hasher: Hasher{BcryptCost: MaxBcryptCost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.dummyHash != "" || l.dummyAlg != "" {
+		t.Fatalf("a dummy hash was made with a key: %s %s", l.dummyAlg, l.dummyHash)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("NewLocal with a key took %v", took)
+	}
+	d, _, err := l.Authenticate(context.Background(), creds("nobody", "whatever"))
+	if d != Deny || !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("an unknown user: %v %v", d, err)
+	}
+	if s := l.Stats(); s.VerifierChecks != 1 || s.HashChecks != 0 {
+		t.Fatalf("an unknown user cost %d HMACs and %d hash checks; want 1 and 0", s.VerifierChecks, s.HashChecks)
+	}
+	for _, h := range []Hasher{{Algorithm: AlgMD5}, {BcryptCost: MaxBcryptCost + 1}, {Algorithm: AlgArgon2id, Argon2: Argon2Params{Time: 1, MemoryKiB: 64, Threads: 0, SaltLen: 16, KeyLen: 32}}} {
+		if _, err := NewLocal(NewUsers(), LocalOptions{Key: key, Hasher: h}); err == nil {
+			t.Errorf("NewLocal with a key accepted a Hasher that cannot hash: %+v", h)
+		}
 	}
 }
 
