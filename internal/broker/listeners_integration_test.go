@@ -153,9 +153,21 @@ func (p *testPKI) serverConfig(minVersion string) *tls.Config {
 // ---------------------------------------------------------------------------------------------
 // Clients over any net.Conn
 
+// lockedConn makes paho.golang write each packet whole. It writes a packet as net.Buffers, which
+// is one writev on a TCP socket but one Write per part on anything else (TLS, WebSocket), and
+// its pinger writes PINGREQ from a goroutine of its own, the first one at once after CONNECT:
+// unlocked, a PINGREQ could land inside a SUBSCRIBE or a PUBLISH, which the broker then reads as
+// a malformed packet or a payload starting with 0xC0 0x00. paho locks a connection that is a
+// sync.Locker for the whole of each packet.
+type lockedConn struct {
+	net.Conn
+	sync.Mutex
+}
+
 // tryConnectV5Conn is tryConnectV5 over a connection the test dialled (TLS, WebSocket, unix).
 func tryConnectV5Conn(t *testing.T, conn net.Conn, cp *paho.Connect) (*v5Client, error) {
 	t.Helper()
+	conn = &lockedConn{Conn: conn}
 	c := &v5Client{t: t, id: cp.ClientID, conn: conn,
 		msgs: make(chan *paho.Publish, 1024), discs: make(chan *paho.Disconnect, 4)}
 	c.c = paho.NewClient(paho.ClientConfig{
