@@ -46,3 +46,8 @@ mqtt_answers() {
 		IFS= read -r -t 2 -N 1 b <&3 && [ "$b" = ' ' ] # CONNACK's first byte, 0x20
 	) 2>/dev/null
 }
+
+# broker_answers PORT [tcp]: mqtt_answers, or with tcp (an HTTP port) tcp_accepts.
+broker_answers() {
+	if [ "${2:-}" = tcp ]; then tcp_accepts "$1"; else mqtt_answers "$1"; fi
+}

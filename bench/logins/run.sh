@@ -52,7 +52,7 @@ WORK=$(cd "$WORK" && pwd)
 RESULTS=$WORK/results.tsv # run, case, broker, connects/s (or requests/s), failures, p99 ms
 : >"$RESULTS"
 # shellcheck source=bench/lib.sh
-. "$ROOT/bench/lib.sh" # log, has, jget, cpu_ticks, free_port, tcp_accepts, mqtt_answers
+. "$ROOT/bench/lib.sh" # log, has, jget, cpu_ticks, free_port, broker_answers
 
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 MOSQUITTO_PASSWD=$(command -v mosquitto_passwd || echo /usr/bin/mosquitto_passwd)
@@ -70,10 +70,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n "$want_fds" 2>/dev/null || tr
 # wait_port PID PORT NAME [tcp]: waits until the broker answers an MQTT CONNECT on PORT
 # (mqtt_answers), or with tcp until PORT accepts connections (the HTTP ports).
 wait_port() {
-	local probe=mqtt_answers
-	[ "${4:-}" = tcp ] && probe=tcp_accepts
 	for _ in $(seq 600); do
-		$probe "$2" && return 0
+		broker_answers "$2" "${4:-}" && return 0
 		kill -0 "$1" 2>/dev/null || { log "logins: $3 exited at start, see $WORK/$3.log"; exit 1; }
 		sleep 0.1
 	done
