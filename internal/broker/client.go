@@ -560,6 +560,26 @@ func (c *client) readPacket() error {
 			return err
 		}
 		return c.handlePublish(&pub)
+	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
+		var a packet.Ack // on the stack too: one per QoS 1/2 message, 300 bytes with its Properties
+		if err := packet.DecodeAck(h, body, c.version, &a); err != nil {
+			return err
+		}
+		switch h.Type {
+		case packet.PUBACK, packet.PUBCOMP:
+			c.session().acked(c, h.Type, a.PacketID, a.ReasonCode)
+		case packet.PUBREC:
+			c.handlePubrec((*packet.Pubrec)(&a))
+		default:
+			c.handlePubrel((*packet.Pubrel)(&a))
+		}
+		return nil
+	case packet.DISCONNECT:
+		var d packet.Disconnect // on the stack: one per connection that ends cleanly
+		if err := packet.DecodeDisconnect(h, body, c.version, &d); err != nil {
+			return err
+		}
+		return c.handleDisconnect(&d)
 	case packet.CONNECT:
 		return &packet.Error{Code: packet.ProtocolError, Field: "CONNECT", Err: errors.New("second CONNECT")} // [MQTT-3.1.0-2]
 	}
@@ -568,22 +588,12 @@ func (c *client) readPacket() error {
 		return err
 	}
 	switch p := p.(type) {
-	case *packet.Puback:
-		c.session().acked(c, packet.PUBACK, p.PacketID, p.ReasonCode)
-	case *packet.Pubrec:
-		c.handlePubrec(p)
-	case *packet.Pubrel:
-		c.handlePubrel(p)
-	case *packet.Pubcomp:
-		c.session().acked(c, packet.PUBCOMP, p.PacketID, p.ReasonCode)
 	case *packet.Subscribe:
 		return c.handleSubscribe(p)
 	case *packet.Unsubscribe:
 		c.handleUnsubscribe(p)
 	case *packet.Pingreq:
 		c.pong() // [MQTT-3.12.4-1]
-	case *packet.Disconnect:
-		return c.handleDisconnect(p)
 	case *packet.Auth:
 		return c.handleAuth(p)
 	default: // CONNACK, SUBACK, UNSUBACK, PINGRESP go only from server to client

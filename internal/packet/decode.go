@@ -57,10 +57,7 @@ var (
 // level were read, so the broker can answer in the client's version (a CONNACK 0x84, return code 1 for
 // 3.1.1, on UnsupportedProtocolVersion). For every other type the packet is nil on error.
 func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
-	if len(body) != h.Remaining {
-		return nil, errorf(MalformedPacket, fieldRemainingLength, "body of %d bytes, Remaining Length %d", len(body), h.Remaining)
-	}
-	if err := checkFlags(h.Type, h.Flags); err != nil {
+	if err := checkBody(h, body); err != nil {
 		return nil, err
 	}
 	switch h.Type {
@@ -99,7 +96,11 @@ func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 	case PINGRESP:
 		return result(DecodePingresp(body))
 	case DISCONNECT:
-		return result(DecodeDisconnect(body, v))
+		d := new(Disconnect)
+		if err := decodeDisconnect(body, v, d); err != nil {
+			return nil, err
+		}
+		return d, nil
 	case AUTH:
 		return result(DecodeAuth(body, v))
 	}
@@ -333,8 +334,9 @@ func DecodePublish(h FixedHeader, body []byte, v Version, p *Publish) error {
 	return nil
 }
 
-// ack is the shape shared by PUBACK, PUBREC, PUBREL and PUBCOMP.
-type ack struct {
+// Ack is the shape PUBACK, PUBREC, PUBREL and PUBCOMP share (3.4 to 3.7). A *Ack converts to
+// *Puback, *Pubrec, *Pubrel or *Pubcomp, whose fields are the same.
+type Ack struct {
 	PacketID   uint16
 	ReasonCode ReasonCode
 	Props      Properties
@@ -352,62 +354,85 @@ var ackInfos = [PUBCOMP + 1]ackInfo{
 	PUBCOMP: {&pubrelCodes, "PUBCOMP packet identifier", "PUBCOMP reason code", "PUBCOMP properties", "PUBCOMP"},
 }
 
-// decodeAck decodes the body of PUBACK, PUBREC, PUBREL or PUBCOMP (3.4 to 3.7).
-func decodeAck(body []byte, v Version, t Type) (*ack, error) {
+// DecodeAck decodes the PUBACK, PUBREC, PUBREL or PUBCOMP whose fixed header is h (3.4 to 3.7)
+// into a, checking what Decode checks. It allocates nothing for a packet without properties: the
+// broker decodes every acknowledgement it receives into a value on its own stack, since a
+// Properties makes each of these packets about 300 bytes (no allocation per message).
+func DecodeAck(h FixedHeader, body []byte, v Version, a *Ack) error {
+	*a = Ack{}
+	if h.Type < PUBACK || h.Type > PUBCOMP {
+		return errorf(MalformedPacket, fieldFixedHeader, "%s is not PUBACK, PUBREC, PUBREL or PUBCOMP", h.Type)
+	}
+	if err := checkBody(h, body); err != nil {
+		return err
+	}
+	return decodeAck(body, v, h.Type, a)
+}
+
+// checkBody checks what Decode checks of every packet: the body has Remaining Length bytes, and
+// the fixed header's flags are those of its type.
+func checkBody(h FixedHeader, body []byte) error {
+	if len(body) != h.Remaining {
+		return errorf(MalformedPacket, fieldRemainingLength, "body of %d bytes, Remaining Length %d", len(body), h.Remaining)
+	}
+	return checkFlags(h.Type, h.Flags)
+}
+
+// decodeAck decodes the body of PUBACK, PUBREC, PUBREL or PUBCOMP (3.4 to 3.7) into a, which is
+// zero.
+func decodeAck(body []byte, v Version, t Type, a *Ack) error {
 	in := &ackInfos[t]
 	r := reader{b: body}
-	a := &ack{}
 	var err error
 	if a.PacketID, err = r.u16(in.id); err != nil {
-		return nil, err
+		return err
 	}
 	if v != V5 || r.left() == 0 {
 		// 3.1.1: the packet identifier only. 5.0: Remaining Length 2 means Success without
 		// properties (3.4.2.1, 3.5.2.1, 3.6.2.1, 3.7.2.1).
-		if err := r.end(in.body); err != nil {
-			return nil, err
-		}
-		return a, nil
+		return r.end(in.body)
 	}
 	code, _ := r.u8(in.code)
 	if !in.codes.has(code) { // [MQTT-3.4.2-1], [MQTT-3.5.2-1], [MQTT-3.6.2-1], [MQTT-3.7.2-1]
-		return nil, errorf(ProtocolError, in.code, "0x%02X is not a %s reason code", code, t)
+		return errorf(ProtocolError, in.code, "0x%02X is not a %s reason code", code, t)
 	}
 	a.ReasonCode = ReasonCode(code)
 	if r.left() == 0 { // no Property Length: no properties (3.4.2.2)
-		return a, nil
+		return nil
 	}
 	if err := decodeProps(&r, &a.Props, t, in.props); err != nil {
+		return err
+	}
+	return r.end(in.body)
+}
+
+// newAck decodes the body of an acknowledgement of type t into a new P.
+func newAck[P *Puback | *Pubrec | *Pubrel | *Pubcomp](body []byte, v Version, t Type) (P, error) {
+	a := new(Ack)
+	if err := decodeAck(body, v, t, a); err != nil {
 		return nil, err
 	}
-	if err := r.end(in.body); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return P(a), nil
 }
 
 // DecodePuback decodes a PUBACK body (3.4).
 func DecodePuback(body []byte, v Version) (*Puback, error) {
-	a, err := decodeAck(body, v, PUBACK)
-	return (*Puback)(a), err
+	return newAck[*Puback](body, v, PUBACK)
 }
 
 // DecodePubrec decodes a PUBREC body (3.5).
 func DecodePubrec(body []byte, v Version) (*Pubrec, error) {
-	a, err := decodeAck(body, v, PUBREC)
-	return (*Pubrec)(a), err
+	return newAck[*Pubrec](body, v, PUBREC)
 }
 
 // DecodePubrel decodes a PUBREL body (3.6). Its only reason codes are 0x00 and 0x92.
 func DecodePubrel(body []byte, v Version) (*Pubrel, error) {
-	a, err := decodeAck(body, v, PUBREL)
-	return (*Pubrel)(a), err
+	return newAck[*Pubrel](body, v, PUBREL)
 }
 
 // DecodePubcomp decodes a PUBCOMP body (3.7). Its only reason codes are 0x00 and 0x92.
 func DecodePubcomp(body []byte, v Version) (*Pubcomp, error) {
-	a, err := decodeAck(body, v, PUBCOMP)
-	return (*Pubcomp)(a), err
+	return newAck[*Pubcomp](body, v, PUBCOMP)
 }
 
 // DecodeSubscribe decodes a SUBSCRIBE body (3.8). Topic filters must be UTF-8 Encoded Strings; their
@@ -576,35 +601,48 @@ func DecodePingresp(body []byte) (*Pingresp, error) {
 	return &Pingresp{}, nil
 }
 
-// DecodeDisconnect decodes a DISCONNECT body (3.14). 3.1.1 has none; in 5.0 Remaining Length 0 means
-// Normal disconnection without properties, and 1 a reason code without properties (3.14.2.1, 3.14.2.2).
-func DecodeDisconnect(body []byte, v Version) (*Disconnect, error) {
-	d := &Disconnect{}
+// DecodeDisconnect decodes the DISCONNECT whose fixed header is h (3.14) into d, checking what
+// Decode checks; like DecodeAck it allocates nothing for a packet without properties. 3.1.1 has no
+// body; in 5.0 Remaining Length 0 means Normal disconnection without properties, and 1 a reason
+// code without properties (3.14.2.1, 3.14.2.2).
+func DecodeDisconnect(h FixedHeader, body []byte, v Version, d *Disconnect) error {
+	*d = Disconnect{}
+	if h.Type != DISCONNECT {
+		return errorf(MalformedPacket, fieldFixedHeader, "%s is not a DISCONNECT", h.Type)
+	}
+	if err := checkBody(h, body); err != nil {
+		return err
+	}
+	return decodeDisconnect(body, v, d)
+}
+
+// decodeDisconnect decodes a DISCONNECT body into d, which is zero.
+func decodeDisconnect(body []byte, v Version, d *Disconnect) error {
 	if v != V5 {
 		if len(body) != 0 {
-			return nil, errorf(MalformedPacket, "DISCONNECT", "Remaining Length %d, want 0", len(body))
+			return errorf(MalformedPacket, "DISCONNECT", "Remaining Length %d, want 0", len(body))
 		}
-		return d, nil
+		return nil
 	}
 	r := reader{b: body}
 	if r.left() == 0 {
-		return d, nil
+		return nil
 	}
 	code, _ := r.u8("DISCONNECT reason code")
 	if !disconnectCodes.has(code) { // [MQTT-3.14.2-1]
-		return nil, errorf(ProtocolError, "DISCONNECT reason code", "0x%02X is not a DISCONNECT reason code [MQTT-3.14.2-1]", code)
+		return errorf(ProtocolError, "DISCONNECT reason code", "0x%02X is not a DISCONNECT reason code [MQTT-3.14.2-1]", code)
 	}
 	d.ReasonCode = ReasonCode(code)
 	if r.left() == 0 {
-		return d, nil
+		return nil
 	}
 	if err := decodeProps(&r, &d.Props, DISCONNECT, "DISCONNECT properties"); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.end("DISCONNECT"); err != nil {
-		return nil, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // DecodeAuth decodes an AUTH body (3.15), MQTT 5 only: for earlier versions packet type 15 is reserved

@@ -324,7 +324,7 @@ func (p *PublishHead) Append(dst []byte, v Version) []byte {
 
 // --- PUBACK, PUBREC, PUBREL, PUBCOMP (3.4 to 3.7)
 
-func (a *ack) remaining(v Version, t Type) (n, props int) {
+func (a *Ack) remaining(v Version, t Type) (n, props int) {
 	if v != V5 {
 		return 2, 0
 	}
@@ -335,12 +335,12 @@ func (a *ack) remaining(v Version, t Type) (n, props int) {
 	return 3 + withProps(props), props
 }
 
-func (a *ack) size(v Version, t Type) int {
+func (a *Ack) size(v Version, t Type) int {
 	n, _ := a.remaining(v, t)
 	return total(n)
 }
 
-func (a *ack) append(dst []byte, v Version, t Type, flags byte) []byte {
+func (a *Ack) append(dst []byte, v Version, t Type, flags byte) []byte {
 	n, props := a.remaining(v, t)
 	dst = appendFixedHeader(dst, t, flags, n)
 	dst = appendU16(dst, a.PacketID)
@@ -352,28 +352,28 @@ func (a *ack) append(dst []byte, v Version, t Type, flags byte) []byte {
 }
 
 // Size returns the encoded size of p for version v.
-func (p *Puback) Size(v Version) int { return (*ack)(p).size(v, PUBACK) }
+func (p *Puback) Size(v Version) int { return (*Ack)(p).size(v, PUBACK) }
 
 // Append appends p encoded for version v.
-func (p *Puback) Append(dst []byte, v Version) []byte { return (*ack)(p).append(dst, v, PUBACK, 0) }
+func (p *Puback) Append(dst []byte, v Version) []byte { return (*Ack)(p).append(dst, v, PUBACK, 0) }
 
 // Size returns the encoded size of p for version v.
-func (p *Pubrec) Size(v Version) int { return (*ack)(p).size(v, PUBREC) }
+func (p *Pubrec) Size(v Version) int { return (*Ack)(p).size(v, PUBREC) }
 
 // Append appends p encoded for version v.
-func (p *Pubrec) Append(dst []byte, v Version) []byte { return (*ack)(p).append(dst, v, PUBREC, 0) }
+func (p *Pubrec) Append(dst []byte, v Version) []byte { return (*Ack)(p).append(dst, v, PUBREC, 0) }
 
 // Size returns the encoded size of p for version v.
-func (p *Pubrel) Size(v Version) int { return (*ack)(p).size(v, PUBREL) }
+func (p *Pubrel) Size(v Version) int { return (*Ack)(p).size(v, PUBREL) }
 
 // Append appends p encoded for version v, with the fixed header flags 0010 [MQTT-3.6.1-1].
-func (p *Pubrel) Append(dst []byte, v Version) []byte { return (*ack)(p).append(dst, v, PUBREL, 0x02) }
+func (p *Pubrel) Append(dst []byte, v Version) []byte { return (*Ack)(p).append(dst, v, PUBREL, 0x02) }
 
 // Size returns the encoded size of p for version v.
-func (p *Pubcomp) Size(v Version) int { return (*ack)(p).size(v, PUBCOMP) }
+func (p *Pubcomp) Size(v Version) int { return (*Ack)(p).size(v, PUBCOMP) }
 
 // Append appends p encoded for version v.
-func (p *Pubcomp) Append(dst []byte, v Version) []byte { return (*ack)(p).append(dst, v, PUBCOMP, 0) }
+func (p *Pubcomp) Append(dst []byte, v Version) []byte { return (*Ack)(p).append(dst, v, PUBCOMP, 0) }
 
 // --- SUBSCRIBE, SUBACK (3.8, 3.9)
 
