@@ -200,6 +200,10 @@ type Provider interface {
 	Name() string
 	// Authenticate answers Abstain, Allow (with the Identity) or Deny. An error is a failure of
 	// the provider itself (a store or network error) and counts as Deny.
+	//
+	// The Identity that comes with Allow is the caller's: a new one for each call, sharing no
+	// slice with anything the provider keeps. The chain completes it (vhost, method, remote
+	// address, client id) in place instead of copying it, one allocation less per login.
 	Authenticate(ctx context.Context, c *Credentials) (Decision, *Identity, error)
 }
 

@@ -214,7 +214,7 @@ func (ch *Chain) run(ctx context.Context, c *Credentials, bearer bool) (*Identit
 			if id == nil {
 				return nil, fmt.Errorf("%w: provider %s allowed without an identity", ErrBadCredentials, p.Name())
 			}
-			snap := id.clone()
+			snap := id // the provider's own: a new one each time (Provider)
 			if snap.Vhost == "" {
 				snap.Vhost = c.Vhost
 			}

@@ -25,7 +25,10 @@ func (s *stub) Authenticate(context.Context, *Credentials) (Decision, *Identity,
 	if s.wait != nil {
 		<-s.wait
 	}
-	return s.d, s.id, s.err
+	if s.id == nil {
+		return s.d, nil, s.err
+	}
+	return s.d, s.id.clone(), s.err // a new identity for each call, as Provider requires
 }
 
 var _ Provider = (*stub)(nil)
