@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"container/list"
 	"context"
 	"fmt"
 	"net/netip"
@@ -297,15 +296,24 @@ func (r *RateLimiter) Len() (sources, pairs int) {
 	return len(r.sources.m), len(r.pairs.m)
 }
 
-// failureTable is a bounded map of attempt counts with least-recently-touched eviction.
+// failureTable is a bounded map of attempt counts with least-recently-touched eviction. Its
+// entries are linked in a list of their own and reused: a successful login puts an entry on
+// record when it starts and takes it off when it succeeds, and that costs no allocation.
 type failureTable[K comparable] struct {
-	max int
-	m   map[K]*list.Element
-	lru list.List // of *tableEntry[K], most recently touched at the front
+	max   int
+	m     map[K]*tableEntry[K]
+	lru   tableEntry[K]  // the list's sentinel: lru.next is the most recently touched entry
+	free  *tableEntry[K] // entries off the list, linked through next, for reuse
+	nfree int
 }
 
+// maxFreeEntries bounds the entries a failureTable keeps for reuse: about as many as attempts
+// are in progress at once.
+const maxFreeEntries = 64
+
 type tableEntry[K comparable] struct {
-	key K
+	key        K
+	prev, next *tableEntry[K]
 	failureState
 }
 
@@ -323,7 +331,47 @@ func (e *failureState) countOrZero() int {
 }
 
 func newFailureTable[K comparable](max int) failureTable[K] {
-	return failureTable[K]{max: max, m: make(map[K]*list.Element)}
+	return failureTable[K]{max: max, m: make(map[K]*tableEntry[K])}
+}
+
+// toFront puts e at the front of the list, unlinking it first if it is on it.
+func (t *failureTable[K]) toFront(e *tableEntry[K]) {
+	if t.lru.next == nil { // the sentinel of a new table points at itself
+		t.lru.next, t.lru.prev = &t.lru, &t.lru
+	}
+	if e.next != nil {
+		e.prev.next, e.next.prev = e.next, e.prev
+	}
+	e.prev, e.next = &t.lru, t.lru.next
+	t.lru.next.prev = e
+	t.lru.next = e
+}
+
+// remove takes e off the list and out of the map, and keeps it for reuse.
+func (t *failureTable[K]) remove(e *tableEntry[K]) {
+	delete(t.m, e.key)
+	e.prev.next, e.next.prev = e.next, e.prev
+	*e = tableEntry[K]{}
+	if t.nfree < maxFreeEntries {
+		e.next = t.free
+		t.free = e
+		t.nfree++
+	}
+}
+
+// insert puts a new entry for k on record, at the front.
+func (t *failureTable[K]) insert(k K) *tableEntry[K] {
+	e := t.free
+	if e != nil {
+		t.free, e.next = e.next, nil
+		t.nfree--
+	} else {
+		e = new(tableEntry[K])
+	}
+	e.key = k
+	t.m[k] = e
+	t.toFront(e)
+	return e
 }
 
 // decay applies the linear leak to e at now.
@@ -351,14 +399,13 @@ func (t *failureTable[K]) peek(k K, now time.Time, interval time.Duration) *fail
 	if !ok {
 		return nil
 	}
-	e := &el.Value.(*tableEntry[K]).failureState
+	e := &el.failureState
 	e.decay(now, interval)
 	if e.failures == 0 && !e.slot.After(now) {
-		t.lru.Remove(el)
-		delete(t.m, k)
+		t.remove(el)
 		return nil
 	}
-	t.lru.MoveToFront(el)
+	t.toFront(el)
 	return e
 }
 
@@ -375,29 +422,24 @@ func (t *failureTable[K]) add(k K, now time.Time, interval time.Duration, n int)
 		if n <= 0 {
 			return
 		}
-		for len(t.m) >= t.max {
-			back := t.lru.Back()
-			delete(t.m, back.Value.(*tableEntry[K]).key)
-			t.lru.Remove(back)
+		for len(t.m) > 0 && len(t.m) >= t.max {
+			t.remove(t.lru.prev) // the least recently touched
 		}
-		el = t.lru.PushFront(&tableEntry[K]{key: k})
-		t.m[k] = el
+		el = t.insert(k)
 	}
-	e := &el.Value.(*tableEntry[K]).failureState
+	e := &el.failureState
 	e.decay(now, interval)
 	e.failures = max(e.failures+n, 0)
 	e.changed = now
 	if e.failures == 0 && !e.slot.After(now) {
-		t.lru.Remove(el)
-		delete(t.m, k)
+		t.remove(el)
 		return
 	}
-	t.lru.MoveToFront(el)
+	t.toFront(el)
 }
 
 func (t *failureTable[K]) clear(k K) {
 	if el, ok := t.m[k]; ok {
-		t.lru.Remove(el)
-		delete(t.m, k)
+		t.remove(el)
 	}
 }
