@@ -76,8 +76,8 @@ type Local struct {
 
 	// verify checks a password against a stored hash; tests wrap it to count calls.
 	verify func(alg, hash string, pw []byte) (bool, error)
-	// match checks a password against a verifier (one HMAC); tests wrap it to count calls.
-	match func(v *Verifier, pw []byte) bool
+	// onMatch, when set, is called for each verifier check (tests count the HMACs).
+	onMatch func()
 
 	dummyAlg, dummyHash string   // without key: a random password hashed with the Hasher
 	dummy               Verifier // with key: a random password's verifier
@@ -127,7 +127,6 @@ func NewLocal(users *Users, o LocalOptions) (*Local, error) {
 		if err := o.Hasher.Validate(); err != nil {
 			return nil, fmt.Errorf("auth: local provider: %w", err)
 		}
-		l.match = k.matches
 		l.dummy = k.NewVerifier(User{ID: NewUserID()}, pw)
 	} else {
 		var err error
@@ -171,7 +170,7 @@ func (l *Local) Authenticate(ctx context.Context, c *Credentials) (Decision, *Id
 	if !ok || u.PasswordHash == "" {
 		if l.key != nil {
 			l.stats.verifierChecks.Add(1)
-			l.match(&l.dummy, c.Password) // one HMAC, what a known user with a verifier costs
+			l.matchVerifier(&l.dummy, c.Password) // one HMAC, what a known user with a verifier costs
 		} else {
 			l.stats.hashChecks.Add(1)
 			if _, err := l.check(ctx, l.dummyAlg, l.dummyHash, c.Password); err != nil {
@@ -186,7 +185,7 @@ func (l *Local) Authenticate(ctx context.Context, c *Credentials) (Decision, *Id
 	if hasV && l.key != nil && l.key.Made(&v) && v.userID == u.ID {
 		// The verifier is authoritative: it was made from the password u's hash holds.
 		l.stats.verifierChecks.Add(1)
-		if !l.match(&v, c.Password) {
+		if !l.matchVerifier(&v, c.Password) {
 			return deny(l.Name(), "wrong password", ErrBadCredentials)
 		}
 		return Allow, l.identity(u, c), nil
@@ -265,6 +264,15 @@ func (l *Local) checkShared(ctx context.Context, u User, pw []byte) (bool, error
 		close(f.done)
 		return f.good, f.err
 	}
+}
+
+// matchVerifier checks pw against v: one HMAC (key set). The key's method is called directly:
+// through a func value v would escape to the heap, an allocation per login.
+func (l *Local) matchVerifier(v *Verifier, pw []byte) bool {
+	if l.onMatch != nil {
+		l.onMatch()
+	}
+	return l.key.matches(v, pw)
 }
 
 func (l *Local) identity(u User, c *Credentials) *Identity {
