@@ -42,8 +42,8 @@ func (c *client) readConnect() error {
 	if err != nil {
 		return err
 	}
-	cp, err := packet.DecodeConnect(body)
-	if err != nil {
+	var cp packet.Connect // on the worker's stack: what the connection keeps of it is copied out
+	if err := packet.DecodeConnect(body, &cp); err != nil {
 		var code packet.ReasonCode
 		if !errors.As(err, &code) {
 			code = packet.MalformedPacket
@@ -53,7 +53,7 @@ func (c *client) readConnect() error {
 			// CONNACK return code 1 in the 3.1.1 form, which every version understands [MQTT-3.1.2-2].
 			c.version = packet.V311
 			c.sendConnack(&packet.Connack{ReasonCode: code})
-		case cp != nil && cp.Version == packet.V5:
+		case cp.Version == packet.V5:
 			// The codec returns what it read up to the error, so a v5 client learns why: a server
 			// may answer a malformed CONNECT with a CONNACK reason code [MQTT-4.13.1-1].
 			c.version = packet.V5
@@ -61,7 +61,7 @@ func (c *client) readConnect() error {
 		}
 		return err
 	}
-	return c.handleConnect(cp)
+	return c.handleConnect(&cp)
 }
 
 // peekVersion reads the protocol level of a CONNECT whose fixed header was read, without

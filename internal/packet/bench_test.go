@@ -121,8 +121,9 @@ func BenchmarkDecodeConnect(b *testing.B) {
 	body := raw[n:]
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
+	var got packet.Connect
 	for b.Loop() {
-		if _, err := packet.DecodeConnect(body); err != nil {
+		if err := packet.DecodeConnect(body, &got); err != nil {
 			b.Fatal(err)
 		}
 	}

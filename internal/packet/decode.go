@@ -62,8 +62,9 @@ func Decode(h FixedHeader, body []byte, v Version) (Packet, error) {
 	}
 	switch h.Type {
 	case CONNECT:
-		c, err := DecodeConnect(body)
-		if c == nil {
+		c := new(Connect)
+		named, err := decodeConnect(body, c)
+		if !named {
 			return nil, err
 		}
 		return c, err
@@ -115,18 +116,29 @@ func result[P Packet](p P, err error) (Packet, error) {
 	return p, nil
 }
 
-// DecodeConnect decodes a CONNECT body (3.1) of any version. See Decode for what comes back on error.
-func DecodeConnect(body []byte) (*Connect, error) {
+// DecodeConnect decodes a CONNECT body (3.1) of any version into c, which it resets first. On
+// error c holds what was read up to it: once the protocol name and level were read its Version is
+// the level, so the broker can answer in the client's version (see Decode). The broker decodes
+// into a value on its stack: a Connect is about 400 bytes, and it keeps only some fields of it.
+func DecodeConnect(body []byte, c *Connect) error {
+	*c = Connect{}
+	_, err := decodeConnect(body, c)
+	return err
+}
+
+// decodeConnect decodes a CONNECT body into c, which is zero; named reports whether the protocol
+// name and level were read.
+func decodeConnect(body []byte, c *Connect) (named bool, err error) {
 	r := reader{b: body}
 	name, err := r.strBytes("CONNECT protocol name")
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	level, err := r.u8("CONNECT protocol level")
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	c := &Connect{Version: Version(level)}
+	c.Version = Version(level)
 	switch {
 	case string(name) == "MQTT" && (level == byte(V311) || level == byte(V5)):
 		c.ProtocolName = "MQTT"
@@ -135,16 +147,16 @@ func DecodeConnect(body []byte) (*Connect, error) {
 	default:
 		// [MQTT-3.1.2-1], [MQTT-3.1.2-2]: CONNACK 0x84 (return code 1 for 3.1.1), then close.
 		c.ProtocolName = string(name)
-		return c, errorf(UnsupportedProtocolVersion, "CONNECT protocol level", "protocol %q level %d [MQTT-3.1.2-2]", name, level)
+		return true, errorf(UnsupportedProtocolVersion, "CONNECT protocol level", "protocol %q level %d [MQTT-3.1.2-2]", name, level)
 	}
 	v5 := c.Version == V5
 
 	flags, err := r.u8("CONNECT flags")
 	if err != nil {
-		return c, err
+		return true, err
 	}
 	if flags&0x01 != 0 { // [MQTT-3.1.2-3]
-		return c, errorf(MalformedPacket, "CONNECT flags", "reserved flag is 1 [MQTT-3.1.2-3]")
+		return true, errorf(MalformedPacket, "CONNECT flags", "reserved flag is 1 [MQTT-3.1.2-3]")
 	}
 	c.CleanStart = flags&0x02 != 0
 	willFlag := flags&0x04 != 0
@@ -154,80 +166,80 @@ func DecodeConnect(body []byte) (*Connect, error) {
 	c.UsernameFlag = flags&0x80 != 0
 	if !willFlag {
 		if willQoS != 0 { // [MQTT-3.1.2-11]
-			return c, errorf(MalformedPacket, "CONNECT flags", "will QoS %d without will flag [MQTT-3.1.2-11]", willQoS)
+			return true, errorf(MalformedPacket, "CONNECT flags", "will QoS %d without will flag [MQTT-3.1.2-11]", willQoS)
 		}
 		if willRetain { // [MQTT-3.1.2-13] (5.0), [MQTT-3.1.2-15] (3.1.1)
-			return c, errorf(MalformedPacket, "CONNECT flags", "will retain without will flag [MQTT-3.1.2-13]")
+			return true, errorf(MalformedPacket, "CONNECT flags", "will retain without will flag [MQTT-3.1.2-13]")
 		}
 	} else if willQoS == 3 { // [MQTT-3.1.2-14] (3.1.1), [MQTT-3.1.2-12] (5.0)
-		return c, errorf(MalformedPacket, "CONNECT flags", "will QoS 3 [MQTT-3.1.2-14]")
+		return true, errorf(MalformedPacket, "CONNECT flags", "will QoS 3 [MQTT-3.1.2-14]")
 	}
 	if !v5 && c.PasswordFlag && !c.UsernameFlag { // [MQTT-3.1.2-22]; 5.0 allows a password alone
-		return c, errorf(MalformedPacket, "CONNECT flags", "password flag without user name flag [MQTT-3.1.2-22]")
+		return true, errorf(MalformedPacket, "CONNECT flags", "password flag without user name flag [MQTT-3.1.2-22]")
 	}
 	if c.KeepAlive, err = r.u16("CONNECT keep alive"); err != nil {
-		return c, err
+		return true, err
 	}
 	if v5 {
 		if err := decodeProps(&r, &c.Props, CONNECT, "CONNECT properties"); err != nil {
-			return c, err
+			return true, err
 		}
 	}
 
 	// Payload: Client Identifier, Will Properties, Will Topic, Will Payload, User Name, Password
 	// [MQTT-3.1.3-1]. Any length of client identifier is accepted here; the broker decides.
 	if c.ClientID, err = r.str("CONNECT client identifier"); err != nil { // [MQTT-3.1.3-3], [MQTT-3.1.3-4]
-		return c, err
+		return true, err
 	}
 	if willFlag { // [MQTT-3.1.2-9]
 		w := &Will{QoS: willQoS, Retain: willRetain}
 		if v5 {
 			if err := decodeProps(&r, &w.Props, kindWill, "will properties"); err != nil {
-				return c, err
+				return true, err
 			}
 		}
 		topic, err := r.strBytes("CONNECT will topic") // [MQTT-3.1.3-11] (5.0), [MQTT-3.1.3-10] (3.1.1)
 		if err != nil {
-			return c, err
+			return true, err
 		}
 		if len(topic) == 0 { // [MQTT-4.7.3-1]
 			code := MalformedPacket
 			if v5 {
 				code = TopicNameInvalid
 			}
-			return c, errorf(code, "CONNECT will topic", "empty [MQTT-4.7.3-1]")
+			return true, errorf(code, "CONNECT will topic", "empty [MQTT-4.7.3-1]")
 		}
 		if hasWildcard(topic) { // [MQTT-3.3.2-2], [MQTT-4.7.0-1]
-			return c, errorf(TopicNameInvalid, "CONNECT will topic", "contains a wildcard [MQTT-3.3.2-2]")
+			return true, errorf(TopicNameInvalid, "CONNECT will topic", "contains a wildcard [MQTT-3.3.2-2]")
 		}
 		w.Topic = string(topic)
 		if w.Payload, err = r.bin("CONNECT will payload"); err != nil {
-			return c, err
+			return true, err
 		}
 		if len(w.Payload) == 0 {
 			w.Payload = nil
 		}
 		// 3.1.3.2.3: the Server MAY validate a Will Message marked as UTF-8 and answer 0x99.
 		if w.Props.HasPayloadFormat && w.Props.PayloadFormat == 1 && !validCharData(w.Payload) {
-			return c, errorf(PayloadFormatInvalid, "CONNECT will payload", "not UTF-8 though the payload format indicator is 1")
+			return true, errorf(PayloadFormatInvalid, "CONNECT will payload", "not UTF-8 though the payload format indicator is 1")
 		}
 		c.Will = w
 	}
 	if c.UsernameFlag { // [MQTT-3.1.2-17] (5.0), [MQTT-3.1.2-19] (3.1.1)
 		if c.Username, err = r.str("CONNECT user name"); err != nil { // [MQTT-3.1.3-12]
-			return c, err
+			return true, err
 		}
 	}
 	if c.PasswordFlag { // [MQTT-3.1.2-19] (5.0), [MQTT-3.1.2-21] (3.1.1)
 		if c.Password, err = r.bin("CONNECT password"); err != nil {
-			return c, err
+			return true, err
 		}
 		if len(c.Password) == 0 {
 			c.Password = nil
 		}
 	}
 	// Nothing may follow the fields the flags announce [MQTT-3.1.2-16], [MQTT-3.1.2-18], [MQTT-3.1.4-1].
-	return c, r.end("CONNECT payload")
+	return true, r.end("CONNECT payload")
 }
 
 // DecodeConnack decodes a CONNACK body (3.2). For 3.1/3.1.1 the return code becomes the matching reason
