@@ -124,7 +124,7 @@ func (c *client) acceptQoS2(s *session, pid uint16, record bool) (dup bool, t st
 	if len(s.inQoS2) >= c.srv.limits.ReceiveMax { // [MQTT-3.3.4-7]
 		return false, 0, &packet.Error{Code: packet.ReceiveMaximumExceeded, Field: "PUBLISH", Err: errors.New("more QoS 2 messages in flight than Receive Maximum")}
 	}
-	s.inQoS2[pid] = struct{}{}
+	s.addInQoS2(pid)
 	if s.persistent() {
 		t = c.srv.persist.st.PutInbound(c.vhost.name, s.id, pid)
 	}

@@ -117,7 +117,7 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 	for _, sr := range r.Subscriptions {
 		sub := ss.withGate(topic.Subscription{Owner: ss, Filter: sr.Filter, Group: sr.Group, QoS: sr.QoS, NoLocal: sr.NoLocal,
 			RetainAsPublished: sr.RetainAsPublished, RetainHandling: sr.RetainHandling, ID: sr.ID})
-		ss.subs[subKey{sub.Group, sub.Filter}] = sub
+		ss.setSub(sub)
 		v.index.Subscribe(sub)
 	}
 	pids, err := p.st.LoadInbound(r.Vhost, r.ClientID)
@@ -125,7 +125,7 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 		return 0, nil, err
 	}
 	for _, pid := range pids {
-		ss.inQoS2[pid] = struct{}{}
+		ss.addInQoS2(pid)
 	}
 
 	// Queue entries: all in-flight ones and the first window of queued ones come into memory;
@@ -156,7 +156,7 @@ func (s *Server) recoverSession(r *store.SessionRecord, now time.Time) (int, fun
 			return nil
 		}
 		ss.order++
-		ss.inflight[e.PacketID] = outFlight{d: d, state: flightState(e.State), order: ss.order}
+		ss.setInflight(e.PacketID, outFlight{d: d, state: flightState(e.State), order: ss.order})
 		return nil
 	})
 	if err != nil {

@@ -114,13 +114,7 @@ func (s *session) drop(r dropReason) {
 }
 
 func newSession(v *Vhost, id string) *session {
-	s := &session{
-		id:       id,
-		vhost:    v,
-		subs:     make(map[subKey]topic.Subscription),
-		inflight: make(map[uint16]outFlight),
-		inQoS2:   make(map[uint16]struct{}),
-	}
+	s := &session{id: id, vhost: v}
 	s.gate.s, s.gate.authz = s, v.srv.opts.Authorizer // set once: allow reads them unlocked
 	return s
 }
@@ -207,7 +201,7 @@ func (s *session) sendLocked(c *client, d delivery, now int64) (uint16, writeRes
 	res := c.writePublish(&d, pid, false, now)
 	if res == written {
 		s.order++
-		s.inflight[pid] = outFlight{d: d, state: awaitAck, order: s.order}
+		s.setInflight(pid, outFlight{d: d, state: awaitAck, order: s.order})
 	}
 	return pid, res
 }
@@ -391,7 +385,7 @@ func (s *session) acked(c *client, t packet.Type, pid uint16, code packet.Reason
 			s.putEntryLocked(&f.d, byte(awaitPubcomp), pid)
 		}
 		f.state = awaitPubcomp
-		s.inflight[pid] = f
+		s.setInflight(pid, f)
 		return true
 	default:
 		return false
@@ -405,8 +399,34 @@ func (s *session) acked(c *client, t packet.Type, pid uint16, code packet.Reason
 // subscribeLocked records a subscription in the session and the vhost's index, and reports
 // whether it replaced an existing one (for Retain Handling 1 [MQTT-3.3.1-10]). mu held.
 func (s *session) subscribeLocked(sub topic.Subscription) bool {
-	s.subs[subKey{sub.Group, sub.Filter}] = sub
+	s.setSub(sub)
 	return s.vhost.index.Subscribe(sub)
+}
+
+// The session's maps are made when first written: a connection that never subscribes, receives
+// QoS 1/2 or sends QoS 2 keeps none (48 bytes each, made and collected at every login
+// otherwise). Reads, deletes and clear work on a nil map. mu held (or the session not yet
+// shared: recovery).
+
+func (s *session) setSub(sub topic.Subscription) {
+	if s.subs == nil {
+		s.subs = make(map[subKey]topic.Subscription)
+	}
+	s.subs[subKey{sub.Group, sub.Filter}] = sub
+}
+
+func (s *session) setInflight(pid uint16, f outFlight) {
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]outFlight)
+	}
+	s.inflight[pid] = f
+}
+
+func (s *session) addInQoS2(pid uint16) {
+	if s.inQoS2 == nil {
+		s.inQoS2 = make(map[uint16]struct{})
+	}
+	s.inQoS2[pid] = struct{}{}
 }
 
 func (s *session) unsubscribeLocked(group, filter string) bool {
