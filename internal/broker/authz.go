@@ -203,11 +203,9 @@ func (c *client) authenticate(cp *packet.Connect, clientID string) (*auth.Identi
 		!strings.HasPrefix(cp.Username, "Signature|") {
 		vname, user = cp.Username[:i], cp.Username[i+1:]
 	}
-	if c.inspect != nil {
-		c.meta = c.inspect(c.conn) // the TLS handshake completed with the first read
-	}
+	meta := c.connMeta()
 	creds := &auth.Credentials{Username: user, Vhost: vname, Password: cp.Password, ClientID: clientID,
-		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: c.meta.PeerCN, FromBrowser: c.meta.BrowserOrigin != "",
+		Remote: remoteIP(c.conn), Listener: c.listener, PeerCN: meta.PeerCN, FromBrowser: meta.BrowserOrigin != "",
 		AuthMethod: cp.Props.AuthMethod, AuthData: cp.Props.AuthData}
 	ctx := newDeadlineCtx(connectTimeout)
 	defer ctx.stop()

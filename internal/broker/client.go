@@ -44,8 +44,7 @@ type client struct {
 	conn     net.Conn
 	listener string
 	remote   string
-	inspect  func(net.Conn) ConnMeta // the listener's; called once CONNECT is read (TLS handshake done)
-	meta     ConnMeta                // what the listener knows of the connection, once CONNECT is read
+	inspect  func(net.Conn) ConnMeta // the listener's; what it knows of the connection (connMeta)
 
 	// Set while handling CONNECT, read-only afterwards.
 	vhost     *Vhost
@@ -131,6 +130,16 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 }
 
 func (c *client) session() *session { return c.sess.Load() }
+
+// connMeta is what the listener knows of the connection (a TLS peer's certificate, a WebSocket's
+// Origin), asked when CONNECT is handled: the TLS handshake completed with the first read. It is
+// asked each time rather than kept, as only CONNECT needs it.
+func (c *client) connMeta() ConnMeta {
+	if c.inspect == nil {
+		return ConnMeta{}
+	}
+	return c.inspect(c.conn)
+}
 
 // id is the connection's identity in force, nil before CONNECT is accepted.
 func (c *client) id() *auth.Identity { return c.ident.Load() }

@@ -275,10 +275,7 @@ func (c *client) exemptFromConnectRate(addr netip.Addr) bool {
 	if !c.srv.limits.ConnectRateExemptLoopback || !addr.IsLoopback() {
 		return false
 	}
-	if c.inspect != nil {
-		c.meta = c.inspect(c.conn) // the WebSocket's Origin, read once CONNECT is in
-	}
-	return c.meta.BrowserOrigin == ""
+	return c.connMeta().BrowserOrigin == ""
 }
 
 // refuseEarly answers a CONNECT refused before authentication, and reports and logs it.

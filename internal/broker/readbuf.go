@@ -48,7 +48,8 @@ type inReader struct {
 	buf    *readBuf              // nil when nothing is buffered
 	r, w   int32                 // buf[r:w] is buffered
 	// The outcome of the last rawFill that read nothing (fill turns it into an error; kept
-	// small: an idle connection's whole client struct fits in 768 bytes).
+	// small: an idle connection's whole client struct fits in 768 bytes, as
+	// TestConnectionStructsFitTheirSizeClass checks).
 	errno  uint32
 	eof    bool
 	noWait bool    // rawFill reports nothing to read instead of waiting (more)
