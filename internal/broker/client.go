@@ -75,9 +75,9 @@ type client struct {
 	writerStarted bool
 
 	out         outQueue
-	writeLoopFn func()        // c.writeLoop, bound once so starting the write loop does not allocate
-	writerDone  chan struct{} // closed when the write loop has ended for good
-	readDone    chan struct{} // closed when the read loop stops reading
+	writeLoopFn func() // c.writeLoop, bound once so starting the write loop does not allocate
+	writerDone  signal // fired when the write loop has ended for good
+	readDone    signal // fired when the read loop stops reading
 
 	// Acknowledgements waiting for the store (acks.go). Lock order: ackMu → out.mu.
 	ackMu         sync.Mutex
@@ -102,8 +102,8 @@ type client struct {
 	// Takeover (vhost.connect): another connection asked for this one's client id. The read
 	// loop processes what it has already received until drainUntil, then ends with 0x8E.
 	takingOver atomic.Bool
-	drainUntil atomic.Int64  // unix nanoseconds
-	cleaned    chan struct{} // closed once cleanup has detached the connection from its session
+	drainUntil atomic.Int64 // unix nanoseconds
+	cleaned    signal       // fired once cleanup has detached the connection from its session
 
 	msgsIn, bytesIn, bytesOut atomic.Uint64
 }
@@ -115,15 +115,11 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 		listener:    l.Name,
 		remote:      conn.RemoteAddr().String(),
 		willOnClose: true,
-		writerDone:  make(chan struct{}),
-		readDone:    make(chan struct{}),
-		cleaned:     make(chan struct{}),
 	}
 	c.inspect = l.Inspect
 	c.subscribedNotices = l.SubscribedNotices
 	c.flushAcksFn = c.flushAcks
 	c.writeLoopFn = c.writeLoop
-	c.out.wake = make(chan struct{}, 1)
 	c.workerFn = func() { srv.worker(c) }
 	c.out.limit = srv.limits.MaxQueuedBytes
 	return c
@@ -208,9 +204,9 @@ func (c *client) serve() {
 		o.mu.Unlock()
 		if closes {
 			c.finish(false)
-			close(c.writerDone)
+			c.writerDone.fire()
 		}
-		<-c.writerDone
+		<-c.writerDone.wait()
 		return
 	}
 	c.flushSync() // a refusal's CONNACK
@@ -248,7 +244,7 @@ func (c *client) flushSync() error {
 // are read on the read loop itself, which waits for the first byte of each in a one-byte read.
 func (c *client) readLoop() {
 	defer c.cleanup()
-	defer close(c.readDone)
+	defer c.readDone.fire()
 	// The read buffer of the last busy period goes back to the pool: a connection that ends
 	// while reading (its DISCONNECT, EOF, an error) would otherwise leave it to the garbage
 	// collector, 8 KiB per connection closed. Nothing reads c.in after the read loop.
@@ -408,7 +404,7 @@ func (c *client) takeOver(ctx context.Context) bool {
 	grace := time.NewTimer(takeoverDrain + closeGrace)
 	defer grace.Stop()
 	select {
-	case <-c.cleaned:
+	case <-c.cleaned.wait():
 		return true
 	case <-grace.C:
 		// Still busy (a handler waiting for the store, say): close it outright.
@@ -417,7 +413,7 @@ func (c *client) takeOver(ctx context.Context) bool {
 		return false
 	}
 	select {
-	case <-c.cleaned:
+	case <-c.cleaned.wait():
 		return true
 	case <-ctx.Done():
 		return false
@@ -442,7 +438,7 @@ func (c *client) discardWill(reason string) { c.willDiscard.Store(&reason) }
 
 // cleanup runs once, when the read loop ends.
 func (c *client) cleanup() {
-	defer close(c.cleaned)
+	defer c.cleaned.fire()
 	c.srv.releaseConn(c) // its connection slot, if it took one (limits.go)
 	c.close(errClientClosed, 0)
 	c.authMu.Lock()

@@ -241,7 +241,7 @@ func (v *Vhost) retainedFor(sub topic.Subscription, now int64, dst []delivery) [
 
 // claim reserves a client id for one CONNECT at a time: takeovers of one client id are handled
 // one after the other, however many connections race for it (a takeover storm).
-type claim struct{ done chan struct{} }
+type claim struct{ done signal } // fired when released: a channel only if a CONNECT waits
 
 // claimID waits until no other CONNECT holds id, then holds it; false when ctx ended first.
 // v.mu is not held while waiting.
@@ -250,13 +250,13 @@ func (v *Vhost) claimID(ctx context.Context, id string) bool {
 		v.mu.Lock()
 		cl := v.claims[id]
 		if cl == nil {
-			v.claims[id] = &claim{done: make(chan struct{})}
+			v.claims[id] = new(claim)
 			v.mu.Unlock()
 			return true
 		}
 		v.mu.Unlock()
 		select {
-		case <-cl.done:
+		case <-cl.done.wait():
 		case <-ctx.Done():
 			return false
 		}
@@ -267,7 +267,7 @@ func (v *Vhost) claimID(ctx context.Context, id string) bool {
 func (v *Vhost) releaseID(id string) {
 	v.mu.Lock()
 	if cl := v.claims[id]; cl != nil {
-		close(cl.done)
+		cl.done.fire()
 		delete(v.claims, id)
 	}
 	v.mu.Unlock()

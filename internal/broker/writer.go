@@ -70,9 +70,9 @@ type outQueue struct {
 	// while it waits on wake with nothing to write, lingering before it ends (writeLoop).
 	writerOn, writing, parked bool
 	// readerCloses is set when the connection closed with nothing to write and no write loop
-	// running: the read loop closes the socket and writerDone once it has ended (serve).
+	// running: the read loop closes the socket and fires writerDone once it has ended (serve).
 	readerCloses bool
-	wake         chan struct{} // wakes a parked write loop; capacity 1
+	wake         chan struct{} // wakes a parked write loop; capacity 1; made by the first park
 	// connacked is set once a successful CONNACK is queued: DISCONNECT may only follow it
 	// [MQTT-3.14.0-1] and a PUBLISH never precedes it [MQTT-3.2.0-1].
 	connacked      bool
@@ -395,12 +395,12 @@ func (c *client) kickWriter() {
 // producer wakes it; once it has been idle for a whole writerLinger period it gives the buffers
 // back and ends, and the next packet queued starts another (outQueue.poke). Starting a goroutine
 // per batch would cost a busy connection more than the wake-up does. Once the connection is
-// closing it flushes, closes the socket and closes writerDone.
+// closing it flushes, closes the socket and fires writerDone.
 func (c *client) writeLoop() {
 	ended := true // writing is over for good: closed, failed or panicked
 	defer func() {
 		if ended {
-			close(c.writerDone)
+			c.writerDone.fire()
 		}
 	}()
 	defer c.recoverPanic("write loop")
@@ -426,6 +426,12 @@ func (c *client) writeLoop() {
 				o.mu.Unlock()
 				ended = false
 				return
+			}
+			if o.wake == nil {
+				// Made by the first park: a connection whose write loop never parks (every
+				// login that only gets a CONNACK) makes none. poke sees parked, and so wake,
+				// under mu.
+				o.wake = make(chan struct{}, 1)
 			}
 			o.parked = true
 			o.mu.Unlock()
@@ -476,7 +482,7 @@ func (c *client) writeLoop() {
 func (c *client) finish(sentDisconnect bool) {
 	if hc, ok := c.conn.(interface{ CloseWrite() error }); ok && sentDisconnect {
 		hc.CloseWrite()
-		<-c.readDone // the read loop has stopped reading
+		<-c.readDone.wait() // the read loop has stopped reading
 		c.conn.SetReadDeadline(time.Now().Add(closeGrace))
 		io.Copy(io.Discard, c.conn)
 	}
