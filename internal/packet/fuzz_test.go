@@ -87,51 +87,6 @@ func FuzzReadPacket(f *testing.F) {
 	})
 }
 
-// intoMatchesDecode checks the decoders the broker's read path uses (into a value of its own that
-// held an earlier packet) against Decode's result p, err for the same bytes: the same packet, or
-// an error with the same reason code (and, for CONNECT, the same partial version).
-func intoMatchesDecode(t *testing.T, h packet.FixedHeader, body []byte, v packet.Version, p packet.Packet, err error) {
-	t.Helper()
-	var got packet.Packet
-	var gerr error
-	switch h.Type {
-	case packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP:
-		a := packet.Ack{PacketID: 9, ReasonCode: 0x80, Props: packet.Properties{ReasonString: "old"}}
-		gerr = packet.DecodeAck(h, body, v, &a)
-		got = map[packet.Type]packet.Packet{packet.PUBACK: (*packet.Puback)(&a), packet.PUBREC: (*packet.Pubrec)(&a),
-			packet.PUBREL: (*packet.Pubrel)(&a), packet.PUBCOMP: (*packet.Pubcomp)(&a)}[h.Type]
-	case packet.DISCONNECT:
-		d := packet.Disconnect{ReasonCode: 0x80, Props: packet.Properties{ReasonString: "old"}}
-		gerr = packet.DecodeDisconnect(h, body, v, &d)
-		got = &d
-	case packet.CONNECT:
-		c := packet.Connect{Version: packet.V5, ClientID: "old", Will: &packet.Will{Topic: "old"}}
-		gerr = packet.DecodeConnect(body, &c)
-		if gerr != nil && p == nil && c.Version != 0 {
-			t.Fatalf("CONNECT: DecodeConnect left version %v where Decode read none: %v", c.Version, gerr)
-		}
-		if p != nil && p.(*packet.Connect).Version != c.Version {
-			t.Fatalf("CONNECT: version %v, Decode's %v", c.Version, p.(*packet.Connect).Version)
-		}
-		if gerr != nil {
-			got = p // partial: only the version is the broker's to use
-		} else {
-			got = &c
-		}
-	default:
-		return
-	}
-	var code, wcode packet.ReasonCode
-	switch {
-	case (gerr == nil) != (err == nil):
-		t.Fatalf("%v: into-decoder error %v, Decode's %v", h.Type, gerr, err)
-	case err != nil && (!errors.As(gerr, &code) || !errors.As(err, &wcode) || code != wcode):
-		t.Fatalf("%v: into-decoder error %v, Decode's %v", h.Type, gerr, err)
-	case err == nil && !reflect.DeepEqual(got, p):
-		t.Fatalf("%v: into-decoder %#v, Decode's %#v", h.Type, got, p)
-	}
-}
-
 // roundTrip encodes p, checks Size, and decodes it again to an equal packet.
 func roundTrip(t *testing.T, p packet.Packet, v packet.Version) {
 	t.Helper()
