@@ -214,16 +214,17 @@ func (ch *Chain) run(ctx context.Context, c *Credentials, bearer bool) (*Identit
 			if id == nil {
 				return nil, fmt.Errorf("%w: provider %s allowed without an identity", ErrBadCredentials, p.Name())
 			}
-			snap := id // the provider's own: a new one each time (Provider)
-			if snap.Vhost == "" {
-				snap.Vhost = c.Vhost
+			// Completed in place: the identity is this call's own (Provider), never shared with
+			// another login (TestProvidersReturnTheirOwnIdentity).
+			if id.Vhost == "" {
+				id.Vhost = c.Vhost
 			}
-			if snap.Method == "" {
-				snap.Method = p.Name()
+			if id.Method == "" {
+				id.Method = p.Name()
 			}
-			snap.Loopback = c.Loopback()
-			snap.Remote, snap.ClientID = c.Remote, c.ClientID
-			return snap, nil
+			id.Loopback = c.Loopback()
+			id.Remote, id.ClientID = c.Remote, c.ClientID
+			return id, nil
 		case Deny:
 			return nil, &Denial{Provider: p.Name(), Reason: "denied", Err: ErrBadCredentials}
 		default:

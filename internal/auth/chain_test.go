@@ -160,3 +160,50 @@ func TestChainOfRealProviders(t *testing.T) {
 		})
 	}
 }
+
+// TestProvidersReturnTheirOwnIdentity: the chain completes an allowed identity in place (remote
+// address, client id), so a provider that handed two logins one Identity, or one sharing its
+// Tags with the user record, would let one connection's address and client id overwrite
+// another's, against which bans and wills are judged. Two logins of one user through each
+// provider of this package, from two addresses, keep their own identities.
+func TestProvidersReturnTheirOwnIdentity(t *testing.T) {
+	tl := newTestLocal(t, LocalOptions{Key: RandomPasswordKey()})
+	anon := &Anonymous{User: "guest", Users: tl.users}
+	cert := &Cert{Users: tl.users}
+	for _, tc := range []struct {
+		p          Provider
+		user, pass string
+		cn         string
+	}{
+		{tl.Local, "alice", "wonderland", ""},
+		{anon, "", "", ""},
+		{cert, "", "", "alice"},
+	} {
+		ch := noLimit(tc.p)
+		login := func(remote, clientID string) *Identity {
+			c := &Credentials{Username: tc.user, Vhost: "/", Remote: addr(remote), Listener: "tcp", ClientID: clientID, PeerCN: tc.cn}
+			if tc.pass != "" {
+				c.Password = []byte(tc.pass)
+			}
+			id, err := ch.Authenticate(context.Background(), c)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.p.Name(), err)
+			}
+			return id
+		}
+		a := login("192.0.2.1", "dev-a")
+		b := login("198.51.100.2", "dev-b")
+		switch {
+		case a == b:
+			t.Fatalf("%s: two logins got one Identity", tc.p.Name())
+		case a.Remote != addr("192.0.2.1") || a.ClientID != "dev-a":
+			t.Fatalf("%s: the second login rewrote the first one's identity: %v %q", tc.p.Name(), a.Remote, a.ClientID)
+		case len(a.Tags) == 0 || &a.Tags[0] == &b.Tags[0]:
+			t.Fatalf("%s: the two identities share their tags (%v)", tc.p.Name(), a.Tags)
+		}
+		a.Tags[0] = "tampered"
+		if u, _ := tl.users.Get(b.User); b.Tags[0] == "tampered" || u.Tags[0] == "tampered" {
+			t.Fatalf("%s: an identity's tags are the user record's", tc.p.Name())
+		}
+	}
+}
