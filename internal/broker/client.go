@@ -113,7 +113,7 @@ func newClient(srv *Server, conn net.Conn, l Listener) *client {
 		srv:         srv,
 		conn:        conn,
 		listener:    l.Name,
-		remote:      conn.RemoteAddr().String(),
+		remote:      remoteString(conn.RemoteAddr()),
 		willOnClose: true,
 	}
 	c.inspect = l.Inspect

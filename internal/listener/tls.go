@@ -157,6 +157,11 @@ func checkServerConfig(cfg *tls.Config) error {
 // to learn the CN earlier, call (*tls.Conn).HandshakeContext with a deadline
 // first. On WSS the handshake completed before the HTTP upgrade.
 func PeerCN(c net.Conn) string {
+	switch unwrap(c).(type) {
+	case *tls.Conn, *wsConn:
+	default:
+		return "" // plain TCP or a unix socket: no state to copy (every CONNECT asks)
+	}
 	st, ok := TLSState(c)
 	if !ok || !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return ""
