@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/heapfloor"
 	"github.com/turnstilemq/turnstile/internal/logging"
 )
 
@@ -47,7 +48,15 @@ func newServeCmd() *cobra.Command {
 			if source == "" {
 				source = "(built-in defaults)"
 			}
-			logger.Info("starting turnstile", "version", Version, "config", source)
+			// The collector's floor (internal/heapfloor), unless GOGC is set: a small heap may
+			// grow 16 MiB between collections instead of only its own size.
+			gc := []any{"heap_floor_mib", heapfloor.DefaultHeadroom >> 20}
+			if floor := heapfloor.Start(heapfloor.DefaultHeadroom); floor != nil {
+				defer floor.Stop()
+			} else {
+				gc = []any{"gogc", os.Getenv("GOGC")}
+			}
+			logger.Info("starting turnstile", append([]any{"version", Version, "config", source}, gc...)...)
 			if err := runServe(ctx, cfg, logger, logOut); err != nil {
 				return err
 			}
