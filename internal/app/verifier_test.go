@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -25,28 +24,11 @@ import (
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/config"
 	"github.com/turnstilemq/turnstile/internal/keyfile"
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
 
-// syncBuffer is a log sink safe for the app's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runLogged is run with every log record, debug included, written to log.
-func runLogged(t *testing.T, cfg *config.Config, log *syncBuffer) (*app.App, func()) {
+func runLogged(t *testing.T, cfg *config.Config, log *logbuf.Buffer) (*app.App, func()) {
 	t.Helper()
 	return runWith(t, cfg, slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
@@ -117,7 +99,7 @@ func TestPasswordVerifiers(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	keyFile := cfg.PasswordKeyFile()
-	var log syncBuffer
+	var log logbuf.Buffer
 	a, stop := runLogged(t, cfg, &log)
 	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("key file %s: %v, want mode 0600", keyFile, err)

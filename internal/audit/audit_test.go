@@ -1,30 +1,18 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/auth"
 	"github.com/turnstilemq/turnstile/internal/event"
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
 func TestJSONLinesWithoutSecrets(t *testing.T) {
-	var w lockedBuffer
+	var w logbuf.Buffer
 	l := New(&w, 0)
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	id := &auth.Identity{User: "alice", Subject: "u-1", Issuer: auth.IssuerLocal, Method: "oauth",
@@ -34,9 +22,9 @@ func TestJSONLinesWithoutSecrets(t *testing.T) {
 	l.Observe(event.Event{Kind: event.WillSuppressed, Time: at, Vhost: "/", ClientID: "c1", Identity: id,
 		Reason: event.WillRevoked, Topic: "status/c1", EarnedAt: at.Add(-time.Second)})
 	l.Close()
-	lines := strings.Split(strings.TrimSpace(w.b.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(w.String()), "\n")
 	if len(lines) != 2 {
-		t.Fatalf("%d lines, want 2:\n%s", len(lines), w.b.String())
+		t.Fatalf("%d lines, want 2:\n%s", len(lines), w.String())
 	}
 	var got map[string]any
 	if err := json.Unmarshal([]byte(lines[1]), &got); err != nil {
@@ -48,8 +36,8 @@ func TestJSONLinesWithoutSecrets(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, got[k], want)
 		}
 	}
-	if strings.Contains(w.b.String(), "Hash") || strings.Contains(w.b.String(), "password") {
-		t.Fatalf("the audit log carries credential material:\n%s", w.b.String())
+	if strings.Contains(w.String(), "Hash") || strings.Contains(w.String(), "password") {
+		t.Fatalf("the audit log carries credential material:\n%s", w.String())
 	}
 }
 

@@ -2,41 +2,23 @@ package broker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 	"github.com/turnstilemq/turnstile/internal/packet"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestPanicClosesOneConnectionOnly: a panic in a connection's read loop while it holds the
 // vhost's retainMu and its session's mu is recovered and logged with its stack; that connection
 // closes, no lock stays held, and the vhost keeps serving: another client subscribes (retainMu,
 // a session lock) and a new CONNECT for the same client id attaches (Vhost.mu).
 func TestPanicClosesOneConnectionOnly(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	o := testOptions(t, "")
 	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	srv, err := New(o)

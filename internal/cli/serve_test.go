@@ -1,34 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
-
-// lockedBuffer is a bytes.Buffer that serve writes while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func gogcPercent() int {
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
@@ -58,7 +40,7 @@ func TestServeStartsTheHeapFloor(t *testing.T) {
 				"\n[mqtt]\nport = 0\nws_port = -1\n[mgmt]\nport = -1\n")
 			before := gogcPercent()
 			ctx, cancel := context.WithCancel(context.Background())
-			var out, errb lockedBuffer
+			var out, errb logbuf.Buffer
 			done := make(chan int, 1)
 			go func() { done <- run(ctx, []string{"serve", "--config", path}, &out, &errb) }()
 			deadline := time.Now().Add(20 * time.Second)

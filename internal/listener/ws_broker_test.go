@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,8 @@ import (
 
 	"github.com/turnstilemq/turnstile/internal/app"
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the broker's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // connect31 sends an MQTT 3.1 CONNECT as guest/guest (MQTT 3.1 §3.1: "MQIsdp", level 3, user
 // name and password flags) and returns the CONNACK's bytes.
@@ -67,7 +54,7 @@ func TestMQTT31OverWebSocketEndToEnd(t *testing.T) {
 	cfg := config.Default()
 	cfg.Main.DataDir = ""
 	cfg.MQTT.SysInterval = 0
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.MQTT.Port, cfg.MQTT.WSPort, cfg.Mgmt.Port = 0, 1, 0
 	a, err := app.New(cfg, app.Options{Logger: log, Ephemeral: true})

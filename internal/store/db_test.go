@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,33 +11,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
 
-// logBuffer collects log lines for tests that check them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func testLogger(lb *logBuffer) *slog.Logger {
+func testLogger(lb *logbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func openTest(t testing.TB, dir string, mode Fsync) (*DB, *logBuffer) {
+func openTest(t testing.TB, dir string, mode Fsync) (*DB, *logbuf.Buffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &logbuf.Buffer{}
 	s, err := Open(dir, Options{Fsync: mode, Interval: 10 * time.Millisecond, Logger: testLogger(lb)})
 	if err != nil {
 		t.Fatal(err)

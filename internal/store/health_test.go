@@ -15,6 +15,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
 
 // fastTimings makes degraded-mode tests quick: probes every 20-80 ms, a summary line at most
@@ -65,9 +67,9 @@ func (d *syncFails) MaybeError(op errorfs.Op) error {
 	return nil
 }
 
-func openFaulty(t *testing.T, dir string, mode Fsync, inj errorfs.Injector) (*DB, *logBuffer) {
+func openFaulty(t *testing.T, dir string, mode Fsync, inj errorfs.Injector) (*DB, *logbuf.Buffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &logbuf.Buffer{}
 	tm := fastTimings
 	s, err := Open(dir, Options{Fsync: mode, Interval: 10 * time.Millisecond, Logger: testLogger(lb),
 		FS: errorfs.Wrap(vfs.Default, inj), timings: &tm})
@@ -286,7 +288,7 @@ func TestOpenOnFullDisk(t *testing.T) {
 
 			full := &diskFull{match: c.match}
 			full.on.Store(true)
-			lb := &logBuffer{}
+			lb := &logbuf.Buffer{}
 			tm := fastTimings
 			start := time.Now()
 			s2, err := Open(dir, Options{Fsync: FsyncAlways, Logger: testLogger(lb), FS: errorfs.Wrap(vfs.Default, full), timings: &tm})
@@ -369,7 +371,7 @@ func fillDisk(t *testing.T, dir string, leave int64) func() {
 func TestRealFullDisk(t *testing.T) {
 	mnt := mountTmpfs(t, "24m")
 	dir := filepath.Join(mnt, "data")
-	lb := &logBuffer{}
+	lb := &logbuf.Buffer{}
 	tm := fastTimings
 	s, err := Open(dir, Options{Fsync: FsyncAlways, Logger: testLogger(lb), timings: &tm})
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 )
 
 // newestWAL returns the path of the highest-numbered WAL file in dir.
@@ -411,7 +413,7 @@ func copyFileT(t *testing.T, from, to string) {
 // pebble's informational lines are debug output: at the default level (INFO) a start, some
 // writes and a close log only the store's own lines.
 func TestPebbleInfoIsDebug(t *testing.T) {
-	lb := &logBuffer{}
+	lb := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	dir := t.TempDir()
 	for range 2 {

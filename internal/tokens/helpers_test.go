@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/turnstilemq/turnstile/internal/clock"
+	"github.com/turnstilemq/turnstile/internal/logbuf"
 	"github.com/turnstilemq/turnstile/internal/store"
 )
 
@@ -133,31 +134,14 @@ type env struct {
 	clk    *clock.Fake
 	st     *memRecords
 	owners *fakeOwners
-	logs   *syncBuffer
+	logs   *logbuf.Buffer
 	akid   string
 	secret string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func newEnv(t testing.TB, tweak ...func(*Options)) *env {
 	t.Helper()
-	e := &env{clk: clock.NewFake(t0), st: newMemRecords(), owners: newOwners(), logs: &syncBuffer{}}
+	e := &env{clk: clock.NewFake(t0), st: newMemRecords(), owners: newOwners(), logs: &logbuf.Buffer{}}
 	e.owners.add("alice", "u1", "mqtt-1")
 	key := make([]byte, MasterKeySize)
 	rand.Read(key)
