@@ -157,13 +157,8 @@ func checkServerConfig(cfg *tls.Config) error {
 // to learn the CN earlier, call (*tls.Conn).HandshakeContext with a deadline
 // first. On WSS the handshake completed before the HTTP upgrade.
 func PeerCN(c net.Conn) string {
-	switch unwrap(c).(type) {
-	case *tls.Conn, *wsConn:
-	default:
-		return "" // plain TCP or a unix socket: no state to copy (every CONNECT asks)
-	}
-	st, ok := TLSState(c)
-	if !ok || !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+	st := tlsState(c) // nil on plain TCP and unix sockets: nothing copied (every CONNECT asks)
+	if st == nil || !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return ""
 	}
 	return st.VerifiedChains[0][0].Subject.CommonName
@@ -173,15 +168,22 @@ func PeerCN(c net.Conn) string {
 // package), for logging the version and cipher suite. ok is false when c is
 // not carried over TLS.
 func TLSState(c net.Conn) (st tls.ConnectionState, ok bool) {
-	switch v := unwrap(c).(type) {
-	case *tls.Conn:
-		return v.ConnectionState(), true
-	case *wsConn:
-		if v.tls != nil {
-			return *v.tls, true
-		}
+	if p := tlsState(c); p != nil {
+		return *p, true
 	}
 	return tls.ConnectionState{}, false
+}
+
+// tlsState is the TLS connection state of c, nil when c is not carried over TLS.
+func tlsState(c net.Conn) *tls.ConnectionState {
+	switch v := unwrap(c).(type) {
+	case *tls.Conn:
+		st := v.ConnectionState()
+		return &st
+	case *wsConn:
+		return v.tls
+	}
+	return nil
 }
 
 // unwrap strips caller wrappers that expose NetConn() until it reaches a
