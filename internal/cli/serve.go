@@ -50,13 +50,13 @@ func newServeCmd() *cobra.Command {
 			}
 			// The collector's floor (internal/heapfloor), unless GOGC is set: a small heap may
 			// grow 16 MiB between collections instead of only its own size.
-			gc := []any{"heap_floor_mib", heapfloor.DefaultHeadroom >> 20}
+			gc := slog.Int("heap_floor_mib", heapfloor.DefaultHeadroom>>20)
 			if floor := heapfloor.Start(heapfloor.DefaultHeadroom); floor != nil {
 				defer floor.Stop()
 			} else {
-				gc = []any{"gogc", os.Getenv("GOGC")}
+				gc = slog.String("gogc", os.Getenv("GOGC"))
 			}
-			logger.Info("starting turnstile", append([]any{"version", Version, "config", source}, gc...)...)
+			logger.Info("starting turnstile", "version", Version, "config", source, gc)
 			if err := runServe(ctx, cfg, logger, logOut); err != nil {
 				return err
 			}
