@@ -44,8 +44,7 @@ type Floor struct {
 	mu      sync.Mutex // serialises collected against Stop
 	stopped bool
 	samples [3]metrics.Sample
-	percent atomic.Int64 // the GOGC last set
-	set     atomic.Uint64
+	changes atomic.Uint64 // collections after which GOGC changed
 }
 
 // sentinel is what the collector frees once per cycle. It is not a tiny allocation (those are
@@ -64,7 +63,6 @@ func Start(headroom uint64) *Floor {
 	f.samples[1].Name = "/gc/scan/stack:bytes"
 	f.samples[2].Name = "/gc/scan/globals:bytes"
 	f.prev = debug.SetGCPercent(basePercent)
-	f.percent.Store(basePercent)
 	f.collected() // from what is live now (the last cycle's figures), then once per cycle
 	return f
 }
@@ -83,19 +81,14 @@ func (f *Floor) collected() {
 			scan += s.Value.Uint64()
 		}
 	}
-	if p := Percent(scan, f.headroom); int64(p) != f.percent.Load() {
-		debug.SetGCPercent(p)
-		f.percent.Store(int64(p))
-		f.set.Add(1)
+	if p := Percent(scan, f.headroom); debug.SetGCPercent(p) != p {
+		f.changes.Add(1)
 	}
 	runtime.AddCleanup(new(sentinel), func(f *Floor) { f.collected() }, f)
 }
 
-// Percent is the GOGC the floor set last.
-func (f *Floor) Percent() int { return int(f.percent.Load()) }
-
-// Adjustments counts how often the floor changed GOGC.
-func (f *Floor) Adjustments() uint64 { return f.set.Load() }
+// Adjustments counts the collections after which the floor changed GOGC.
+func (f *Floor) Adjustments() uint64 { return f.changes.Load() }
 
 // Stop restores the GOGC of before Start; the next cycle's cleanup finds it stopped. Stop on a
 // nil Floor (GOGC was set) does nothing.
