@@ -651,10 +651,7 @@ func decodeDisconnect(body []byte, v Version, d *Disconnect) error {
 	if err := decodeProps(&r, &d.Props, DISCONNECT, "DISCONNECT properties"); err != nil {
 		return err
 	}
-	if err := r.end("DISCONNECT"); err != nil {
-		return err
-	}
-	return nil
+	return r.end("DISCONNECT")
 }
 
 // DecodeAuth decodes an AUTH body (3.15), MQTT 5 only: for earlier versions packet type 15 is reserved
