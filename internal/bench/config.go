@@ -165,6 +165,14 @@ func (c *Config) publishers() int {
 	return 0
 }
 
+// connections is how many connections the run opens.
+func (c *Config) connections() int {
+	if c.Scenario == Conn {
+		return c.Clients
+	}
+	return c.publishers() + c.subscribers()
+}
+
 func (c *Config) subscribers() int {
 	switch c.Scenario {
 	case Sub, FanOut, Pairs, Offline:

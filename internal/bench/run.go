@@ -25,6 +25,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
+	growFDTable(cfg.connections() + 64) // the connections and the process's own descriptors
 	var id [4]byte
 	rand.Read(id[:])
 	d, err := newDialer(&cfg, newClock(), hex.EncodeToString(id[:]))
