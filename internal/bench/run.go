@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/turnstilemq/turnstile/internal/fdtable"
 )
 
 // pingTimeout bounds the liveness check of each held connection at the end of conn.
@@ -25,7 +27,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	growFDTable(cfg.connections() + 64) // the connections and the process's own descriptors
+	// The table of descriptors grown once, before the clock starts: a growth during a burst
+	// stops the generator for an RCU grace period (package fdtable).
+	fdtable.Grow(cfg.connections() + 64)
 	var id [4]byte
 	rand.Read(id[:])
 	d, err := newDialer(&cfg, newClock(), hex.EncodeToString(id[:]))
