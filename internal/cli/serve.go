@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/turnstilemq/turnstile/internal/config"
+	"github.com/turnstilemq/turnstile/internal/fdtable"
 	"github.com/turnstilemq/turnstile/internal/heapfloor"
 	"github.com/turnstilemq/turnstile/internal/logging"
 )
@@ -56,7 +57,10 @@ func newServeCmd() *cobra.Command {
 			} else {
 				gc = slog.String("gogc", os.Getenv("GOGC"))
 			}
-			logger.Info("starting turnstile", "version", Version, "config", source, gc)
+			// The descriptor table grown for max_connections at once, not doubling after doubling
+			// in the first reconnect storm, each doubling an RCU grace period (internal/fdtable).
+			fds := slog.Int("fd_table", fdtable.Grow(fdTableSize(cfg.MQTT.MaxConnections)))
+			logger.Info("starting turnstile", "version", Version, "config", source, gc, fds)
 			if err := runServe(ctx, cfg, logger, logOut); err != nil {
 				return err
 			}
@@ -66,4 +70,18 @@ func newServeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration `FILE` (INI); built-in defaults when empty")
 	return cmd
+}
+
+// maxFDTable bounds the descriptor table serve grows at start: 65,536 descriptors, 512 KiB of
+// kernel memory for the table's pointers. A broker that needs more grows it as it goes.
+const maxFDTable = 1 << 16
+
+// fdTableSize is the descriptor table serve grows at start: max_connections and 1,024 more for
+// the rest (listeners, the store's files, connections not logged in yet), at most maxFDTable;
+// max_connections 0 (no limit) asks for maxFDTable.
+func fdTableSize(maxConns int) int {
+	if maxConns <= 0 || maxConns >= maxFDTable {
+		return maxFDTable
+	}
+	return min(maxConns+1024, maxFDTable)
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -16,6 +17,23 @@ func gogcPercent() int {
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	metrics.Read(s)
 	return int(s[0].Value.Uint64())
+}
+
+// The table serve grows at start: max_connections and 1,024 more, at most maxFDTable.
+func TestFDTableSize(t *testing.T) {
+	for _, c := range []struct{ maxConns, want int }{
+		{0, maxFDTable}, // no limit
+		{1, 1025},
+		{10_000, 11_024},
+		{maxFDTable - 1024, maxFDTable},
+		{maxFDTable - 1023, maxFDTable},
+		{100_000, maxFDTable}, // the default
+		{math.MaxInt, maxFDTable},
+	} {
+		if got := fdTableSize(c.maxConns); got != c.want {
+			t.Errorf("fdTableSize(%d) = %d, want %d", c.maxConns, got, c.want)
+		}
+	}
 }
 
 // serve keeps the collector's floor (internal/heapfloor) while it runs, unless GOGC is set in the
@@ -60,6 +78,7 @@ func TestServeStartsTheHeapFloor(t *testing.T) {
 			if !strings.Contains(start, c.wantLine) {
 				t.Errorf("start line %q, want it to contain %q", start, c.wantLine)
 			}
+			checkFDTable(t, start)
 			if g := gogcPercent(); (g > 100) != c.raised {
 				t.Errorf("GOGC while serving = %d (before %d); raised above 100: %v, want %v", g, before, g > 100, c.raised)
 			}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// checkFDTable checks that serve grew the descriptor table (internal/fdtable) for the default
+// max_connections, and said so on its start line.
+func checkFDTable(t *testing.T, start string) {
+	t.Helper()
+	_, v, ok := strings.Cut(start, "fd_table=")
+	n, err := strconv.Atoi(strings.Fields(v + " ")[0])
+	if !ok || err != nil {
+		t.Errorf("start line %q names no fd_table", start)
+		return
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if want := int(min(uint64(maxFDTable), lim.Cur)); n != want {
+		t.Errorf("fd_table=%d on the start line, want %d", n, want)
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ = strings.Cut(string(b), "FDSize:")
+	if size, _ := strconv.Atoi(strings.Fields(v)[0]); size < n {
+		t.Errorf("the descriptor table has %d entries, fewer than the %d serve reported", size, n)
+	}
+}
