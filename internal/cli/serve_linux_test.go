@@ -13,7 +13,10 @@ import (
 func checkFDTable(t *testing.T, start string) {
 	t.Helper()
 	_, v, ok := strings.Cut(start, "fd_table=")
-	n, err := strconv.Atoi(strings.Fields(v + " ")[0])
+	if f := strings.Fields(v); ok && len(f) > 0 {
+		v = f[0]
+	}
+	n, err := strconv.Atoi(v)
 	if !ok || err != nil {
 		t.Errorf("start line %q names no fd_table", start)
 		return
@@ -30,7 +33,11 @@ func checkFDTable(t *testing.T, start string) {
 		t.Fatal(err)
 	}
 	_, v, _ = strings.Cut(string(b), "FDSize:")
-	if size, _ := strconv.Atoi(strings.Fields(v)[0]); size < n {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		t.Fatal("no FDSize in /proc/self/status")
+	}
+	if size, _ := strconv.Atoi(f[0]); size < n {
 		t.Errorf("the descriptor table has %d entries, fewer than the %d serve reported", size, n)
 	}
 }
