@@ -157,8 +157,8 @@ func checkServerConfig(cfg *tls.Config) error {
 // to learn the CN earlier, call (*tls.Conn).HandshakeContext with a deadline
 // first. On WSS the handshake completed before the HTTP upgrade.
 func PeerCN(c net.Conn) string {
-	st := tlsState(c) // nil on plain TCP and unix sockets: nothing copied (every CONNECT asks)
-	if st == nil || !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+	st, ok := TLSState(c)
+	if !ok || !st.HandshakeComplete || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
 		return ""
 	}
 	return st.VerifiedChains[0][0].Subject.CommonName
@@ -166,24 +166,18 @@ func PeerCN(c net.Conn) string {
 
 // TLSState returns the TLS connection state of c (MQTTS, or WSS from this
 // package), for logging the version and cipher suite. ok is false when c is
-// not carried over TLS.
+// not carried over TLS. The state is returned by value: every CONNECT asks
+// (PeerCN), and a pointer to a *tls.Conn's state would move it to the heap.
 func TLSState(c net.Conn) (st tls.ConnectionState, ok bool) {
-	if p := tlsState(c); p != nil {
-		return *p, true
-	}
-	return tls.ConnectionState{}, false
-}
-
-// tlsState is the TLS connection state of c, nil when c is not carried over TLS.
-func tlsState(c net.Conn) *tls.ConnectionState {
 	switch v := unwrap(c).(type) {
 	case *tls.Conn:
-		st := v.ConnectionState()
-		return &st
+		return v.ConnectionState(), true
 	case *wsConn:
-		return v.tls
+		if v.tls != nil {
+			return *v.tls, true
+		}
 	}
-	return nil
+	return tls.ConnectionState{}, false
 }
 
 // unwrap strips caller wrappers that expose NetConn() until it reaches a

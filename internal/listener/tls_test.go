@@ -233,6 +233,7 @@ func TestPeerCNThroughWrapperAndPlainConns(t *testing.T) {
 	p := newPKI(t)
 	ln, _ := newTLSListener(t, TLSOptions{CertFile: p.certFile, KeyFile: p.keyFile, CAFile: p.caFile})
 	done := make(chan string, 1)
+	allocs := make(chan float64, 1)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -245,6 +246,8 @@ func TestPeerCNThroughWrapperAndPlainConns(t *testing.T) {
 			done <- "handshake: " + err.Error()
 			return
 		}
+		// Every CONNECT asks (the broker's connMeta): reading the CN allocates nothing.
+		allocs <- testing.AllocsPerRun(50, func() { PeerCN(c) })
 		done <- PeerCN(wrapped{c})
 	}()
 	ccfg := p.clientConfig()
@@ -257,6 +260,9 @@ func TestPeerCNThroughWrapperAndPlainConns(t *testing.T) {
 	if got := <-done; got != "alice" {
 		t.Errorf("PeerCN through a wrapper = %q, want alice", got)
 	}
+	if n := <-allocs; n != 0 {
+		t.Errorf("PeerCN on a TLS connection: %v allocations, want 0", n)
+	}
 
 	a, b := net.Pipe()
 	defer a.Close()
@@ -266,6 +272,9 @@ func TestPeerCNThroughWrapperAndPlainConns(t *testing.T) {
 	}
 	if _, ok := TLSState(a); ok {
 		t.Error("TLSState(plain) ok")
+	}
+	if n := testing.AllocsPerRun(50, func() { PeerCN(a) }); n != 0 {
+		t.Errorf("PeerCN on a plain connection: %v allocations, want 0", n)
 	}
 }
 
