@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 const (
@@ -44,7 +43,6 @@ type Floor struct {
 	mu      sync.Mutex // serialises collected against Stop
 	stopped bool
 	samples [3]metrics.Sample
-	changes atomic.Uint64 // collections after which GOGC changed
 }
 
 // sentinel is what the collector frees once per cycle. It is not a tiny allocation (those are
@@ -81,14 +79,9 @@ func (f *Floor) collected() {
 			scan += s.Value.Uint64()
 		}
 	}
-	if p := Percent(scan, f.headroom); debug.SetGCPercent(p) != p {
-		f.changes.Add(1)
-	}
+	debug.SetGCPercent(Percent(scan, f.headroom))
 	runtime.AddCleanup(new(sentinel), func(f *Floor) { f.collected() }, f)
 }
-
-// Adjustments counts the collections after which the floor changed GOGC.
-func (f *Floor) Adjustments() uint64 { return f.changes.Load() }
 
 // Stop restores the GOGC of before Start; the next cycle's cleanup finds it stopped. Stop on a
 // nil Floor (GOGC was set) does nothing.

@@ -98,11 +98,10 @@ func TestFloorFollowsTheLiveHeap(t *testing.T) {
 	retained = make([]byte, 8*mib)
 	collectUntil(t, "GOGC between 150 and 200 over an 8 MiB heap", func() bool { g := gogc(); return g >= 150 && g <= 200 })
 
+	// Each wait above saw GOGC move to a value only the floor sets, after a collection: the
+	// floor followed the live heap at least three times.
 	retained = nil
 	collectUntil(t, "GOGC 400 once the heap is small again", func() bool { return gogc() == 400 })
-	if n := f.Adjustments(); n < 3 {
-		t.Errorf("%d adjustments, want at least 3", n)
-	}
 
 	f.Stop()
 	if g := gogc(); g != before {
