@@ -1,11 +1,12 @@
 package cli
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/turnstilemq/turnstile/internal/fdtable"
 )
 
 // checkFDTable checks that serve grew the descriptor table (internal/fdtable) for the default
@@ -28,16 +29,7 @@ func checkFDTable(t *testing.T, start string) {
 	if want := int(min(uint64(maxFDTable), lim.Cur)); n != want {
 		t.Errorf("fd_table=%d on the start line, want %d", n, want)
 	}
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, _ = strings.Cut(string(b), "FDSize:")
-	f := strings.Fields(v)
-	if len(f) == 0 {
-		t.Fatal("no FDSize in /proc/self/status")
-	}
-	if size, _ := strconv.Atoi(f[0]); size < n {
+	if size := fdtable.Size(); size < n {
 		t.Errorf("the descriptor table has %d entries, fewer than the %d serve reported", size, n)
 	}
 }

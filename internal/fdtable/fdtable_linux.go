@@ -1,11 +1,18 @@
 package fdtable
 
-import "syscall"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
 
 // Grow makes the descriptor table large enough for descriptors 0 to n-1, or as many as
-// RLIMIT_NOFILE allows, and reports the table's size afterwards in entries (0 if it could not
-// tell). It opens and closes one descriptor; it never replaces an open one. It is best effort:
-// a table it could not grow grows later as it would have.
+// RLIMIT_NOFILE allows, and reports how many it now has room for at least (0 if it could not
+// grow it; the table itself may be larger, see Size). It opens one descriptor and puts a copy
+// at the highest one asked for, then closes both; it never replaces an open descriptor. Call
+// it at start, before other goroutines open descriptors. It is best effort: a table it could
+// not grow grows later as it would have.
 func Grow(n int) int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 2 || n < 2 {
@@ -34,4 +41,20 @@ func Grow(n int) int {
 func open(fd int) bool {
 	_, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
 	return errno != syscall.EBADF
+}
+
+// Size is the size of the process's descriptor table in entries (FDSize in /proc/self/status),
+// 0 if it cannot tell.
+func Size() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "FDSize:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
